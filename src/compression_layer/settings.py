@@ -124,18 +124,56 @@ class ServerSettings(_AreaSettings):
     max_text_bytes: int = Field(5_000_000, gt=0)
 
 
+class ValidationModel(BaseModel):
+    """One model the validator can call: which provider serves it, its API id, its prices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(description="a key of ``providers``")
+    model: str = Field(description="the model id the provider's API takes")
+    input_usd_per_mtok: float = Field(0.0, ge=0.0, description="USD per million input tokens")
+    output_usd_per_mtok: float = Field(0.0, ge=0.0, description="USD per million output tokens")
+
+
+class ValidationProvider(BaseModel):
+    """One endpoint: a registered provider kind, plus where it is and which env var holds its key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="anthropic | openai | gemini | openai-compatible")
+    base_url: str | None = Field(None, description="default: the SDK's own endpoint")
+    api_key_env: str | None = Field(None, description="env var holding the key; None: no key")
+    concurrency: int | None = Field(None, gt=0, description="default: the area's concurrency")
+
+
 class ValidationSettings(_AreaSettings):
+    """Cross-model validation (``configs/validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``).
+
+    ``catalog`` maps a model name (an alias such as ``claude`` or a full id) to its provider and
+    prices; ``providers`` maps a provider name to its kind, endpoint and key variable.
+    """
+
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}VALIDATION__", extra="forbid")
     yaml_file: ClassVar[str] = "validation.yaml"
 
-    models: list[str] = Field(default_factory=list)
-    threshold: float = Field(0.8, ge=0.0, le=1.0)
-    budget_usd: float = Field(5.0, ge=0.0)
-    concurrency: int = Field(4, gt=0)
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
-    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=list, description="default models for the CLI")
+    threshold: float = Field(0.8, ge=0.0, le=1.0, description="a model passes at this mean score")
+    budget_usd: float = Field(5.0, ge=0.0, description="spend cap per run (pair or batch)")
+    concurrency: int = Field(4, gt=0, description="calls in flight per provider")
+    timeout_s: float = Field(60.0, gt=0, description="per HTTP request, passed to the SDK")
+    max_retries: int = Field(3, ge=0, description="SDK retries on 429 / 5xx / timeouts")
+    retry_initial_delay_s: float = Field(
+        1.0, ge=0.0, description="first backoff for SDKs that take one (google-genai)"
+    )
+    max_tokens: int = Field(512, gt=0, description="output cap per call (and in cost estimates)")
+    tasks: list[str] = Field(
+        default_factory=list, description="task kinds to run; empty: chosen by domain"
+    )
+    question_model: str | None = Field(None, description="model that writes QA questions")
+    num_questions: int = Field(3, ge=0, le=20)
+    judge_model: str | None = Field(None, description="LLM judge; None: metrics only")
+    catalog: dict[str, ValidationModel] = Field(default_factory=dict)
+    providers: dict[str, ValidationProvider] = Field(default_factory=dict)
 
 
 class TrainingSettings(_AreaSettings):

@@ -1,0 +1,216 @@
+"""Routing: detect the domain, pick an engine, apply the fact guard, return a typed result.
+
+Engines live in a small name-keyed registry. ``auto`` sends code, JSON and logs through the
+structural engine (lossless), prose through the extractive engine, and mixed markdown part by
+part. When the extractive adapter cannot be loaded, ``auto`` falls back to structural and the
+result's ``engine`` field and ``notes`` say so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from compression_layer import tokens
+from compression_layer.compress.inputs import check_text
+from compression_layer.compress.types import CompressionResult, CompressRequest, Domain
+from compression_layer.errors import EngineError, InputError
+from compression_layer.settings import CompressSettings, load_area
+
+
+@dataclass
+class EngineOutput:
+    text: str
+    engine: str
+    adapter: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """What the pipeline needs from an engine: compress one text of a known domain."""
+
+    name: str
+
+    def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput: ...
+
+
+class StructuralEngine:
+    """Deterministic, lossless passes (code, JSON, logs, layout)."""
+
+    name = "structural"
+
+    def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
+        from compression_layer.compress.structural import compress_structural
+
+        out = compress_structural(text, domain, strip_docstrings=request.strip_docstrings)
+        notes = list(out.notes)
+        if request.rate is not None or request.target_tokens is not None:
+            notes.append("structural engine is lossless: rate/target_tokens not applied")
+        return EngineOutput(out.text, self.name, notes=notes)
+
+
+class ExtractiveAdapterEngine:
+    """The learned keep/drop engine for prose; code/JSON/log parts still go structural."""
+
+    name = "extractive"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def _prose(self, text: str, request: CompressRequest) -> str:
+        out = self.model.compress(
+            text, rate=request.rate, target_tokens=request.target_tokens, query=request.query
+        )
+        return str(out.text)
+
+    def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
+        adapter = getattr(self.model, "adapter_name", None)
+        if domain.kind == "prose":
+            return EngineOutput(self._prose(text, request), self.name, adapter)
+        if domain.kind == "mixed":
+            return EngineOutput(self._mixed(text, request), self.name, adapter)
+        structural = StructuralEngine().run(text, domain, request)
+        structural.notes.append(f"{domain.kind} input: routed to the structural engine")
+        return structural
+
+    def _mixed(self, text: str, request: CompressRequest) -> str:
+        from compression_layer.compress.domain import split_fences
+        from compression_layer.compress.structural import compress_structural
+
+        parts: list[str] = []
+        for seg in split_fences(text):
+            if seg.kind == "code":
+                lang = Domain(kind="code", language=seg.language)
+                body = compress_structural(seg.text, lang).text if seg.text.strip() else seg.text
+                parts.append(f"{seg.fence_open}{body.rstrip(chr(10))}\n{seg.fence_close}")
+            elif seg.text.strip():
+                lead = seg.text[: len(seg.text) - len(seg.text.lstrip())]
+                trail = seg.text[len(seg.text.rstrip()) :]
+                parts.append(lead[-1:] + self._prose(seg.text.strip(), request) + trail[:1])
+            else:
+                parts.append(seg.text[:1])
+        return "".join(parts)
+
+
+_engine_lock = threading.Lock()
+_extractive_cache: dict[str | None, Any] = {}
+
+
+def load_extractive(adapter: str | None = None) -> Any:
+    """Load (once per adapter path) the extractive model; raises EngineError naming the adapter."""
+    with _engine_lock:
+        if adapter not in _extractive_cache:
+            from pathlib import Path
+
+            from compression_layer.compress.extractive import ExtractiveEngine
+
+            _extractive_cache[adapter] = ExtractiveEngine.load(Path(adapter) if adapter else None)
+        return _extractive_cache[adapter]
+
+
+def _structural(settings: CompressSettings) -> Engine:
+    return StructuralEngine()
+
+
+def _extractive(settings: CompressSettings) -> Engine:
+    return ExtractiveAdapterEngine(load_extractive(settings.extractive_adapter))
+
+
+ENGINES: dict[str, Callable[[CompressSettings], Engine]] = {
+    "structural": _structural,
+    "extractive": _extractive,
+}
+
+
+def register_engine(name: str, factory: Callable[[CompressSettings], Engine]) -> None:
+    """Add or replace an engine (the generative and remote engines register here)."""
+    ENGINES[name] = factory
+
+
+def engine_names() -> list[str]:
+    return ["auto", *sorted(ENGINES)]
+
+
+def _pick(engine: str, domain: Domain, settings: CompressSettings) -> tuple[Engine, list[str]]:
+    if engine != "auto":
+        if engine not in ENGINES:
+            raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+        return ENGINES[engine](settings), []
+    if domain.kind in ("code", "json", "log"):
+        return StructuralEngine(), []
+    try:
+        return ENGINES["extractive"](settings), []
+    except EngineError as exc:
+        return StructuralEngine(), [f"extractive engine unavailable, used structural: {exc}"]
+
+
+def _guard(original: str, out: EngineOutput, settings: CompressSettings) -> list[str]:
+    """Fact guard: report facts lost; for lossy engines append them when configured."""
+    from compression_layer.compress.facts import missing
+
+    lost = missing(original, out.text)
+    if lost and out.engine != "structural" and settings.fact_guard == "append":
+        out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
+        out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
+        lost = missing(original, out.text)
+    return lost
+
+
+def compress(
+    text: str,
+    *,
+    engine: str | None = None,
+    rate: float | None = None,
+    target_tokens: int | None = None,
+    query: str | None = None,
+    strip_docstrings: bool | None = None,
+    settings: CompressSettings | None = None,
+) -> CompressionResult:
+    """Compress ``text`` and return a :class:`CompressionResult` (token counts in o200k_base).
+
+    ``engine`` is ``auto`` (default), ``structural`` or ``extractive`` (plus any registered
+    engine); ``rate`` is the fraction of tokens to keep for lossy engines, ``target_tokens`` an
+    absolute budget instead; ``query`` focuses lossy engines on what is relevant to it.
+    """
+    cfg = settings or load_area(CompressSettings)
+    if rate is not None and not 0.0 < rate <= 1.0:
+        raise InputError(f"rate must be in (0, 1], got {rate}")
+    if target_tokens is not None and target_tokens <= 0:
+        raise InputError(f"target_tokens must be positive, got {target_tokens}")
+    check_text(text, max_bytes=cfg.max_input_bytes)
+    started = time.perf_counter()
+
+    from compression_layer.compress.domain import detect
+
+    domain = detect(text)
+    request = CompressRequest(
+        engine=engine or cfg.engine,
+        rate=rate if rate is not None or target_tokens is not None else None,
+        target_tokens=target_tokens,
+        query=query,
+        strip_docstrings=cfg.strip_docstrings if strip_docstrings is None else strip_docstrings,
+    )
+    chosen, notes = _pick(request.engine, domain, cfg)
+    if request.rate is None and request.target_tokens is None and chosen.name != "structural":
+        request = request.model_copy(update={"rate": cfg.rate})
+    out = chosen.run(text, domain, request)
+    out.notes[:0] = notes
+    lost = _guard(text, out, cfg)
+    latency = (time.perf_counter() - started) * 1000
+    n_orig = tokens.count_tokens(text)
+    n_comp = tokens.count_tokens(out.text)
+    return CompressionResult(
+        compressed=out.text,
+        engine=out.engine,
+        domain=domain.label(),
+        tokens_original=n_orig,
+        tokens_compressed=n_comp,
+        ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
+        latency_ms=round(latency, 3),
+        facts_missing=lost,
+        adapter=out.adapter,
+        notes=out.notes,
+    )
