@@ -40,6 +40,14 @@ for _name, _module in SUB_APPS:
         if _exc.name != _module:  # a real missing dependency, not an area not built yet
             raise
 
+try:
+    from compression_layer.server.cli import register as _register_server
+except ModuleNotFoundError as _exc:
+    if _exc.name != "compression_layer.server.cli":
+        raise
+else:
+    _register_server(app)
+
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
