@@ -131,23 +131,23 @@ class ValidationModel(BaseModel):
 
     provider: str = Field(description="a key of ``providers``")
     model: str = Field(description="the model id the provider's API takes")
-    input_usd_per_mtok: float = Field(0.0, ge=0.0, description="USD per million input tokens")
-    output_usd_per_mtok: float = Field(0.0, ge=0.0, description="USD per million output tokens")
+    input_usd_per_mtok: float = Field(default=0.0, ge=0.0, description="USD / 1M input tokens")
+    output_usd_per_mtok: float = Field(default=0.0, ge=0.0, description="USD / 1M output tokens")
 
 
 class ValidationProvider(BaseModel):
-    """One endpoint: a registered provider kind, plus where it is and which env var holds its key."""
+    """One endpoint: a registered provider kind, where it is, which env var holds its key."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(description="anthropic | openai | gemini | openai-compatible")
-    base_url: str | None = Field(None, description="default: the SDK's own endpoint")
-    api_key_env: str | None = Field(None, description="env var holding the key; None: no key")
-    concurrency: int | None = Field(None, gt=0, description="default: the area's concurrency")
+    base_url: str | None = Field(default=None, description="default: the SDK's own endpoint")
+    api_key_env: str | None = Field(default=None, description="env var of the key; None: none")
+    concurrency: int | None = Field(default=None, gt=0, description="default: area setting")
 
 
 class ValidationSettings(_AreaSettings):
-    """Cross-model validation (``configs/validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``).
+    """Cross-model validation: ``configs/validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``.
 
     ``catalog`` maps a model name (an alias such as ``claude`` or a full id) to its provider and
     prices; ``providers`` maps a provider name to its kind, endpoint and key variable.
@@ -157,23 +157,29 @@ class ValidationSettings(_AreaSettings):
     yaml_file: ClassVar[str] = "validation.yaml"
 
     models: list[str] = Field(default_factory=list, description="default models for the CLI")
-    threshold: float = Field(0.8, ge=0.0, le=1.0, description="a model passes at this mean score")
-    budget_usd: float = Field(5.0, ge=0.0, description="spend cap per run (pair or batch)")
-    concurrency: int = Field(4, gt=0, description="calls in flight per provider")
-    timeout_s: float = Field(60.0, gt=0, description="per HTTP request, passed to the SDK")
-    max_retries: int = Field(3, ge=0, description="SDK retries on 429 / 5xx / timeouts")
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0, description="pass mark (mean)")
+    budget_usd: float = Field(default=5.0, ge=0.0, description="spend cap per run (pair or batch)")
+    concurrency: int = Field(default=4, gt=0, description="calls in flight per provider")
+    timeout_s: float = Field(default=60.0, gt=0, description="per HTTP request, passed to the SDK")
+    max_retries: int = Field(default=3, ge=0, description="SDK retries on 429 / 5xx / timeouts")
     retry_initial_delay_s: float = Field(
-        1.0, ge=0.0, description="first backoff for SDKs that take one (google-genai)"
+        default=1.0, ge=0.0, description="first backoff for SDKs that take one (google-genai)"
     )
-    max_tokens: int = Field(512, gt=0, description="output cap per call (and in cost estimates)")
+    max_tokens: int = Field(default=512, gt=0, description="output cap per call")
     tasks: list[str] = Field(
         default_factory=list, description="task kinds to run; empty: chosen by domain"
     )
-    question_model: str | None = Field(None, description="model that writes QA questions")
-    num_questions: int = Field(3, ge=0, le=20)
-    judge_model: str | None = Field(None, description="LLM judge; None: metrics only")
+    question_model: str | None = Field(default=None, description="model that writes QA questions")
+    num_questions: int = Field(default=3, ge=0, le=20)
+    judge_model: str | None = Field(default=None, description="LLM judge; None: metrics only")
     catalog: dict[str, ValidationModel] = Field(default_factory=dict)
-    providers: dict[str, ValidationProvider] = Field(default_factory=dict)
+    providers: dict[str, ValidationProvider] = Field(
+        default_factory=lambda: {
+            "anthropic": ValidationProvider(kind="anthropic", api_key_env="ANTHROPIC_API_KEY"),
+            "openai": ValidationProvider(kind="openai", api_key_env="OPENAI_API_KEY"),
+            "gemini": ValidationProvider(kind="gemini", api_key_env="GEMINI_API_KEY"),
+        }
+    )
 
 
 class TrainingSettings(_AreaSettings):
