@@ -1,0 +1,219 @@
+"""The extractive engine: keep the words a learned MiniLM classifier ranks highest.
+
+``compress(text, rate=...)`` scores every word unit, always keeps protected facts (numbers, dates,
+names, quotes, URLs... from :mod:`facts`) and layout (newlines, list markers, heading marks), then
+adds the best-scored remaining words until the o200k token budget is spent. With ``query`` the
+scores of sentences similar to the query (MiniLM cosine) and of words the query contains are
+raised, so an answer-bearing sentence survives nearly whole (the question-aware step of
+LongLLMLingua, done our way). One engine serves concurrent threads: after ``load`` it only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from compression_layer.compress.extractive_adapter import LoadedAdapter, load_adapter
+from compression_layer.compress.extractive_text import (
+    Unit,
+    join_units,
+    normalise,
+    sentence_ids,
+    split_units,
+    structural_units,
+)
+from compression_layer.errors import InputError
+from compression_layer.tokens import count_tokens, encoding
+
+DEFAULT_ADAPTER = "extractive-default"
+
+
+@dataclass
+class ExtractiveOutput:
+    """Compressed text, the o200k share of tokens kept, and notes (budget overruns...)."""
+
+    text: str
+    kept_ratio: float
+    notes: list[str] = field(default_factory=list)
+
+
+def packaged_adapter_dir() -> Path:
+    """Folder of the adapter shipped inside the package."""
+    return Path(
+        str(resources.files("compression_layer").joinpath("data/adapters", DEFAULT_ADAPTER))
+    )
+
+
+def unit_costs(units: list[Unit]) -> npt.NDArray[np.int64]:
+    """o200k tokens each unit adds to the output (words carry their leading space)."""
+    enc = encoding()
+    pieces = [(" " + u.text) if u.is_word else u.text for u in units]
+    return np.array([len(t) for t in enc.encode_ordinary_batch(pieces)], dtype=np.int64)
+
+
+def forced_units(text: str, units: list[Unit]) -> set[int]:
+    """Units that are always kept: those inside a protected fact, list markers, heading marks."""
+    from compression_layer.compress import facts
+
+    keep = structural_units(text, units)
+    spans = facts.protected_spans(text)
+    if spans:
+        starts = np.array([s for s, _ in spans])
+        ends = np.array([e for _, e in spans])
+        for i, unit in enumerate(units):
+            k = int(np.searchsorted(starts, unit.end, side="left")) - 1
+            if k >= 0 and ends[k] > unit.start:
+                keep.add(i)
+    return keep
+
+
+def select(
+    scores: npt.NDArray[np.float64],
+    costs: npt.NDArray[np.int64],
+    forced: set[int],
+    budget: int,
+) -> list[bool]:
+    """Forced units, then the highest scores while the token budget allows (ties: text order)."""
+    keep = [False] * len(scores)
+    spent = 0
+    for i in forced:
+        keep[i] = True
+        spent += int(costs[i])
+    for i in np.argsort(-scores, kind="stable"):
+        if keep[i]:
+            continue
+        if spent + int(costs[i]) > budget:
+            continue
+        keep[i] = True
+        spent += int(costs[i])
+    return keep
+
+
+@dataclass
+class Prepared:
+    """A text split into units with its keep logits, token costs and forced (always kept) units."""
+
+    text: str
+    units: list[Unit]
+    logits: npt.NDArray[np.float64]
+    costs: npt.NDArray[np.int64]
+    forced: set[int]
+
+
+class ExtractiveEngine:
+    """Learned keep/drop compression of prose (see the module docstring)."""
+
+    name = "extractive"
+
+    def __init__(self, adapter: LoadedAdapter) -> None:
+        self._adapter = adapter
+        self.adapter_name: str = adapter.name
+        self.default_rate: float = adapter.default_rate
+
+    @classmethod
+    def load(cls, adapter_dir: Path | None = None) -> ExtractiveEngine:
+        """Load an adapter folder (``None``: the packaged default); EngineError names it if bad."""
+        return cls(load_adapter(adapter_dir or packaged_adapter_dir()))
+
+    def compress(
+        self,
+        text: str,
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+    ) -> ExtractiveOutput:
+        """Keep about ``rate`` of the o200k tokens (or ``target_tokens``) of ``text``."""
+        return self.compress_batch([text], rate=rate, target_tokens=target_tokens, query=query)[0]
+
+    def compress_batch(
+        self,
+        texts: list[str],
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+    ) -> list[ExtractiveOutput]:
+        """Compress several texts with one batched encoder pass over all their windows."""
+        if rate is not None and not 0.0 < rate <= 1.0:
+            raise InputError(f"rate must be in (0, 1], got {rate}")
+        if target_tokens is not None and target_tokens <= 0:
+            raise InputError(f"target_tokens must be positive, got {target_tokens}")
+        return [
+            self.finish(p, rate=rate, target_tokens=target_tokens, query=query)
+            for p in self.prepare(texts)
+        ]
+
+    def prepare(self, texts: list[str]) -> list[Prepared]:
+        """Score every unit of every text (one batched encoder pass); reusable across rates."""
+        docs = [split_units(t) for t in texts]
+        logits = self._adapter.keep_logits(docs)
+        return [
+            Prepared(text, units, scores, unit_costs(units), forced_units(text, units))
+            for text, units, scores in zip(texts, docs, logits, strict=True)
+        ]
+
+    def finish(
+        self,
+        prepared: Prepared,
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+        scores: npt.NDArray[np.float64] | None = None,
+    ) -> ExtractiveOutput:
+        """Select and join the units of a prepared text under the budget (``scores`` overrides)."""
+        text, units = prepared.text, prepared.units
+        original = count_tokens(text)
+        if not units or original == 0:
+            return ExtractiveOutput(text, 1.0, [])
+        notes: list[str] = []
+        if target_tokens is not None:
+            budget = target_tokens
+        else:
+            budget = math.floor(original * (rate if rate is not None else self.default_rate))
+        scores = prepared.logits.copy() if scores is None else scores.copy()
+        if query and query.strip():
+            scores += self._query_boost(units, query)
+        forced_cost = int(sum(int(prepared.costs[i]) for i in prepared.forced))
+        if forced_cost > budget:
+            notes.append(
+                f"protected facts and layout need {forced_cost} tokens, above the budget of "
+                f"{budget}: kept them all"
+            )
+        keep = select(scores, prepared.costs, prepared.forced, budget)
+        out = join_units(units, keep)
+        return ExtractiveOutput(out, count_tokens(out) / original, notes)
+
+    def _query_boost(self, units: list[Unit], query: str) -> npt.NDArray[np.float64]:
+        """Raise sentences similar to the query and words the query contains."""
+        from compression_layer.embeddings import embed
+
+        cfg = self._adapter.query
+        sids = sentence_ids(units)
+        n_sent = sids[-1] + 1
+        sentences = [
+            " ".join(u.text for u, s in zip(units, sids, strict=True) if s == k)
+            for k in range(n_sent)
+        ]
+        vectors = embed([query, *sentences])
+        sims = vectors[1:] @ vectors[0]
+        # Rank-based so the boost does not depend on how similar the text is overall.
+        order = np.argsort(-sims, kind="stable")
+        rank = np.empty(n_sent)
+        rank[order] = np.arange(n_sent)
+        sent_boost = np.where(rank < cfg.top_sentences, cfg.sentence_boost, 0.0)
+        sent_boost += cfg.similarity_weight * (sims - sims.mean())
+        query_words = {normalise(w.text) for w in split_units(query) if w.is_word}
+        word_boost = np.array(
+            [
+                cfg.word_boost if u.is_word and normalise(u.text) in query_words else 0.0
+                for u in units
+            ]
+        )
+        return np.asarray(sent_boost[sids] + word_boost, dtype=np.float64)

@@ -1,0 +1,143 @@
+"""Word units for the extractive engine: splitting, normalising, sentences and re-joining.
+
+The engine and the label aligner must see the same words, so both go through :func:`split_units`.
+A unit is a word (letters/digits with inner ``-``, ``'``, ``.``) or one punctuation character.
+Whitespace is never a unit: it is carried in each unit's ``gap`` (the text before it) so that the
+output can restore newlines and the exact spelling of facts made of several units.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNIT_RE = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:[-'’.,:/]\w+)*|[^\w\s]")
+_LIST_MARKER_RE = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|#{1,6}|>)(?=[ \t])")
+_SENTENCE_END = frozenset({".", "!", "?", ";", "…"})
+
+# English function words. Our own list: articles, pronouns, auxiliaries, prepositions,
+# conjunctions and a few discourse fillers that carry no answerable content.
+_STOPWORD_TEXT = """
+a an the and or but nor so yet if then than that this these those there here
+is am are was were be been being do does did doing have has had having will would shall should
+can could may might must of in on at to for from by with about into onto over under between
+through during before after above below up down out off again further once as until while
+because since although though whereas whether which who whom whose what when where why how
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves all any both each few more
+most other some such no not only own same too very just also s t d ll m o re ve y
+upon within without among along across around against toward towards via per
+however therefore thus hence moreover furthermore indeed
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "first": "1st",
+    "second": "2nd",
+    "third": "3rd",
+    "hundred": "100",
+    "thousand": "1000",
+    "million": "m",
+    "billion": "b",
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One word or punctuation mark of the input, with the whitespace that precedes it."""
+
+    text: str
+    start: int
+    end: int
+    gap: str
+
+    @property
+    def is_word(self) -> bool:
+        return any(ch.isalnum() for ch in self.text)
+
+
+def split_units(text: str) -> list[Unit]:
+    """Split ``text`` into word and punctuation units; concatenating gaps + texts rebuilds it."""
+    units: list[Unit] = []
+    pos = 0
+    for match in _UNIT_RE.finditer(text):
+        units.append(Unit(match.group(), match.start(), match.end(), text[pos : match.start()]))
+        pos = match.end()
+    return units
+
+
+def normalise(word: str) -> str:
+    """Lower-case, drop dots and apostrophes, and strip a few English suffixes."""
+    w = word.lower().replace(".", "").replace("'", "").replace("’", "")
+    w = NUMBER_WORDS.get(w, w)
+    for suffix in ("ies", "es", "s"):
+        if len(w) > 4 and w.endswith(suffix) and not w.endswith("ss"):
+            return w[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return w
+
+
+def is_stopword(word: str) -> bool:
+    """True for English function words (case-insensitive)."""
+    return word.lower() in STOPWORDS
+
+
+def sentence_ids(units: list[Unit]) -> list[int]:
+    """Sentence index of each unit: a sentence ends at ``. ! ? ;`` before a space, or a newline."""
+    ids: list[int] = []
+    current = 0
+    for i, unit in enumerate(units):
+        if i and ("\n" in unit.gap or (units[i - 1].text in _SENTENCE_END and unit.gap)):
+            current += 1
+        ids.append(current)
+    return ids
+
+
+def structural_units(text: str, units: list[Unit]) -> set[int]:
+    """Indices of units that carry layout: list markers and heading marks at a line start."""
+    keep: set[int] = set()
+    line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+    by_start = {u.start: i for i, u in enumerate(units)}
+    for ls in line_starts:
+        match = _LIST_MARKER_RE.match(text, ls)
+        if not match:
+            continue
+        for i in range(len(units)):
+            idx = by_start.get(match.start() + i)
+            if idx is not None and units[idx].end <= match.end():
+                keep.add(idx)
+    return keep
+
+
+def join_units(units: list[Unit], keep: list[bool]) -> str:
+    """Re-join the kept units: original spacing between neighbours, newlines always kept."""
+    parts: list[str] = []
+    newlines = 0
+    last_kept = -2
+    for i, unit in enumerate(units):
+        # Layout survives even when every unit of a line is dropped (at most one blank line).
+        newlines = min(2, max(newlines, unit.gap.count("\n")))
+        if not keep[i]:
+            continue
+        if not parts:
+            pass
+        elif newlines:
+            indent = unit.gap.rsplit("\n", 1)[-1] if "\n" in unit.gap else ""
+            parts.append("\n" * newlines + indent)
+        elif last_kept == i - 1:
+            parts.append(unit.gap)
+        elif unit.is_word or unit.text in "([{\"“'‘":
+            parts.append(" ")
+        parts.append(unit.text)
+        newlines = 0
+        last_kept = i
+    return "".join(parts)
