@@ -114,14 +114,30 @@ class MemorySettings(_AreaSettings):
 
 
 class ServerSettings(_AreaSettings):
+    """MCP server (``configs/server.yaml``, env ``COMPRESSION_LAYER_SERVER__*``).
+
+    The HTTP bearer token is not a setting: it is read from ``COMPRESSION_LAYER_TOKEN`` only, so
+    it never lands in a YAML file or a log of the settings.
+    """
+
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}SERVER__", extra="forbid")
     yaml_file: ClassVar[str] = "server.yaml"
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8765, gt=0, lt=65536)
+    path: str = Field("/mcp", pattern=r"^/", description="HTTP endpoint path")
     roots: list[Path] = Field(default_factory=list, description="allowed roots; default: cwd")
-    max_text_bytes: int = Field(5_000_000, gt=0)
+    max_text_bytes: int = Field(5_000_000, gt=0, description="text or file above this is refused")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="extra Host values accepted over HTTP (host:port or host:*), beyond loopback",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="extra Origin values accepted over HTTP"
+    )
+    compress_workers: int = Field(4, gt=0, description="compressions run at once in threads")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 
 class ValidationModel(BaseModel):

@@ -1,0 +1,147 @@
+"""Build the MCP server: lifespan (engines, embedder, memory store created once), tools, resources.
+
+``build_server()`` returns an ``MCPServer`` usable in-process (tests, the SDK's in-memory client);
+``serve_stdio()`` / ``serve_http()`` run it on a transport (see ``server/http.py`` for HTTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
+
+from compression_layer.server import memory_tools as mt
+from compression_layer.server import tools as ct
+from compression_layer.server.resources import register_resources
+from compression_layer.server.security import effective_roots
+from compression_layer.server.state import EngineState, ServerState
+from compression_layer.settings import (
+    CompressSettings,
+    MemorySettings,
+    ServerSettings,
+    data_dir,
+    load_area,
+)
+
+log = logging.getLogger(__name__)
+NAME = "compression-layer"
+INSTRUCTIONS = (
+    "Context compression and compressed long-term memory. Use compress_context on large text or "
+    "files before reasoning over them; memory_store / memory_search to keep and recall facts "
+    "across conversations; validate_compression to check a compression kept what matters."
+)
+MemoryFactory = Callable[[ServerState], AbstractAsyncContextManager[Any]]
+
+# (tool, title, read_only, destructive, idempotent, open_world): set truthfully, clients use them
+# to decide what needs the user's confirmation.
+TOOLS: list[tuple[Callable[..., Any], str, bool, bool, bool, bool]] = [
+    (ct.compress_context, "Compress context", True, False, True, False),
+    # open world: with `models` it calls external model APIs.
+    (ct.validate_compression, "Validate a compression", True, False, True, True),
+    (mt.memory_store, "Store a memory", False, False, False, False),
+    (mt.memory_search, "Search memories", True, False, True, False),
+    (mt.memory_get, "Get a memory", True, False, True, False),
+    (mt.memory_delete, "Delete a memory", False, True, True, False),
+    (mt.memory_list, "List memories", True, False, True, False),
+    (mt.adapter_status, "Adapter status", True, False, True, False),
+]
+
+
+def quiet_libraries() -> None:
+    """No progress bars or chatty library output: on stdio, stdout is the protocol."""
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TQDM_DISABLE": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+@asynccontextmanager
+async def default_memory(state: ServerState) -> AsyncIterator[Any]:
+    """Open the SQLite memory store under the data dir with the shared embedder."""
+    try:
+        from compression_layer.memory import MemoryStore  # type: ignore[attr-defined]
+    except ImportError as exc:
+        state.memory_error = f"memory store not installed ({exc})"
+        yield None
+        return
+    from compression_layer.embeddings import load_embedder
+
+    settings = load_area(MemorySettings)
+    path = settings.db_path or data_dir() / "memory.sqlite3"
+    embedder = await anyio.to_thread.run_sync(load_embedder)
+    async with MemoryStore.open(path, settings=settings, embedder=embedder) as store:
+        yield store
+
+
+def build_server(
+    settings: ServerSettings | None = None,
+    *,
+    compress_settings: CompressSettings | None = None,
+    memory: MemoryFactory | None = None,
+    warm: bool = True,
+) -> MCPServer[ServerState]:
+    """The MCP server with every tool and resource; nothing heavy happens until it starts.
+
+    ``memory`` opens the memory store for the lifespan (default: SQLite under the data dir);
+    ``warm`` loads the extractive engine at start so the first call does not pay for it.
+    """
+    cfg = settings or load_area(ServerSettings)
+    engine_cfg = compress_settings or load_area(CompressSettings)
+    open_memory = memory or default_memory
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        quiet_libraries()
+        state = ServerState(
+            settings=cfg,
+            engines=EngineState(engine_cfg),
+            roots=effective_roots(cfg.roots),
+            compress_limiter=anyio.CapacityLimiter(cfg.compress_workers),
+        )
+        async with AsyncExitStack() as stack:
+            if warm:
+                await state.engines.warm()
+            try:
+                state.memory = await stack.enter_async_context(open_memory(state))
+            except Exception as exc:  # the compression tools stay usable without memory
+                log.warning("memory store unavailable: %s", exc)
+                state.memory_error = str(exc)
+            log.info("compression-layer ready (roots: %s)", ", ".join(map(str, state.roots)))
+            yield state
+
+    server: MCPServer[ServerState] = MCPServer(
+        NAME,
+        title="Compression layer",
+        instructions=INSTRUCTIONS,
+        version=_version(),
+        lifespan=lifespan,
+        log_level=cfg.log_level,
+    )
+    for fn, title, read_only, destructive, idempotent, open_world in TOOLS:
+        hints = ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=open_world,
+        )
+        server.add_tool(fn, title=title, annotations=hints, structured_output=True)
+    register_resources(server)  # type: ignore[arg-type]
+    return server
+
+
+def _version() -> str:
+    from compression_layer import __version__
+
+    return __version__

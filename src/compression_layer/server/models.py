@@ -1,0 +1,112 @@
+"""Structured results of the MCP tools (each becomes the tool's output schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from compression_layer.compress.types import CompressionResult
+
+
+class FileCompression(BaseModel):
+    """Numbers for one file of a multi-file ``compress_context`` call."""
+
+    path: str
+    domain: str
+    engine: str
+    tokens_original: int
+    tokens_compressed: int
+    facts_missing: list[str] = Field(default_factory=list)
+
+
+class CompressContextResult(CompressionResult):
+    """The library's CompressionResult, plus a per-file breakdown when ``paths`` were given."""
+
+    files: list[FileCompression] = Field(default_factory=list)
+
+
+class ValidationResult(BaseModel):
+    """How much of the original the compressed text keeps."""
+
+    tokens_original: int
+    tokens_compressed: int
+    ratio: float = Field(description="tokens_compressed / tokens_original (o200k_base)")
+    facts_missing: list[str] = Field(
+        description="numbers, dates, URLs, identifiers of the original absent from the compressed"
+    )
+    similarity: float | None = Field(
+        default=None, description="MiniLM cosine similarity of the two texts"
+    )
+    cross_model: dict[str, Any] | None = Field(
+        default=None, description="the cross-model validation report (answers compared per model)"
+    )
+    cross_model_available: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+
+class MemoryRecord(BaseModel):
+    """A memory as returned by the memory tools; ``text`` is the original or the compressed form."""
+
+    id: str
+    uri: str = Field(description="memory://<namespace>/<id>, readable as an MCP resource")
+    namespace: str
+    form: str = Field(description="'original' or 'compressed': which form ``text`` holds")
+    text: str | None = None
+    tokens_original: int
+    tokens_compressed: int
+    engine: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class MemoryHit(BaseModel):
+    """One search hit: its compressed text (ready to inject) and its relevance score."""
+
+    id: str
+    uri: str
+    score: float
+    text: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemorySearchResult(BaseModel):
+    hits: list[MemoryHit]
+    tokens: int = Field(description="o200k tokens of all hit texts together")
+
+
+class MemoryDeleteResult(BaseModel):
+    id: str
+    deleted: bool
+
+
+class MemoryListResult(BaseModel):
+    namespace: str
+    items: list[MemoryRecord]
+    next_cursor: str | None = Field(
+        default=None, description="pass back as ``cursor`` for the next page"
+    )
+
+
+class AdapterInfo(BaseModel):
+    """The active adapter of one kind and what is known about it."""
+
+    kind: str
+    name: str | None
+    path: str | None
+    source: str = Field(description="packaged | configured | registry | none")
+    loaded: bool
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None
+    last_swap: datetime | None = None
+    last_error: str | None = None
+
+
+class AdapterStatusResult(BaseModel):
+    adapters: list[AdapterInfo]
+    engines: list[str] = Field(description="engine names compress_context accepts")
+    default_engine: str
+    generation: int = Field(description="increments on every engine swap")
