@@ -13,7 +13,12 @@ from compression_layer.validation.providers.base import (
 
 
 class AnthropicProvider:
-    """Claude models; exact token counts from ``/v1/messages/count_tokens``."""
+    """Claude models; exact token counts from ``/v1/messages/count_tokens``.
+
+    ``request.temperature`` is not sent: SDK 2.x speaks API version 2026-10-21, which rejects
+    sampling parameters (temperature, top_p, top_k) with a 400, and the SDK no longer takes them.
+    Repeat runs stay reproducible through the response cache instead.
+    """
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -41,7 +46,6 @@ class AnthropicProvider:
             message = await client.messages.create(
                 model=request.model,
                 max_tokens=request.max_tokens,
-                temperature=request.temperature,
                 system=request.system,
                 messages=[{"role": "user", "content": request.prompt}],
             )
