@@ -1,0 +1,91 @@
+"""Memory tools and the memory:// resource through the in-memory client (fake store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
+from srv_helpers import PROSE, FakeMemoryStore, error_text, structured
+
+Server = MCPServer[Any]
+
+
+async def test_store_get_search_list_delete(server: Server, fake_store: FakeMemoryStore) -> None:
+    async with Client(server) as client:
+        stored = structured(
+            await client.call_tool(
+                "memory_store",
+                {"content": PROSE, "namespace": "proj", "tags": ["q1"], "metadata": {"n": 1}},
+            )
+        )
+        mid = stored["id"]
+        assert stored["uri"] == f"memory://proj/{mid}"
+        assert stored["text"] is None  # the caller already has what it sent
+        assert stored["status"] == "created"
+        assert stored["tokens_compressed"] < stored["tokens_original"]
+        assert fake_store.items[mid].tags == ["q1"]
+
+        original = structured(await client.call_tool("memory_get", {"id": mid, "form": "original"}))
+        assert original["text"] == PROSE and original["form"] == "original"
+        short = structured(await client.call_tool("memory_get", {"id": mid}))
+        assert short["form"] == "compressed"
+        assert short["text"] == fake_store.items[mid].compressed
+
+        query = {"query": "revenue Berlin", "namespace": "proj"}
+        found = structured(await client.call_tool("memory_search", query))
+        assert [h["id"] for h in found["hits"]] == [mid]
+        assert found["hits"][0]["text"] == fake_store.items[mid].compressed
+        assert found["tokens"] > 0
+        capped = structured(
+            await client.call_tool(
+                "memory_search", {"query": "revenue", "namespace": "proj", "max_tokens": 1}
+            )
+        )
+        assert capped["hits"] == []
+
+        listed = structured(await client.call_tool("memory_list", {"namespace": "proj"}))
+        assert [i["id"] for i in listed["items"]] == [mid]
+        assert listed["next_cursor"] is None
+
+        gone = structured(await client.call_tool("memory_delete", {"id": mid}))
+        assert gone == {"id": mid, "deleted": True}
+        assert mid not in fake_store.items
+
+
+async def test_list_pages_with_cursor(server: Server) -> None:
+    async with Client(server) as client:
+        for i in range(3):
+            await client.call_tool("memory_store", {"content": f"memory number {i}"})
+        first = structured(await client.call_tool("memory_list", {"limit": 2}))
+        assert len(first["items"]) == 2 and first["next_cursor"]
+        second = structured(
+            await client.call_tool("memory_list", {"limit": 2, "cursor": first["next_cursor"]})
+        )
+        assert len(second["items"]) == 1 and second["next_cursor"] is None
+
+
+@pytest.mark.parametrize("tool", ["memory_get", "memory_delete"])
+async def test_unknown_memory_id_is_an_error_result(server: Server, tool: str) -> None:
+    async with Client(server) as client:
+        message = error_text(await client.call_tool(tool, {"id": "nope"}))
+        assert "no memory with id 'nope'" in message
+        assert not (await client.call_tool("memory_list", {})).is_error
+
+
+async def test_memory_resource_reads_the_original(server: Server) -> None:
+    async with Client(server) as client:
+        templates = (await client.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["memory://{namespace}/{id}"]
+        stored = structured(
+            await client.call_tool("memory_store", {"content": PROSE, "namespace": "notes"})
+        )
+        read = await client.read_resource(stored["uri"])
+        first = read.contents[0]
+        assert getattr(first, "text", None) == PROSE
+        with pytest.raises(MCPError, match="no such memory"):
+            await client.read_resource(f"memory://other/{stored['id']}")
+        with pytest.raises(MCPError, match="no memory with id"):
+            await client.read_resource("memory://notes/unknown")
