@@ -1,0 +1,183 @@
+"""``compression-layer validate``: one pair, or a resumable batch of pairs, across models."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from compression_layer.errors import CompressionLayerError
+from compression_layer.settings import ValidationSettings, load_area
+from compression_layer.validation.batch import count_lines, run_batch
+from compression_layer.validation.harness import Harness
+from compression_layer.validation.report import ValidationReport
+
+app = typer.Typer(help="Check that models answer from a compression as from the original.")
+_err = Console(stderr=True)
+
+ModelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--models",
+        "-m",
+        help="comma-separated model names (catalog keys or provider:model-id); "
+        "default: 'models' in configs/validation.yaml; none: offline checks only",
+    ),
+]
+BudgetOpt = Annotated[float | None, typer.Option("--budget", help="USD cap for this run")]
+
+
+def _settings(budget: float | None, threshold: float | None = None) -> ValidationSettings:
+    return load_area(ValidationSettings, budget_usd=budget, threshold=threshold)
+
+
+def _models(option: str | None, settings: ValidationSettings) -> list[str]:
+    if option is None:
+        return list(settings.models)
+    return [m.strip() for m in option.split(",") if m.strip()]
+
+
+def _read(path: str, stdin_used: list[bool]) -> str:
+    if path == "-":
+        if stdin_used:
+            raise typer.BadParameter("only one of ORIGINAL / COMPRESSED can be '-' (stdin)")
+        stdin_used.append(True)
+        return sys.stdin.read()
+    file = Path(path)
+    if not file.is_file():
+        raise typer.BadParameter(f"{path}: no such file")
+    return file.read_text(encoding="utf-8")
+
+
+def _load_questions(path: Path | None) -> list[dict[str, Any]] | None:
+    if path is None:
+        return None
+    text = path.read_text(encoding="utf-8").strip()
+    if text.startswith("["):
+        data = json.loads(text)
+    else:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [d if isinstance(d, dict) else {"question": str(d)} for d in data]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=2)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _print_report(report: ValidationReport) -> None:
+    console = Console()
+    off = report.offline
+    table = Table(title="offline checks", show_header=True)
+    for column in ("tokenizer", "original", "compressed", "reduction"):
+        table.add_column(column)
+    for t in off.tokens:
+        mark = " (est.)" if t.estimated else ""
+        table.add_row(t.tokenizer + mark, str(t.original), str(t.compressed), f"{t.reduction:.1%}")
+    console.print(table)
+    console.print(f"similarity {off.similarity:.3f}; facts missing: {off.facts_missing}")
+    if off.is_code:
+        loose = off.ast_equal_ignoring_docstrings
+        console.print(f"AST equal: {off.ast_equal}; ignoring docstrings: {loose}")
+    if off.answer_retention is not None:
+        console.print(f"answer retention {off.answer_retention:.1%} of {off.answers_checked}")
+    if report.models:
+        models = Table(title=f"models (pass mark {report.threshold})")
+        for column in ("model", "mean", "min", "passed", "error"):
+            models.add_column(column)
+        for m in report.models:
+            models.add_row(m.model, _num(m.mean), _num(m.min), str(m.passed), m.error or "")
+        console.print(models)
+        console.print(
+            f"transfer {report.transfer}; calls {report.calls}, cached {report.cached}, "
+            f"cost ${report.cost_usd:.6f}" + ("; PARTIAL" if report.partial else "")
+        )
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+@app.command("pair")
+def pair(
+    original: Annotated[str, typer.Argument(help="file with the original text, or - for stdin")],
+    compressed: Annotated[str, typer.Argument(help="file with the compression, or - for stdin")],
+    models: ModelsOpt = None,
+    questions: Annotated[
+        Path | None, typer.Option(help="JSON / JSONL of {question, answers} (gold answers)")
+    ] = None,
+    budget: BudgetOpt = None,
+    threshold: Annotated[float | None, typer.Option(help="pass mark for a model's mean")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Validate one compression: offline checks, then each model's answers from both texts."""
+    try:
+        stdin_used: list[bool] = []
+        texts = _read(original, stdin_used), _read(compressed, stdin_used)
+        settings = _settings(budget, threshold)
+        chosen = _models(models, settings)
+
+        async def go() -> ValidationReport:
+            async with Harness(settings) as harness:
+                return await harness.validate(*texts, chosen, _load_questions(questions))
+
+        report = asyncio.run(go())
+    except (CompressionLayerError, json.JSONDecodeError, OSError) as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        _print_report(report)
+    if report.passed is False:
+        raise typer.Exit(code=1)
+
+
+@app.command("batch")
+def batch(
+    pairs: Annotated[Path, typer.Argument(help="JSONL of {id?, original, compressed, questions?}")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL results; resumed if present")],
+    models: ModelsOpt = None,
+    budget: BudgetOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Validate every pair of a JSONL file; pairs already in --out are skipped (resume)."""
+    if not pairs.is_file():
+        raise _fail(FileNotFoundError(f"{pairs}: no such file"))
+    try:
+        settings = _settings(budget)
+        chosen = _models(models, settings)
+        total = count_lines(pairs)
+        columns = (TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=_err, transient=False) as progress:
+            bar = progress.add_task("pairs", total=total)
+
+            async def go() -> Any:
+                async with Harness(settings) as harness:
+                    return await run_batch(
+                        pairs, out, harness, chosen, on_pair=lambda *_: progress.advance(bar)
+                    )
+
+            summary = asyncio.run(go())
+    except CompressionLayerError as exc:
+        raise _fail(exc) from None
+    for problem in summary.errors:
+        _err.print(f"[yellow]skipped[/yellow] {problem.error}")
+    if summary.budget_exhausted:
+        _err.print("[yellow]budget reached: batch stopped; run again to resume[/yellow]")
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+    else:
+        _err.print(
+            f"{summary.validated} validated, {summary.skipped} already done, "
+            f"{len(summary.errors)} bad lines; calls {summary.calls}, cached {summary.cached}, "
+            f"cost ${summary.cost_usd:.6f}"
+        )
