@@ -102,15 +102,30 @@ class CompressSettings(_AreaSettings):
 
 
 class MemorySettings(_AreaSettings):
+    """Agent memory store (``configs/memory.yaml``, env ``COMPRESSION_LAYER_MEMORY__*``)."""
+
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MEMORY__", extra="forbid")
     yaml_file: ClassVar[str] = "memory.yaml"
 
     db_path: Path | None = Field(None, description="default: <data dir>/memory.sqlite3")
-    max_content_bytes: int = Field(1_000_000, gt=0)
-    near_duplicate_threshold: float = Field(0.95, gt=0.0, le=1.0)
-    near_duplicate_policy: Literal["update", "skip", "keep"] = "skip"
-    embed_source: Literal["original", "compressed"] = "original"
-    rrf_k: int = Field(60, gt=0)
+    max_content_bytes: int = Field(1_000_000, gt=0, description="larger memories are refused")
+    near_duplicate_threshold: float = Field(
+        0.95, gt=0.0, le=1.0, description="cosine at or above which a new memory is a near-dup"
+    )
+    near_duplicate_policy: Literal["update", "skip", "keep"] = Field(
+        "skip", description="near-dup: update the old memory, skip the new one, or keep both"
+    )
+    embed_source: Literal["original", "compressed"] = Field(
+        "original", description="which text is embedded for dense search (see bench/)"
+    )
+    rrf_k: int = Field(60, gt=0, description="reciprocal rank fusion constant")
+    dense_weight: float = Field(1.0, ge=0.0, description="weight of the dense list in fusion")
+    bm25_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 list in fusion")
+    candidates: int = Field(50, gt=0, description="depth of each list before fusion (min k)")
+    busy_timeout_ms: int = Field(10_000, ge=0, description="wait this long for a locked db")
+    synchronous: Literal["NORMAL", "FULL"] = Field(
+        "FULL", description="FULL: a stored memory survives power loss, not only a crash"
+    )
 
 
 class ServerSettings(_AreaSettings):

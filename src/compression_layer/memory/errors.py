@@ -1,0 +1,25 @@
+"""Errors of the memory store; each is also one of the package's base error types."""
+
+from __future__ import annotations
+
+from compression_layer.errors import CompressionLayerError, InputError
+
+
+class MemoryStoreError(CompressionLayerError, RuntimeError):
+    """The memory database cannot be used as asked (newer schema, closed store, ...)."""
+
+
+class MemoryInputError(InputError):
+    """A memory, namespace, tag, metadata value or query was rejected; nothing was stored."""
+
+
+class MemoryNotFoundError(MemoryStoreError, LookupError):
+    """No memory has the given id."""
+
+    def __init__(self, memory_id: str) -> None:
+        super().__init__(f"no memory with id {memory_id!r}")
+        self.memory_id = memory_id
+
+
+class MemoryConflictError(MemoryStoreError):
+    """An update or import would give a namespace two memories with the same content or id."""

@@ -1,0 +1,69 @@
+"""Typed results of the memory store: what ``store``, ``search``, ``list`` and ``stats`` return."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+StoreStatus = Literal["created", "existing", "near_duplicate_skipped", "near_duplicate_updated"]
+
+
+class Memory(BaseModel):
+    """One stored memory: the original ``content`` is kept next to its ``compressed`` form."""
+
+    id: str
+    namespace: str
+    content: str
+    compressed: str
+    engine: str = Field(description="compression engine used; 'none' when stored uncompressed")
+    adapter: str | None = None
+    domain: str
+    tokens_original: int = Field(description="o200k_base tokens of content")
+    tokens_compressed: int = Field(description="o200k_base tokens of compressed")
+    content_hash: str = Field(description="sha256 of content (UTF-8)")
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(description="ISO 8601, UTC")
+    updated_at: str = Field(description="ISO 8601, UTC")
+    status: StoreStatus | None = Field(
+        None,
+        description="set by store(): created, existing (same content already in the namespace), "
+        "near_duplicate_skipped (a similar memory was kept instead) or near_duplicate_updated",
+    )
+
+
+class SearchHit(BaseModel):
+    """One search result, best first; ``score`` is the fused (or single-list) score."""
+
+    id: str
+    namespace: str
+    score: float
+    compressed: str
+    content: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    tokens_original: int
+    tokens_compressed: int
+    dense_rank: int | None = Field(None, description="1-based rank in the dense list, if in it")
+    bm25_rank: int | None = Field(None, description="1-based rank in the BM25 list, if in it")
+
+
+class MemoryPage(BaseModel):
+    """A page of ``list()``; pass ``next_cursor`` back to get the next page (None: no more)."""
+
+    items: list[Memory]
+    next_cursor: str | None = None
+
+
+class StoreStats(BaseModel):
+    """Counts and token savings, for one namespace or the whole store."""
+
+    memories: int
+    namespaces: dict[str, int] = Field(description="memories per namespace")
+    tokens_original: int
+    tokens_compressed: int
+    tokens_saved: int
+    embeddings: int = Field(description="distinct embedded texts kept")
+    schema_version: int
+    db_path: str
