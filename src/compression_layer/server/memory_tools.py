@@ -41,6 +41,7 @@ def to_record(memory: Any, form: Literal["original", "compressed"] | None) -> Me
         tokens_original=memory.tokens_original,
         tokens_compressed=memory.tokens_compressed,
         engine=memory.engine,
+        status=getattr(memory, "status", None),
         tags=list(memory.tags),
         metadata=dict(memory.metadata or {}),
         created_at=memory.created_at,

@@ -57,6 +57,9 @@ class MemoryRecord(BaseModel):
     tokens_original: int
     tokens_compressed: int
     engine: str | None = None
+    status: str | None = Field(
+        default=None, description="memory_store only: created, existing, near_duplicate_skipped..."
+    )
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
