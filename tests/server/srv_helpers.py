@@ -108,12 +108,13 @@ class FakeMemoryStore:
             raise MemoryNotFoundError(memory_id)
         return self.items[memory_id]
 
-    async def delete(self, memory_id: str) -> None:
-        if self.items.pop(memory_id, None) is None:
+    async def delete(self, memory_id: str) -> Memory:
+        if memory_id not in self.items:
             raise MemoryNotFoundError(memory_id)
+        return self.items.pop(memory_id)
 
     async def list(self, namespace: str, limit: int = 20, cursor: str | None = None) -> MemoryPage:
-        ordered = [m for m in reversed(self.items.values()) if m.namespace == namespace]
+        ordered = [m for m in self.items.values() if m.namespace == namespace]
         start = int(cursor or 0)
         page = ordered[start : start + limit]
         more = start + limit < len(ordered)

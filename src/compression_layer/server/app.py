@@ -25,7 +25,6 @@ from compression_layer.settings import (
     CompressSettings,
     MemorySettings,
     ServerSettings,
-    data_dir,
     load_area,
 )
 
@@ -68,19 +67,23 @@ def quiet_libraries() -> None:
 
 @asynccontextmanager
 async def default_memory(state: ServerState) -> AsyncIterator[Any]:
-    """Open the SQLite memory store under the data dir with the shared embedder."""
-    try:
-        from compression_layer.memory import MemoryStore  # type: ignore[attr-defined]
-    except ImportError as exc:
-        state.memory_error = f"memory store not installed ({exc})"
-        yield None
-        return
+    """Open the SQLite memory store under the data dir with the shared embedder.
+
+    Memories are compressed with the server's current engine snapshot, so a swapped adapter
+    applies to memory writes too.
+    """
+    from compression_layer.compress.pipeline import compress
     from compression_layer.embeddings import load_embedder
+    from compression_layer.memory import MemoryStore, default_db_path
+
+    def compressor(text: str) -> Any:
+        return compress(text, settings=state.engines.current.settings)
 
     settings = load_area(MemorySettings)
-    path = settings.db_path or data_dir() / "memory.sqlite3"
     embedder = await anyio.to_thread.run_sync(load_embedder)
-    async with MemoryStore.open(path, settings=settings, embedder=embedder) as store:
+    async with MemoryStore.open(
+        default_db_path(settings), settings=settings, compressor=compressor, embedder=embedder
+    ) as store:
         yield store
 
 

@@ -137,9 +137,7 @@ async def memory_get(
 async def memory_delete(ctx: ServerContext, id: MemoryId) -> MemoryDeleteResult:
     """Delete one memory permanently (original and compressed form). Cannot be undone."""
     with as_tool_errors():
-        store = _store(ctx)
-        await store.get(id)  # an unknown id is an error the model should see, not a silent no-op
-        await store.delete(id)
+        await _store(ctx).delete(id)  # an unknown id raises: the model sees it, not a no-op
         return MemoryDeleteResult(id=id, deleted=True)
 
 
@@ -149,7 +147,7 @@ async def memory_list(
     limit: Annotated[int, Field(gt=0, le=200, description="Page size")] = 20,
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
 ) -> MemoryListResult:
-    """List the memories of a namespace, newest first, without their text (ids, tags, sizes).
+    """List the memories of a namespace in the order they were stored, without their text.
 
     Page with `cursor`. Use memory_get to read one, memory_search to find by meaning.
     """
