@@ -17,7 +17,9 @@ def decode_bytes(data: bytes, *, source: str = "input") -> str:
     """Strict UTF-8 decode; binary data (NUL bytes or invalid UTF-8) is refused with the offset."""
     nul = data.find(b"\x00")
     if nul != -1:
-        raise InputError(f"{source} looks binary (NUL byte at offset {nul}); only text is supported")
+        raise InputError(
+            f"{source} looks binary (NUL byte at offset {nul}); only text is supported"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -137,7 +137,9 @@ def engine_names() -> list[str]:
 def _pick(engine: str, domain: Domain, settings: CompressSettings) -> tuple[Engine, list[str]]:
     if engine != "auto":
         if engine not in ENGINES:
-            raise InputError(f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}")
+            raise InputError(
+                f"unknown engine {engine!r}; choose one of {', '.join(engine_names())}"
+            )
         return ENGINES[engine](settings), []
     if domain.kind in ("code", "json", "log"):
         return StructuralEngine(), []
