@@ -64,7 +64,8 @@ class VectorIndex:
     def from_rows(cls, dim: int, pks: Sequence[int], vectors: FloatMatrix) -> VectorIndex:
         index = cls(dim)
         index._pks = np.asarray(pks, dtype=np.int64)
-        index._vecs = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(pks), dim)
+        # A copy: vectors read from SQLite are read-only buffers, and upsert writes in place.
+        index._vecs = np.array(vectors, dtype=np.float32, copy=True).reshape(len(pks), dim)
         index.size = len(pks)
         return index
 
