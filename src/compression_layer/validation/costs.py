@@ -16,7 +16,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from compression_layer.settings import data_dir
-from compression_layer.tokens import count as count_tokens_for
+from compression_layer.tokens import (
+    DEFAULT_ENCODING,
+    ESTIMATE_RATIOS,
+    count_tokens,
+    encoding_for_model,
+    model_family,
+)
 from compression_layer.validation.errors import BudgetExceededError
 from compression_layer.validation.providers import ResolvedModel
 
@@ -28,10 +34,27 @@ def default_ledger_path() -> Path:
     return folder / "costs.jsonl"
 
 
+# Claude / Gemini input counts are estimated from o200k; the margin keeps the estimate on the
+# high side (their tokenizers can run ~25% above the ratio on code), so the cap holds.
+ESTIMATE_MARGIN = 1.25
+
+
+def estimate_input_tokens(model_id: str, text: str) -> int:
+    """Input tokens of ``text`` for ``model_id``, offline and never below the likely real count.
+
+    Deliberately does not use registered exact counters: those make a blocking HTTP call, and this
+    runs inside the event loop before every call.
+    """
+    family = model_family(model_id)
+    if family == "openai":
+        return count_tokens(text, encoding_for_model(model_id))
+    base = count_tokens(text, DEFAULT_ENCODING)
+    return round(base * ESTIMATE_RATIOS.get(family, 1.0) * ESTIMATE_MARGIN)
+
+
 def estimate_cost(model: ResolvedModel, system: str, prompt: str, max_tokens: int) -> float:
-    """USD estimate of one call: offline input count (Claude/Gemini estimated) + max output."""
-    input_tokens = count_tokens_for(system + "\n" + prompt, model.model).tokens
-    return model.cost(input_tokens, max_tokens)
+    """USD estimate of one call: offline input count + ``max_tokens`` of output."""
+    return model.cost(estimate_input_tokens(model.model, system + "\n" + prompt), max_tokens)
 
 
 class ModelUsage(BaseModel):

@@ -8,7 +8,6 @@ because code contexts are full of braces).
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import re
@@ -74,21 +73,11 @@ def render(template: str, **values: str) -> str:
 
 
 def looks_like_code(text: str) -> bool:
-    """Domain check: the shared detector when present, else "parses as Python with defs"."""
-    try:
-        from compression_layer.compress.domain import detect
-    except ImportError:
-        detect = None
-    if detect is not None:
-        return bool(detect(text).kind == "code")
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return False
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import)
-        for node in tree.body
-    )
+    """Whether ``text`` is code, by the shared domain detector (so tasks match the compressor's
+    routing)."""
+    from compression_layer.compress.domain import detect
+
+    return bool(detect(text).kind == "code")
 
 
 def plan_tasks(
