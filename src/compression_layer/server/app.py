@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -93,11 +94,13 @@ def build_server(
     compress_settings: CompressSettings | None = None,
     memory: MemoryFactory | None = None,
     warm: bool = True,
+    on_ready: Callable[[ServerState], None] | None = None,
 ) -> MCPServer[ServerState]:
     """The MCP server with every tool and resource; nothing heavy happens until it starts.
 
     ``memory`` opens the memory store for the lifespan (default: SQLite under the data dir);
-    ``warm`` loads the extractive engine at start so the first call does not pay for it.
+    ``warm`` loads the extractive engine at start so the first call does not pay for it;
+    ``on_ready`` runs once everything is loaded (the HTTP banner is printed from there).
     """
     cfg = settings or load_area(ServerSettings)
     engine_cfg = compress_settings or load_area(CompressSettings)
@@ -121,6 +124,8 @@ def build_server(
                 log.warning("memory store unavailable: %s", exc)
                 state.memory_error = str(exc)
             log.info("compression-layer ready (roots: %s)", ", ".join(map(str, state.roots)))
+            if on_ready is not None:
+                on_ready(state)
             yield state
 
     server: MCPServer[ServerState] = MCPServer(
@@ -139,7 +144,11 @@ def build_server(
             idempotent_hint=idempotent,
             open_world_hint=open_world,
         )
-        server.add_tool(fn, title=title, annotations=hints, structured_output=True)
+        # cleandoc: the docstring is the description the model reads, without source indentation.
+        description = inspect.cleandoc(fn.__doc__ or "")
+        server.add_tool(
+            fn, title=title, description=description, annotations=hints, structured_output=True
+        )
     register_resources(server)  # type: ignore[arg-type]
     return server
 

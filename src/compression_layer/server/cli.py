@@ -30,7 +30,7 @@ def serve(
 ) -> None:
     """Run the MCP server (stdio by default; HTTP needs COMPRESSION_LAYER_TOKEN off loopback)."""
     from compression_layer.server.app import build_server, quiet_libraries
-    from compression_layer.server.transports import serve_http, serve_stdio
+    from compression_layer.server.transports import print_banner, serve_http, serve_stdio
     from compression_layer.settings import ServerSettings, load_area
 
     quiet_libraries()
@@ -40,12 +40,11 @@ def serve(
         settings = load_area(
             ServerSettings, transport=transport, host=host, port=port, roots=root or None
         )
-        server = build_server(settings)
         mode: Literal["stdio", "http"] = settings.transport
         if mode == "http":
-            serve_http(server, settings)
+            serve_http(build_server(settings, on_ready=print_banner(settings)), settings)
         else:
-            serve_stdio(server)
+            serve_stdio(build_server(settings))
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +49,26 @@ def serve_stdio(server: MCPServer[ServerState]) -> None:
     anyio.run(server.run_stdio_async)
 
 
+def print_banner(settings: ServerSettings) -> Callable[[ServerState], None]:
+    """An ``on_ready`` hook printing the HTTP banner to stderr once the server is loaded."""
+
+    def hook(_: ServerState) -> None:
+        sys.stderr.write(banner(settings, read_token() is not None))
+        sys.stderr.flush()
+
+    return hook
+
+
 def serve_http(server: MCPServer[ServerState], settings: ServerSettings) -> None:
-    """Serve streamable HTTP with uvicorn; refuses a non-loopback bind without a token."""
+    """Serve streamable HTTP with uvicorn; refuses a non-loopback bind without a token.
+
+    Build ``server`` with ``on_ready=print_banner(settings)`` to print how to connect.
+    """
     import uvicorn
 
     token = read_token()
     check_bind(settings.host, token)
     app = http_app(server, settings, token)
-    sys.stderr.write(banner(settings, token is not None))
-    sys.stderr.flush()
     config = uvicorn.Config(
         app,
         host=settings.host,
