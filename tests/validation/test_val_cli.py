@@ -140,3 +140,24 @@ async def test_validate_pair_without_models_runs_offline_checks_with_minilm() ->
     assert report.offline.answer_retention == 1.0
     unrelated = await validate_pair(ORIGINAL, "Bananas are yellow and rich in potassium.")
     assert unrelated.offline.similarity < report.offline.similarity
+
+
+def test_pair_exact_tokens_counts_claude_and_gemini_through_their_apis(
+    configured: FakeAPI, tmp_path: Path
+) -> None:
+    from compression_layer import tokens
+
+    original = tmp_path / "original.txt"
+    original.write_text(ORIGINAL, encoding="utf-8")
+    try:
+        result = CliRunner().invoke(
+            app, ["pair", str(original), "-", "--exact-tokens", "--json"], input=COMPRESSED
+        )
+    finally:
+        tokens.unregister_exact_counter("claude")
+        tokens.unregister_exact_counter("gemini")
+    assert result.exit_code == 0, result.output
+    counts = {t["tokenizer"]: t for t in json.loads(result.stdout)["offline"]["tokens"]}
+    assert counts["claude"]["estimated"] is False and counts["gemini"]["estimated"] is False
+    assert counts["claude"]["original"] == len(ORIGINAL.split())  # the fake counts words
+    assert configured.count(kind="count") == 4

@@ -16,6 +16,7 @@ from rich.table import Table
 from compression_layer.errors import CompressionLayerError
 from compression_layer.settings import ValidationSettings, load_area
 from compression_layer.validation.batch import count_lines, run_batch
+from compression_layer.validation.counting import register_exact_counters
 from compression_layer.validation.harness import Harness
 from compression_layer.validation.report import ValidationReport
 
@@ -118,6 +119,12 @@ def pair(
     budget: BudgetOpt = None,
     threshold: Annotated[float | None, typer.Option(help="pass mark for a model's mean")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    exact_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--exact-tokens", help="count Claude / Gemini tokens through their APIs (keys set)"
+        ),
+    ] = False,
 ) -> None:
     """Validate one compression: offline checks, then each model's answers from both texts."""
     try:
@@ -125,6 +132,10 @@ def pair(
         texts = _read(original, stdin_used), _read(compressed, stdin_used)
         settings = _settings(budget, threshold)
         chosen = _models(models, settings)
+        if exact_tokens:
+            families = register_exact_counters(settings)
+            if not families:
+                _err.print("[yellow]--exact-tokens: no Claude / Gemini key set; estimates used")
 
         async def go() -> ValidationReport:
             async with Harness(settings) as harness:
