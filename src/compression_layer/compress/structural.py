@@ -1,0 +1,228 @@
+"""The structural engine: deterministic passes that shorten text without changing its meaning.
+
+``compress_structural`` routes by domain:
+
+* ``code``: Python through ``tokenize``/``ast`` (``compress_python``), javascript, typescript, go,
+  rust, java, c, cpp and shell through tree-sitter (``compress_code``), other languages through a
+  string-aware whitespace pass;
+* ``json``: minified, uniform object arrays as tables (``compress_json``, reversed by
+  ``json_expand``);
+* ``log``: runs of repeated and near-repeated lines collapsed with their values (``compress_log``);
+* ``prose``: layout only (``compress_prose_layout``);
+* ``mixed``: markdown split at code fences, each part routed as above, fences kept.
+
+Each pass checks its own output (AST equality, re-parse and token equality, JSON round trip,
+values kept) and falls back to a safer pass when the check fails; ``checks`` and ``notes`` on the
+result record both.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, Field
+
+from compression_layer.compress.structural_code import compress_code, compress_python
+from compression_layer.compress.structural_data import compress_json, compress_log, json_expand
+from compression_layer.compress.types import Domain
+
+__all__ = [
+    "StructuralOutput",
+    "compress_code",
+    "compress_code_layout",
+    "compress_json",
+    "compress_log",
+    "compress_prose_layout",
+    "compress_python",
+    "compress_structural",
+    "json_expand",
+]
+
+_SPACE_RUN = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+_TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
+_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){2,}")
+_SPACE_RUN_ANY = re.compile(r"[ \t]{2,}")
+_SLOT = re.compile(r"\x00(\d+)\x01")
+# Strings first (triple quotes before single), then comments; unterminated ones run to the end,
+# which only ever protects more. SQL doubles quotes, C-like languages escape with a backslash:
+# both are accepted so either dialect lexes to the same spans.
+_STRINGS = (
+    r'"""[\s\S]*?(?:"""|$)|\'\'\'[\s\S]*?(?:\'\'\'|$)'
+    r'|"(?:[^"\\]|\\[\s\S])*"?|\'(?:[^\'\\]|\\[\s\S])*\'?|`(?:[^`\\]|\\[\s\S])*`?'
+)
+_COMMENTS = {
+    "sql": r"--[^\n]*|/\*[\s\S]*?(?:\*/|$)",
+    "hash": r"#[^\n]*",
+    "default": r"//[^\n]*|/\*[\s\S]*?(?:\*/|$)|#[^\n]*",
+}
+_HASH_COMMENT_LANGS = frozenset(
+    {"yaml", "yml", "toml", "ruby", "rb", "perl", "pl", "r", "make", "makefile", "dockerfile",
+     "ini", "conf", "nix", "elixir", "ex", "powershell", "ps1", "tcl", "cmake"}
+)  # fmt: skip
+_LEXERS = {
+    name: re.compile(f"(?P<s>{_STRINGS})|(?P<c>{pattern})") for name, pattern in _COMMENTS.items()
+}
+# Executable SQL comments: MySQL version-conditional code and optimizer hints.
+_SQL_KEEP_COMMENT = re.compile(r"/\*[!+]")
+_PYTHON = frozenset({"python", "py", "python3", "py3"})
+_JSON = frozenset({"json", "jsonl", "ndjson", "jsonlines"})
+_LOG = frozenset({"log", "logs", "console-output"})
+
+
+class StructuralOutput(BaseModel):
+    """What a structural pass returns: the text, the checks it passed and what it gave up."""
+
+    text: str
+    checks: dict[str, bool] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+
+def compress_structural(
+    text: str, domain: Domain, *, strip_docstrings: bool = False
+) -> StructuralOutput:
+    """Compress ``text`` with the deterministic pass for its ``domain``.
+
+    Invalid JSON under a ``json`` domain raises :class:`InputError`; every other input gets a
+    result, at worst the text with layout-only changes and a note saying why.
+    """
+    if domain.kind == "json":
+        return compress_json(text)
+    if domain.kind == "log":
+        return compress_log(text)
+    if domain.kind == "code":
+        return _compress_code_block(text, domain.language, strip_docstrings)
+    if domain.kind == "mixed":
+        return _compress_mixed(text, strip_docstrings)
+    return compress_prose_layout(text)
+
+
+def compress_prose_layout(text: str) -> StructuralOutput:
+    """Layout only: collapse runs of spaces inside lines, trailing spaces and blank-line runs.
+
+    Leading indentation is kept (markdown reads meaning into it), words are never touched.
+    """
+    out = _SPACE_RUN.sub(" ", text)
+    out = _TRAILING.sub("", out)
+    out = _BLANK_RUN.sub("\n\n", out)
+    same = out.split() == text.split()
+    return StructuralOutput(text=out if same else text, checks={"words_equal": same})
+
+
+def compress_code_layout(code: str, language: str | None = None) -> StructuralOutput:
+    """The pass for code without a grammar: whitespace only, strings and comments untouched.
+
+    Trailing spaces go and runs of blank lines become one. SQL (whitespace never matters
+    outside literals) also loses its comments (except ``/*!`` and ``/*+``), blank lines,
+    indentation and runs of spaces. Checked: the strings and the words between them are equal.
+    """
+    lang = (language or "").lower()
+    sql = lang in ("sql", "psql", "mysql", "postgresql", "sqlite", "plsql", "tsql")
+    lexer = _LEXERS["sql" if sql else "hash" if lang in _HASH_COMMENT_LANGS else "default"]
+    spans: list[str] = []
+    skel: list[str] = []
+    pos = 0
+    for m in lexer.finditer(code):
+        skel.append(code[pos : m.start()])
+        pos = m.end()
+        if sql and m.group("c") is not None and not _SQL_KEEP_COMMENT.match(m.group()):
+            skel.append(" ")
+            continue
+        skel.append(f"\x00{len(spans)}\x01")
+        spans.append(m.group())
+    skel.append(code[pos:])
+    body = "".join(skel)
+    if "\x00" in code or "\x01" in code:
+        return StructuralOutput(text=code, checks={"unchanged": True}, notes=["NUL in input"])
+    if sql:
+        lines = (_SPACE_RUN_ANY.sub(" ", line).strip() for line in body.split("\n"))
+        body = "\n".join(line for line in lines if line)
+    else:
+        body = _BLANK_RUN.sub("\n\n", _TRAILING.sub("", body))
+    out = _SLOT.sub(lambda m: spans[int(m.group(1))], body)
+    if code.endswith("\n") and not out.endswith("\n"):
+        out += "\n"
+    same = _lex_words(out, lexer, sql) == _lex_words(code, lexer, sql)
+    if not same:
+        return StructuralOutput(
+            text=code, checks={"unchanged": True}, notes=["code layout: check failed; unchanged"]
+        )
+    return StructuralOutput(text=out, checks={"tokens_equal": True})
+
+
+def _lex_words(text: str, lexer: re.Pattern[str], drop_comments: bool) -> list[str]:
+    words: list[str] = []
+    pos = 0
+    for m in lexer.finditer(text):
+        words.extend(text[pos : m.start()].split())
+        pos = m.end()
+        if not (
+            drop_comments and m.group("c") is not None and not _SQL_KEEP_COMMENT.match(m.group())
+        ):
+            words.append(m.group())
+    words.extend(text[pos:].split())
+    return words
+
+
+def _compress_code_block(text: str, language: str | None, strip: bool) -> StructuralOutput:
+    if language is None:
+        from compression_layer.compress.domain import detect_language
+
+        language = detect_language(text)
+    lang = (language or "").lower()
+    if lang in _PYTHON:
+        return compress_python(text, strip_docstrings=strip)
+    if lang in _JSON:
+        return _json_or_layout(text)
+    if lang in _LOG:
+        return compress_log(text)
+    return compress_code(text, lang or None)
+
+
+def _json_or_layout(text: str) -> StructuralOutput:
+    """JSON inside a fence or mislabelled: a parse error is a note here, not an error."""
+    from compression_layer.errors import InputError
+
+    try:
+        return compress_json(text)
+    except InputError as exc:
+        return StructuralOutput(text=text, checks={"unchanged": True}, notes=[str(exc)])
+
+
+def _compress_mixed(text: str, strip: bool) -> StructuralOutput:
+    from compression_layer.compress.domain import split_fences
+
+    parts: list[str] = []
+    checks: dict[str, bool] = {}
+    notes: list[str] = []
+    for seg in split_fences(text):
+        if seg.kind == "code":
+            out = _compress_fenced(seg.text, seg.language, strip)
+            body = out.text
+            if seg.text.endswith("\n") and not body.endswith("\n"):
+                body += "\n"  # the closing fence must stay on its own line
+            parts.append(f"{seg.fence_open}{body}{seg.fence_close}")
+        else:
+            out = compress_prose_layout(seg.text)
+            parts.append(out.text)
+        for name, ok in out.checks.items():
+            checks[name] = checks.get(name, True) and ok
+        notes.extend(out.notes)
+    return StructuralOutput(text="".join(parts), checks=checks, notes=notes)
+
+
+def _compress_fenced(body: str, language: str | None, strip: bool) -> StructuralOutput:
+    if not body.strip():
+        return StructuralOutput(text=body)
+    if language:
+        return _compress_code_block(body, language, strip)
+    from compression_layer.compress.domain import detect
+
+    found = detect(body)
+    if found.kind == "code" and found.language:
+        return _compress_code_block(body, found.language, strip)
+    if found.kind == "json":
+        return _json_or_layout(body)
+    if found.kind == "log":
+        return compress_log(body)
+    # An untagged block of unknown content: fences often hold output whose spacing matters.
+    return StructuralOutput(text=body, checks={"unchanged": True})
