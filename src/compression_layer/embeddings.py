@@ -41,7 +41,11 @@ def load_embedder() -> SentenceTransformer:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    # stdout/stderr may be a protocol channel (MCP stdio): no progress bars, no info chatter.
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     with _lock:
         return SentenceTransformer(str(minilm_path()), device="cpu")
 
