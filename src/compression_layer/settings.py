@@ -151,7 +151,13 @@ class ServerSettings(_AreaSettings):
     allowed_origins: list[str] = Field(
         default_factory=list, description="extra Origin values accepted over HTTP"
     )
-    compress_workers: int = Field(4, gt=0, description="compressions run at once in threads")
+    compress_workers: int = Field(4, gt=0, description="compressions run at once")
+    process_min_bytes: int = Field(
+        65_536,
+        ge=0,
+        description="texts this large compress in worker processes, not threads, so a long "
+        "compression never holds the GIL the event loop needs (0: always)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
 

@@ -128,3 +128,16 @@ async def test_unknown_adapter_kind_is_an_error_result(server: Server) -> None:
         assert "unknown adapter kind 'lora'" in error_text(
             await client.call_tool("adapter_status", {"kind": "lora"})
         )
+
+
+async def test_large_texts_compress_in_a_worker_process(root: Path) -> None:
+    from compression_layer.server.app import build_server
+    from compression_layer.settings import CompressSettings, ServerSettings
+
+    settings = ServerSettings(roots=[root], process_min_bytes=1)
+    server = build_server(settings, compress_settings=CompressSettings(), warm=False)
+    async with Client(server) as client:
+        out = structured(await client.call_tool("compress_context", {"text": CODE}))
+        bad = await client.call_tool("compress_context", {"text": CODE, "engine": "zip"})
+    assert out["engine"] == "structural" and "def total" in out["compressed"]
+    assert bad.is_error

@@ -114,6 +114,9 @@ def build_server(
             engines=EngineState(engine_cfg),
             roots=effective_roots(cfg.roots),
             compress_limiter=anyio.CapacityLimiter(cfg.compress_workers),
+            process_limiter=anyio.CapacityLimiter(
+                max(1, min(cfg.compress_workers, os.cpu_count() or 1))
+            ),
         )
         async with AsyncExitStack() as stack:
             if warm:

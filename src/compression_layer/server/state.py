@@ -136,3 +136,4 @@ class ServerState:
     compress_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(4)
     )
+    process_limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))

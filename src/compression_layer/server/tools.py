@@ -7,12 +7,13 @@ what comes back. Errors the caller can fix are raised as ``ToolError``: the clie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any
 
 import anyio
+import anyio.to_process
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -106,6 +107,20 @@ def _combine(results: list[tuple[str | None, CompressionResult]]) -> CompressCon
     )
 
 
+async def _run_compress(
+    state: ServerState, run: Callable[[], CompressionResult], body: str
+) -> CompressionResult:
+    """Small texts in a thread; large ones in a worker process.
+
+    A thread shares the GIL with the event loop, and one regex or tokenizer call over megabytes
+    holds it for hundreds of milliseconds; a process keeps the loop answering other calls.
+    """
+    threshold = state.settings.process_min_bytes
+    if len(body) * 4 >= threshold and len(body.encode("utf-8", "surrogatepass")) >= threshold:
+        return await anyio.to_process.run_sync(run, limiter=state.process_limiter)
+    return await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
+
+
 async def compress_context(
     ctx: ServerContext,
     text: Annotated[
@@ -166,8 +181,7 @@ async def compress_context(
                 query=query,
                 settings=snapshot.settings,
             )
-            result = await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
-            results.append((label, result))
+            results.append((label, await _run_compress(state, run, body)))
         return _combine(results)
 
 
