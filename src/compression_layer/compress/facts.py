@@ -18,10 +18,10 @@ written ``1200``) report nothing while a dropped number, name, path or identifie
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Collection, Iterator
-from functools import lru_cache
 from typing import NamedTuple
 
 KINDS: tuple[str, ...] = (
@@ -53,11 +53,12 @@ _UP = "".join(
     for c in (*range(0x41, 0x250), *range(0x391, 0x3AA), *range(0x400, 0x430))
     if chr(c).isupper()
 )
-_MONTH = (
-    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
-    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b\.?"
+_MONTH = (  # a trailing dot only after an abbreviation: "3 March." ends a sentence
+    r"(?:Jan(?:uary|\.)?|Feb(?:ruary|\.)?|Mar(?:ch|\.)?|Apr(?:il|\.)?|May|June?|July?"
+    r"|Aug(?:ust|\.)?|Sep(?:t(?:ember|\.)?|\.)?|Oct(?:ober|\.)?|Nov(?:ember|\.)?|Dec(?:ember|\.)?)"
+    r"(?!\w)"
 )
-_REST = r"\d*(?:,\d{3})*(?:\.\d+)?"  # the rest of a number whose first digit is consumed
+_REST = r"\d*+(?:,\d{3})*+(?:\.\d+)?+"  # the rest of a number whose first digit is consumed
 _UNIT = (
     r"%|‰|°[CF]?|[kKMGTP]i?B|[kMG]?bps|[kMGT]?Hz|[kMG]?Wh?|[mµnk]?[mgsV]|[cd]m|µs|us|ns|ms"
     r"|min|hrs?|sec|mph|km/h|m/s|rpm|fps|px|dpi|ft|mi|yd|lbs?|oz|mL|ml|L|mA|x"
@@ -65,7 +66,8 @@ _UNIT = (
 _SCALE = r"(?:[kKmMbB]n?|thousand|million|billion|trillion)\b"
 _CODE = r"USD|EUR|GBP|JPY|CNY|INR|CHF|CAD|AUD|BTC|dollars?|euros?|pounds?|cents?"
 _DOTTED = r"(?:\.[A-Za-z_]\w++)"  # ".attr" of two or more characters: "e.g." is no identifier
-_NAME_WORD = rf"\w*+(?:-[{_UP}]\w+)*(?:['’][{_UP}]\w*)?"
+# One word of a name: capitalised, or an acronym, but no inner capital ("BaseModel" is code).
+_NAME_WORD = rf"(?:[{_UP}\d]*+|[^\W{_UP}_]*+)(?:-[{_UP}]\w+)*(?:['’][{_UP}]\w*)?(?!\w)"
 _NAME_JOIN = r"[ \t]+(?:(?:of|de|da|del|der|di|du|van|von|la|le|bin|al)[ \t]+)?"
 _URL_TAIL = r"[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]"
 _DIGITS = (
@@ -157,15 +159,26 @@ _NOT_NAMES = frozenset(
 _BREAKS = frozenset(".!?:…\n\t \"'“‘([{*#>-")  # before a space, these may open a sentence
 _OPENER_SKIP = frozenset(" \t\"'“‘([{*#>-")
 _LOWER_WORD = re.compile(r"\b[a-z]+\b")
-_NUMERIC_CORE = re.compile(r"\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
-# Thousands separators; a group right after "." or a digit belongs to something else (an IP).
-_THOUSANDS = re.compile(r"\d(?<![\d.]\d)\d{0,2}(?:,\d{3})+(?!\d|,\d)")
-_ORDINAL = re.compile(r"(\d)(?:st|nd|rd|th)\b")
-_LONG_MONTH = re.compile(
-    r"(?:January|February|March|April|June|July|August|Sept(?:ember)?|October|November"
-    r"|December)\b"
-)
-_TOKEN = re.compile(r"\d+|[^\W\d]+")
+# Comparison tokens: digit runs (a thousands-grouped number is one token, its commas dropped
+# later; the guard matches the one on number facts) and letter runs. Ordinal suffixes are
+# dropped and long month names shortened, so "3rd March" and "3 Mar" compare equal.
+_TOKEN = re.compile(r"([^\W\d]+|\d(?<![\w.]\d)\d{0,2}+(?:,\d{3})++(?!\d)|\d+)")
+_ORDINAL_SUFFIXES = frozenset({"st", "nd", "rd", "th"})
+_MONTHS = {
+    "January": "Jan",
+    "February": "Feb",
+    "March": "Mar",
+    "April": "Apr",
+    "June": "Jun",
+    "July": "Jul",
+    "August": "Aug",
+    "September": "Sep",
+    "Sept": "Sep",
+    "October": "Oct",
+    "November": "Nov",
+    "December": "Dec",
+}
+_TOKEN_FIX = re.compile("\x00(?:st|nd|rd|th|" + "|".join(_MONTHS) + ")(?=\x00)")
 _SCAN_BUDGET = 20_000_000  # characters of substring search before switching to token pairs
 
 
@@ -221,7 +234,7 @@ def missing(original: str, compressed: str) -> list[str]:
     thousands separators, ordinal suffixes and long month names are normalised away on both
     sides; number and money facts only need their numeric part (``12 km`` survives as ``12km``).
     """
-    return _missing(extract(original), compressed)
+    return _missing(original, extract(original), compressed)
 
 
 def kept_ratio(original: str, compressed: str) -> float:
@@ -230,7 +243,7 @@ def kept_ratio(original: str, compressed: str) -> float:
     distinct = {f.text for f in facts}
     if not distinct:
         return 1.0
-    return 1.0 - len(_missing(facts, compressed)) / len(distinct)
+    return 1.0 - len(_missing(original, facts, compressed)) / len(distinct)
 
 
 def _candidates(text: str) -> Iterator[tuple[int, int, int, int, str]]:
@@ -312,52 +325,68 @@ def _at_sentence_start(text: str, start: int) -> bool:
     return False
 
 
-@lru_cache(maxsize=65536)
-def _needle(numeric: bool, text: str) -> tuple[str, ...]:
-    """The normalised tokens of a fact that must appear, contiguously, in the compressed text."""
-    if numeric:
-        core = _NUMERIC_CORE.search(text)
-        text = core.group() if core else text
-    return tuple(_tokens(text))
+def _normalise(tokens: list[str]) -> list[str]:
+    return [_MONTHS.get(t) or t.replace(",", "") for t in tokens if t not in _ORDINAL_SUFFIXES]
 
 
-def _tokens(text: str) -> list[str]:
-    text = _THOUSANDS.sub(_drop_commas, text)
-    text = _ORDINAL.sub(r"\1", text)
-    text = _LONG_MONTH.sub(_short_month, text)
-    return _TOKEN.findall(text)
+def _needles(original: str, facts: list[Fact]) -> dict[str, tuple[str, ...]]:
+    """Normalised tokens of each distinct fact, cut from the tokens of the whole original.
+
+    Tokenising in context (not the fact text alone) makes the needle exactly what the same
+    tokeniser sees when the compressed text keeps the fact, whatever surrounds it.
+    """
+    parts = _TOKEN.split(original)  # gap, token, gap, token, ..., gap
+    raw = parts[1::2]
+    bounds = list(itertools.accumulate(map(len, parts)))
+    starts, ends = bounds[0::2], bounds[1::2]
+    needles: dict[str, tuple[str, ...]] = {}
+    for fact in facts:
+        if fact.text in needles:
+            continue
+        first = bisect.bisect_right(ends, fact.start)
+        stop = bisect.bisect_left(starts, fact.end, first, len(raw))
+        needle = _normalise(raw[first:stop])
+        if fact.kind in ("number", "money"):
+            # Only the numeric part must survive: "12 km" may become "12km" or "12 kilometres".
+            while needle and not needle[-1][0].isdigit():
+                needle.pop()
+        needles[fact.text] = tuple(needle)
+    return needles
 
 
-def _drop_commas(m: re.Match[str]) -> str:
-    return m.group().replace(",", "")
+def _joined_tokens(text: str) -> str:
+    """All normalised tokens of ``text`` as one NUL-separated string, built with C-level calls.
+
+    Same result as ``_normalise`` token by token: commas only occur inside number tokens, and
+    ordinals and month names are rare enough for a callback per match.
+    """
+    joined = "\x00" + "\x00".join(_TOKEN.findall(text)) + "\x00"
+    return _TOKEN_FIX.sub(_fix_token, joined.replace(",", ""))
 
 
-def _short_month(m: re.Match[str]) -> str:
-    return m.group()[:3]
+def _fix_token(m: re.Match[str]) -> str:
+    token = m.group()[1:]
+    return "" if token in _ORDINAL_SUFFIXES else "\x00" + _MONTHS[token]
 
 
-def _missing(facts: list[Fact], compressed: str) -> list[str]:
+def _missing(original: str, facts: list[Fact], compressed: str) -> list[str]:
     if not facts:
         return []
-    kinds: dict[str, str] = {}
-    for fact in facts:
-        kinds.setdefault(fact.text, fact.kind)
-    hay = _tokens(compressed)
-    singles = set(hay)
+    needles = _needles(original, facts)
+    joined = _joined_tokens(compressed)
+    singles = set(joined.split("\x00"))
     lost: set[str] = set()
     longer: list[tuple[str, tuple[str, ...]]] = []
-    for text, kind in kinds.items():
-        needle = _needle(kind in ("number", "money"), text)
-        if len(needle) > 1 and singles.issuperset(needle):
-            longer.append((text, needle))
-        elif needle and needle[0] not in singles:
+    for text, needle in needles.items():
+        if not singles.issuperset(needle):
             lost.add(text)
+        elif len(needle) > 1:
+            longer.append((text, needle))
     if longer and len(longer) * len(compressed) < _SCAN_BUDGET:
         # Exact contiguity by substring search: cheap while the text is small.
-        joined = "\x00" + "\x00".join(hay) + "\x00"
         lost.update(t for t, n in longer if "\x00" + "\x00".join(n) + "\x00" not in joined)
     elif longer:
         # Large texts: every adjacent token pair must occur, so the cost stays linear.
-        pairs = set(itertools.pairwise(hay))
+        pairs = set(itertools.pairwise(joined.split("\x00")))
         lost.update(t for t, n in longer if not pairs.issuperset(itertools.pairwise(n)))
-    return [text for text in kinds if text in lost]
+    return [text for text in needles if text in lost]
