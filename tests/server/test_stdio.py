@@ -40,3 +40,70 @@ async def test_stdio_process_serves_tools(root: Path, tmp_path: Path) -> None:
         assert "outside the allowed roots" in error_text(refused)
         status = structured(await client.call_tool("adapter_status", {}))
         assert status["engines"][0] == "auto"
+
+
+def test_stdout_carries_only_protocol_messages(root: Path, tmp_path: Path) -> None:
+    """Every stdout line is a JSON-RPC message: logs and progress bars go to stderr."""
+    import subprocess
+    import threading
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "COMPRESSION_LAYER_HOME": str(tmp_path / "data"),
+        "COMPRESSION_LAYER_CONFIG_DIR": str(tmp_path / "configs"),
+        "COMPRESSION_LAYER_SERVER__LOG_LEVEL": "DEBUG",  # chatty on purpose
+    }
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "compress_context",
+                "arguments": {"paths": [str(root / "total.py")]},
+            },
+        },
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "compression_layer.server", "serve", "--root", str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    watchdog = threading.Timer(180, proc.kill)  # bounded: a hung server fails the test
+    watchdog.start()
+    replies: list[dict[str, object]] = []
+    try:
+        proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages).encode("utf-8"))
+        proc.stdin.flush()
+        # Read until the tools/call reply: stdin stays open, EOF would cancel the call.
+        for raw in proc.stdout:
+            if raw.strip():
+                replies.append(json.loads(raw))  # raises on any non-JSON line
+            if replies and replies[-1].get("id") == 2:
+                break
+        proc.stdin.close()
+        rest = proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    replies += [json.loads(line) for line in rest.decode("utf-8").splitlines() if line.strip()]
+    assert all(r.get("jsonrpc") == "2.0" for r in replies)
+    by_id = {r["id"]: r for r in replies if "id" in r}
+    assert by_id[1]["result"]["serverInfo"]["name"] == "compression-layer"  # type: ignore[index]
+    assert by_id[2]["result"]["isError"] is False  # type: ignore[index]
