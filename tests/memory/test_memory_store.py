@@ -198,3 +198,31 @@ async def test_default_path_is_under_the_data_dir(
 ) -> None:
     async with MemoryStore.open(embedder=fake_embedder) as s:
         assert s.path == _isolated_home / "memory.sqlite3"
+
+
+async def test_migration_from_v1_keeps_rows_and_indexes_them(
+    db_path: Path, memory_settings: MemorySettings
+) -> None:
+    from compression_layer.memory.migrations import MIGRATIONS, _split
+
+    vec = FakeEmbedder()(["apples and pears"])[0].astype("float32")
+    with sqlite3.connect(db_path) as conn:
+        for statement in _split(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO embeddings VALUES ('h', 'fake-bow', ?, ?)", (len(vec), vec.tobytes())
+        )
+        conn.execute(
+            "INSERT INTO memories (id, namespace, content, compressed, engine, domain, "
+            "tokens_original, tokens_compressed, content_hash, embed_hash, embed_model, tags, "
+            "metadata, created_at, updated_at) VALUES ('mem_old', 'ns', 'apples and pears', "
+            "'apples pears', 'fake', 'prose', 3, 2, 'c', 'h', 'fake-bow', '[]', '{}', 't', 't')"
+        )
+    async with MemoryStore.open(db_path, settings=memory_settings, embedder=FakeEmbedder()) as s:
+        for mode in ("bm25", "dense"):
+            hits = await s.search("pears", namespace="ns", mode=mode)  # type: ignore[arg-type]
+            assert [h.id for h in hits] == ["mem_old"]
+        assert await s.search("pears", namespace="other", mode="bm25") == []
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2

@@ -74,7 +74,41 @@ CREATE TRIGGER memories_au AFTER UPDATE OF content, tags ON memories BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# v2: BM25 filtered by namespace inside FTS5. Joining every match to ``memories`` to test its
+# namespace cost more than the BM25 scoring itself at 100k memories. The namespace becomes one
+# FTS token ('n' + hex of its UTF-8 bytes: a single alphanumeric token whatever the namespace
+# holds), so ``ns_token : "n..." AND (...)`` is answered from the index alone.
+_V2 = """
+ALTER TABLE memories ADD COLUMN ns_token TEXT GENERATED ALWAYS AS ('n' || hex(namespace)) VIRTUAL;
+DROP TRIGGER memories_ai;
+DROP TRIGGER memories_ad;
+DROP TRIGGER memories_au;
+DROP TABLE memories_fts;
+
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, tags, ns_token, content='memories', content_rowid='pk', tokenize='porter unicode61'
+);
+INSERT INTO memories_fts (memories_fts) VALUES ('rebuild');
+
+CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, content, tags, ns_token)
+    VALUES (new.pk, new.content, new.tags, new.ns_token);
+END;
+
+CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, content, tags, ns_token)
+    VALUES ('delete', old.pk, old.content, old.tags, old.ns_token);
+END;
+
+CREATE TRIGGER memories_au AFTER UPDATE OF content, tags, namespace ON memories BEGIN
+    INSERT INTO memories_fts (memories_fts, rowid, content, tags, ns_token)
+    VALUES ('delete', old.pk, old.content, old.tags, old.ns_token);
+    INSERT INTO memories_fts (rowid, content, tags, ns_token)
+    VALUES (new.pk, new.content, new.tags, new.ns_token);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 """Migration ``i`` (0-based) brings the schema from ``user_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

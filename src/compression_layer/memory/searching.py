@@ -50,12 +50,15 @@ async def run_search(
         allowed = await _tagged(store, namespace, wanted) if wanted else None
         if allowed is not None and not allowed:
             return []
-        dense: list[tuple[int, float]] = []
-        if qvec is not None:
-            index = await store._index(namespace)
-            if index is not None:
-                dense = await asyncio.to_thread(index.top, qvec, depth, allowed)
-        lexical = await _bm25(store, query, namespace, depth, allowed) if mode != "dense" else []
+        index = await store._index(namespace) if qvec is not None else None
+        # Dense (numpy, GIL released) and BM25 (SQLite's thread) overlap on separate cores.
+        dense_job = (
+            asyncio.to_thread(index.top, qvec, depth, allowed)
+            if index is not None and qvec is not None
+            else _nothing()
+        )
+        bm25_job = _bm25(store, query, namespace, depth, allowed) if mode != "dense" else _nothing()
+        dense, lexical = await asyncio.gather(dense_job, bm25_job)
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -81,6 +84,10 @@ async def run_search(
     return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
 
 
+async def _nothing() -> list[tuple[int, float]]:
+    return []
+
+
 async def _tagged(store: MemoryStore, namespace: str, tags: list[str]) -> set[int]:
     """pks of the namespace's memories carrying every tag in ``tags``."""
     async with store._conn.execute(
@@ -99,14 +106,16 @@ async def _bm25(
     match = fts_query(query)
     if match is None:
         return []
+    # The namespace is matched inside FTS5 (see migration 2), so no row of ``memories`` is read
+    # until the top ``depth`` are known.
+    ns_token = "n" + namespace.encode("utf-8").hex()
     sql = (
-        "SELECT m.pk, bm25(memories_fts, 1.0, 0.5) AS score FROM memories_fts "
-        "JOIN memories m ON m.pk = memories_fts.rowid "
-        "WHERE memories_fts MATCH ? AND m.namespace = ?"
+        "SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS score FROM memories_fts "
+        "WHERE memories_fts MATCH ?"
     )
-    params: list[Any] = [match, namespace]
+    params: list[Any] = [f'ns_token : "{ns_token}" AND ({match})']
     if allowed is not None:
-        sql += " AND m.pk IN (SELECT value FROM json_each(?))"
+        sql += " AND rowid IN (SELECT value FROM json_each(?))"
         params.append(json.dumps(sorted(allowed)))
     sql += " ORDER BY score LIMIT ?"
     params.append(depth)
