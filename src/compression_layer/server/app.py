@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -74,18 +75,35 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
     applies to memory writes too.
     """
     from compression_layer.compress.pipeline import compress
-    from compression_layer.embeddings import load_embedder
     from compression_layer.memory import MemoryStore, default_db_path
 
     def compressor(text: str) -> Any:
         return compress(text, settings=state.engines.current.settings)
 
     settings = load_area(MemorySettings)
-    embedder = await anyio.to_thread.run_sync(load_embedder)
+    # No embedder argument: the store's default is the process-wide MiniLM (loaded once, by the
+    # lifespan's warm-up thread), in the same vector space as the `memory` CLI's store.
     async with MemoryStore.open(
-        default_db_path(settings), settings=settings, compressor=compressor, embedder=embedder
+        default_db_path(settings), settings=settings, compressor=compressor
     ) as store:
         yield store
+
+
+def warm_up(state: ServerState) -> None:
+    """Load the extractive engine and MiniLM once, in a background thread, then signal.
+
+    The server answers `initialize` meanwhile: loading torch and MiniLM takes seconds, longer
+    than a client should wait for the handshake.
+    """
+    from compression_layer.embeddings import load_embedder
+
+    try:
+        state.engines.load()
+        load_embedder()
+    except Exception as exc:  # a tool call reports the failure with its own context
+        log.warning("warm-up failed: %s", exc)
+    finally:
+        state.warmed.set()
 
 
 def build_server(
@@ -99,7 +117,8 @@ def build_server(
     """The MCP server with every tool and resource; nothing heavy happens until it starts.
 
     ``memory`` opens the memory store for the lifespan (default: SQLite under the data dir);
-    ``warm`` loads the extractive engine at start so the first call does not pay for it;
+    ``warm`` loads the extractive engine and MiniLM in the background from the start, so the
+    first call does not pay for them (without it they load on first use);
     ``on_ready`` runs once everything is loaded (the HTTP banner is printed from there).
     """
     cfg = settings or load_area(ServerSettings)
@@ -120,7 +139,9 @@ def build_server(
         )
         async with AsyncExitStack() as stack:
             if warm:
-                await state.engines.warm()
+                threading.Thread(target=warm_up, args=(state,), name="warm-up", daemon=True).start()
+            else:
+                state.warmed.set()
             try:
                 state.memory = await stack.enter_async_context(open_memory(state))
             except Exception as exc:  # the compression tools stay usable without memory

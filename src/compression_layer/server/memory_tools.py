@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from pydantic import Field
 
 from compression_layer.errors import InputError
@@ -49,10 +50,12 @@ def to_record(memory: Any, form: Literal["original", "compressed"] | None) -> Me
     )
 
 
-def _store(ctx: ServerContext) -> Any:
+async def _store(ctx: ServerContext) -> Any:
     state = state_of(ctx)
     if state.memory is None:
         raise InputError(f"the memory store is not available: {state.memory_error or 'not open'}")
+    if not state.warmed.is_set():  # the embedder is still loading in the background
+        await anyio.to_thread.run_sync(state.warmed.wait)
     return state.memory
 
 
@@ -75,7 +78,8 @@ async def memory_store(
     in a namespace does not create a duplicate.
     """
     with as_tool_errors():
-        memory = await _store(ctx).store(
+        store = await _store(ctx)
+        memory = await store.store(
             content,
             namespace=namespace,
             tags=tuple(tags or ()),
@@ -105,9 +109,8 @@ async def memory_search(
     from compression_layer.tokens import count_tokens
 
     with as_tool_errors():
-        hits = await _store(ctx).search(
-            query, namespace=namespace, k=k, tags=tags, max_tokens=max_tokens
-        )
+        store = await _store(ctx)
+        hits = await store.search(query, namespace=namespace, k=k, tags=tags, max_tokens=max_tokens)
         out = [
             MemoryHit(
                 id=h.id,
@@ -131,13 +134,15 @@ async def memory_get(
 ) -> MemoryRecord:
     """Fetch one memory by id, as its compressed form or its full original text."""
     with as_tool_errors():
-        return to_record(await _store(ctx).get(id), form)
+        store = await _store(ctx)
+        return to_record(await store.get(id), form)
 
 
 async def memory_delete(ctx: ServerContext, id: MemoryId) -> MemoryDeleteResult:
     """Delete one memory permanently (original and compressed form). Cannot be undone."""
     with as_tool_errors():
-        await _store(ctx).delete(id)  # an unknown id raises: the model sees it, not a no-op
+        store = await _store(ctx)
+        await store.delete(id)  # an unknown id raises: the model sees it, not a silent no-op
         return MemoryDeleteResult(id=id, deleted=True)
 
 
@@ -152,7 +157,8 @@ async def memory_list(
     Page with `cursor`. Use memory_get to read one, memory_search to find by meaning.
     """
     with as_tool_errors():
-        page = await _store(ctx).list(namespace, limit, cursor)
+        store = await _store(ctx)
+        page = await store.list(namespace, limit, cursor)
         items, next_cursor = _page(page)
         return MemoryListResult(
             namespace=namespace, items=[to_record(m, None) for m in items], next_cursor=next_cursor

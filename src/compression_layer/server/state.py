@@ -88,17 +88,16 @@ class EngineState:
             self._adapters[kind] = record
             return self._snapshot
 
-    async def warm(self) -> None:
-        """Load the extractive engine in a thread; a failure is recorded, not raised.
+    def load(self) -> None:
+        """Load the extractive engine (blocking; run off the loop). Failures are recorded.
 
         ``auto`` then falls back to the structural engine, and ``adapter_status`` shows why.
         """
         from compression_layer.compress.pipeline import load_extractive
         from compression_layer.errors import CompressionLayerError
 
-        adapter = self.current.settings.extractive_adapter
         try:
-            model = await anyio.to_thread.run_sync(load_extractive, adapter)
+            model = load_extractive(self.current.settings.extractive_adapter)
         except (CompressionLayerError, ImportError, OSError) as exc:
             self.record_error("extractive", str(exc))
             return
@@ -133,6 +132,9 @@ class ServerState:
     roots: list[Path]
     memory: Any = None  # a compression_layer.memory.MemoryStore once opened
     memory_error: str | None = None
+    # Set once the embedder (and engines) finished loading in the background; memory tools
+    # wait for it so a first call never loads a second copy of the model.
+    warmed: threading.Event = field(default_factory=threading.Event)
     compress_limiter: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(4)
     )
