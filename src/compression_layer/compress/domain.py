@@ -38,7 +38,7 @@ _LOG_LINE = re.compile(
     r")",
     re.MULTILINE,
 )
-_PY_STARTS = ("def ", "class ", "import ", "from ", "@", "async def ")
+_PY_STARTS = ("def ", "class ", "import ", "from ", "@", "async ", "with ", "for ", "if ", "try:")
 _PY_LINE_STARTS = ("\ndef ", " def ", "\nclass ", "\nimport ", "\nfrom ", "\n@", "    @")
 _SQL_LOWER = re.compile(r"select(?<!\wselect)\s+(?:\*|[\w.]+(?:\s*,\s*[\w.]+)*)\s+from\s+\w+")
 
@@ -54,17 +54,27 @@ def _weights(spec: str) -> dict[str, float]:
 
 _JS_WORDS = (
     "const:2 let:0.5 var:1 function:2 console:3 require:2 undefined:2 document:2 window:1 "
-    "prototype:2 typeof:2 null:0.5 module:1 exports:1 async:0.3 await:0.3 this:0.3"
+    "prototype:2 typeof:2 null:0.5 module:1 exports:1 async:0.3 await:0.3 constructor:2 "
+    "forEach:1.5"
 )
-_JS_LITERALS: dict[str, float] = {"=>": 2, "===": 3, "!==": 3, "console.log": 3, "});": 2, "();": 1}
+_JS_LITERALS: dict[str, float] = {
+    "=>": 2,
+    "===": 3,
+    "!==": 3,
+    "console.log": 3,
+    "});": 2,
+    "();": 1,
+    "this.": 1,
+}
 _FEATURES: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     "python": (
         _weights(
-            "def:3 elif:4 self:2 None:1.5 True:1 False:1 lambda:2 _init_:3 isinstance:2 "
-            "kwargs:2 cls:1 except:2 raise:1.5 nonlocal:3 _name_:3 import:0.5 yield:1 "
-            "assert:1 Optional:1 Any:1 dict:0.5 str:0.5 pass:0.5"
+            "def:3 elif:4 self:2 None:1.5 True:1 False:1 lambda:2 __init__:3 isinstance:2 "
+            "kwargs:2 cls:1 except:2 raise:1.5 nonlocal:3 __name__:3 import:0.5 yield:1 "
+            "assert:1 Optional:1 Any:1 dict:0.5 str:0.5 pass:0.5 print:1 len:1 enumerate:2 "
+            "append:1 strip:0.5 range:0.5"
         ),
-        {"self.": 2, '"""': 2, "):\n": 2, "->": 0.5, ":\n": 0.5},
+        {"self.": 2, '"""': 2, "):\n": 2, "->": 0.5, ":\n": 0.5, 'f"': 1, "encoding=": 2},
     ),
     "javascript": (_weights(_JS_WORDS), _JS_LITERALS),
     "typescript": (
@@ -87,11 +97,15 @@ _FEATURES: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     ),
     "rust": (
         _weights(
-            "fn:4 mut:3 impl:3 pub:2 let:0.5 Some:1.5 Err:1 Vec:2 usize:3 u32:2 i32:2 u8:2 "
+            "mut:3 impl:3 pub:2 let:0.5 Some:1.5 Err:1 Vec:2 usize:3 u32:2 i32:2 u8:2 u64:2 "
+            "i64:2 f64:2 "
             "crate:3 trait:2 mod:1 match:0.5"
         ),
         {
+            "fn ": 4,
             "println!": 4,
+            ".iter()": 2,
+            "::<": 3,
             "::": 1,
             "&self": 4,
             "&mut ": 4,
@@ -108,9 +122,17 @@ _FEATURES: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     "java": (
         _weights(
             "public:1.5 private:1 protected:1.5 static:1 void:1.5 extends:1 implements:2 "
-            "final:1 throws:3 Override:2 boolean:1.5 new:0.5"
+            "final:1 throws:3 Override:2 boolean:1.5 new:0.5 String:1 Optional:1 List:1 "
+            "ArrayList:2 HashMap:2 Integer:1 IOException:3 catch:1"
         ),
-        {"System.out": 4, "@Override": 4, "String[]": 3, "public static void main": 5, ";\n": 0.3},
+        {
+            "System.out": 4,
+            "@Override": 4,
+            "String[]": 3,
+            "public static void main": 5,
+            ";\n": 0.3,
+            "!= null": 2,
+        },
     ),
     "c": (
         _weights(
