@@ -95,6 +95,9 @@ async def transaction(store: MemoryStore) -> AsyncIterator[None]:
         yield
         await conn.execute("COMMIT")
     except BaseException:
+        # Cancelled while COMMIT was in flight, the rows may be in: drop cached vectors so the
+        # next search reloads them (our own commits do not bump data_version).
+        store._indexes.clear()
         if conn.in_transaction:
             await conn.execute("ROLLBACK")
         raise
