@@ -95,7 +95,17 @@ async def one_call(url: str, arguments: dict[str, Any]) -> tuple[bool, float]:
         return not result.is_error, (time.perf_counter() - started) * 1000
 
 
+async def wait_warm(url: str) -> None:
+    """memory_list returns once the server's background warm-up (engines, MiniLM) is done."""
+    async with (
+        httpx2.AsyncClient(timeout=300) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        await client.call_tool("memory_list", {})
+
+
 async def concurrent_http(url: str, clients: int) -> dict[str, Any]:
+    await wait_warm(url)
     started = time.perf_counter()
     texts = [f"Request {i}. {PROSE * 4}" for i in range(clients)]
     outcomes = await asyncio.gather(
@@ -178,6 +188,8 @@ async def overhead_in_memory(calls: int) -> dict[str, Any]:
     server = build_server(load_area(ServerSettings), compress_settings=settings)
     via_mcp, minus_reported, noop = [], [], []
     async with Client(server) as client:
+        # memory_list waits for the background warm-up (engines, MiniLM) to finish first.
+        await client.call_tool("memory_list", {})
         for _ in range(5):
             await client.call_tool("compress_context", {"text": SNIPPET})
         for _ in range(calls):
@@ -216,7 +228,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    overhead = await overhead_in_memory(args.calls)
+        # The in-process server's memory store also lives in the temp dir.
+        os.environ["COMPRESSION_LAYER_HOME"] = str(workdir / "home-in-memory")
+        overhead = await overhead_in_memory(args.calls)
     return {
         "machine": {
             "python": platform.python_version(),
