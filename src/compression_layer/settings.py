@@ -221,13 +221,70 @@ class ValidationSettings(_AreaSettings):
     )
 
 
+class LoraParameters(BaseModel):
+    """mlx-lm's ``lora_parameters``: rank, scale (not alpha: mlx-lm multiplies by it), dropout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int = Field(default=8, gt=0)
+    scale: float = Field(default=20.0, gt=0.0)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    keys: list[str] | None = Field(default=None, description="module paths; None: every linear")
+
+
+class TinkerOptions(BaseModel):
+    """The ``tinker:`` block of ``training.yaml``: cloud LoRA training on Tinker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = Field(default="Qwen/Qwen3-8B", description="a base model Tinker serves")
+    rank: int = Field(default=32, gt=0)
+    learning_rate: float = Field(default=1e-4, gt=0.0)
+    eval_samples: int = Field(default=8, ge=0, description="valid rows sampled per evaluation")
+    max_new_tokens: int = Field(default=512, gt=0, description="sampling cap in evaluations")
+    price_usd_per_mtok_train: float = Field(
+        default=0.40, ge=0.0, description="USD per 1M trained tokens (check Tinker's price list)"
+    )
+    mlx_base_model: str | None = Field(
+        default=None, description="MLX model the downloaded adapter is converted for"
+    )
+
+
 class TrainingSettings(_AreaSettings):
+    """Generative adapter training (``configs/training.yaml``, env ``..._TRAINING__<KEY>``).
+
+    The first keys are mlx-lm's own ``lora`` flags with the same names and meaning, so the same
+    YAML reads naturally next to mlx-lm's docs; ``name`` onwards are ours.
+    """
+
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TRAINING__", extra="forbid")
     yaml_file: ClassVar[str] = "training.yaml"
 
+    model: str = Field(
+        default="mlx-community/Qwen3-4B-Instruct-2507-4bit",
+        description="local MLX model folder or a Hugging Face repo id already downloaded",
+    )
+    data: Path | None = Field(default=None, description="folder with train/valid/test.jsonl")
+    fine_tune_type: Literal["lora", "dora"] = "lora"
+    iters: int = Field(default=600, gt=0)
+    batch_size: int = Field(default=4, gt=0)
+    learning_rate: float = Field(default=1e-4, gt=0.0)
+    lora_parameters: LoraParameters = Field(default_factory=LoraParameters)
+    num_layers: int = Field(default=16, description="layers adapted, from the last; -1: all")
+    max_seq_length: int = Field(default=2048, gt=0)
+    steps_per_report: int = Field(default=10, gt=0)
+    steps_per_eval: int = Field(default=100, gt=0)
+    val_batches: int = Field(default=25, description="-1: the whole validation set")
+    save_every: int = Field(default=100, gt=0, description="checkpoint interval (steps)")
+    grad_checkpoint: bool = False
+    mask_prompt: bool = Field(default=True, description="loss on the completion only")
     seed: int = 0
-    data: Path | None = None
-    out: Path | None = None
+    name: str | None = Field(default=None, description="adapter name; default: from the run")
+    out: Path | None = Field(default=None, description="runs folder; default <data dir>/runs")
+    register_adapter: bool = Field(default=True, description="register the adapter when done")
+    valid_fraction: float = Field(default=0.1, ge=0.0, lt=1.0, description="dataset: hash split")
+    test_fraction: float = Field(default=0.05, ge=0.0, lt=1.0, description="dataset: hash split")
+    tinker: TinkerOptions = Field(default_factory=TinkerOptions)
 
 
 T = TypeVar("T", bound=_AreaSettings)
