@@ -18,9 +18,10 @@ result is returned.
 
 Logs
 ----
-Lines are compared after masking their variable fields (timestamps, dates, times, UUIDs, hex ids,
-IP addresses, numbers). A run of ``min_repeat`` or more consecutive lines with the same mask
-collapses to one line:
+Lines are compared after masking their variable fields: the facts of
+:mod:`compression_layer.compress.facts` (dates and times, paths, URLs, numbers, names, ...) and
+UUIDs, hex ids, IP addresses and numbers around them. A run of ``min_repeat`` or more consecutive
+lines with the same mask collapses to one line, when that line has fewer tokens than the run:
 
 * identical lines: ``<line> [xN]``;
 * otherwise ``[xN] <template>`` where each field that varies is written ``{v1|v2|...}`` with its
@@ -32,12 +33,14 @@ Only consecutive lines are grouped, so the order of events is kept.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from compression_layer.errors import InputError
+from compression_layer.tokens import count_tokens
 
 if TYPE_CHECKING:
     from compression_layer.compress.structural import StructuralOutput
@@ -277,40 +280,75 @@ def compress_log(text: str, *, min_repeat: int = 2) -> StructuralOutput:
     lines = [line.rstrip() for line in text.split("\n")]
     if _MARK in text:  # the mask character itself: grouping could misalign fields
         return _output("\n".join(lines), {"values_kept": True}, ["log: NUL in input; layout only"])
+    masked = _mask(lines)
     out: list[str] = []
     i = 0
     while i < len(lines):
-        line = lines[i]
-        if not line:
+        if not lines[i]:
             if not out or out[-1]:
                 out.append("")
             i += 1
             continue
-        key = _FIELD.sub(_MARK, line)
+        key = masked[i][0]
         j = i + 1
-        while j < len(lines) and lines[j] and _FIELD.sub(_MARK, lines[j]) == key:
+        while j < len(lines) and lines[j] and masked[j][0] == key:
             j += 1
-        run = lines[i:j]
-        out.extend(_collapse(run, key) if len(run) >= min_repeat else run)
+        if j - i >= min_repeat:
+            out.extend(_collapse(lines[i:j], key, [values for _, values in masked[i:j]]))
+        else:
+            out.extend(lines[i:j])
         i = j
     result = "\n".join(out)
-    kept = set(_FIELD.findall(text)) <= set(_FIELD.findall(result))
-    if not kept:  # a value would be lost: keep the layout-only version instead
+    if not set(_FIELD.findall(text)) <= set(_FIELD.findall(result)):
+        # A value would be lost (never expected): keep the layout-only version instead.
         result = "\n".join(lines)
         return _output(result, {"values_kept": True}, ["log: grouping dropped a value; skipped"])
     return _output(result, {"values_kept": True}, [])
 
 
-def _collapse(run: list[str], key: str) -> list[str]:
+def _mask(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """Each line's template (fields replaced by a mark) and field values.
+
+    Fields are the facts that :func:`compression_layer.compress.facts.extract` finds (so a
+    timestamp, path or name is never split, and the fact check finds it whole in the output)
+    plus numbers, hex ids and addresses outside them.
+    """
+    from compression_layer.compress.facts import extract
+
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    spans: list[list[tuple[int, int]]] = [[] for _ in lines]
+    for fact in extract("\n".join(lines)):
+        row = bisect.bisect_right(starts, fact.start) - 1
+        if fact.end <= starts[row] + len(lines[row]):  # a fact across lines stays literal
+            spans[row].append((fact.start - starts[row], fact.end - starts[row]))
+    masked = []
+    for line, facts in zip(lines, spans, strict=True):
+        fields = list(facts)
+        for m in _FIELD.finditer(line):
+            if not any(m.start() < end and start < m.end() for start, end in facts):
+                fields.append(m.span())
+        fields.sort()
+        pieces, values, pos = [], [], 0
+        for start, end in fields:
+            pieces.append(line[pos:start])
+            values.append(line[start:end])
+            pos = end
+        pieces.append(line[pos:])
+        masked.append((_MARK.join(pieces), values))
+    return masked
+
+
+def _collapse(run: list[str], key: str, values: list[list[str]]) -> list[str]:
     n = len(run)
     if all(line == run[0] for line in run):
         return [f"{run[0]} [x{n}]"]
     literals = key.split(_MARK)
-    columns = list(zip(*(_FIELD.findall(line) for line in run), strict=True))
     parts = [f"[x{n}] ", literals[0]]
-    for values, literal in zip(columns, literals[1:], strict=True):
-        varies = any(v != values[0] for v in values)
-        parts.append("{" + "|".join(values) + "}" if varies else values[0])
+    for column, literal in zip(zip(*values, strict=True), literals[1:], strict=True):
+        varies = any(v != column[0] for v in column)
+        parts.append("{" + "|".join(column) + "}" if varies else column[0])
         parts.append(literal)
     collapsed = "".join(parts)
-    return [collapsed] if len(collapsed) < sum(len(line) + 1 for line in run) else run
+    return [collapsed] if count_tokens(collapsed) < count_tokens("\n".join(run)) else run

@@ -175,7 +175,8 @@ class _Line(NamedTuple):
 class _Writer:
     """Collects logical lines with their indent level and kind, and places the spaces."""
 
-    def __init__(self) -> None:
+    def __init__(self, join: bool) -> None:
+        self.join = join
         self.lines: list[_Line] = []
         self.cur: list[str] = []
         self.prev_type = tokenize.NEWLINE
@@ -199,6 +200,8 @@ class _Writer:
         self.prev_type, self.prev = tokenize.NL, ""
 
     def end_line(self, level: int, fixed: bool = False) -> None:
+        if self.prev == ";" and self.prev_type == tokenize.OP:
+            self.cur.pop()  # a trailing ``;`` ends nothing; joining would double it
         if self.cur:
             if not self.first:
                 kind = "comment"
@@ -213,7 +216,7 @@ class _Writer:
         self.prev_type, self.prev = tokenize.NEWLINE, ""
 
     def text(self, trailing_newline: bool) -> str:
-        lines = _join_lines(self.lines)
+        lines = _join_lines(self.lines) if self.join else self.lines
         base = min((ln.level for ln in lines if ln.kind != "comment"), default=0)
         body = "\n".join(" " * max(0, ln.level - base) + ln.text for ln in lines)
         return body + "\n" if trailing_newline and body else body
@@ -244,13 +247,16 @@ def _join_lines(lines: list[_Line]) -> list[_Line]:
     return out
 
 
-def rewrite(src: str, toks: Sequence[Any], tail: str, docs: Sequence[Doc]) -> str:
+def rewrite(
+    src: str, toks: Sequence[Any], tail: str, docs: Sequence[Doc], *, join: bool = True
+) -> str:
     """Re-emit ``toks`` (``tokenize`` tokens or :func:`fast_scan` tuples) compactly.
 
     ``docs`` are docstrings to drop, positioned in the columns of ``toks``; ``tail`` is copied
-    verbatim at the end. Raises :class:`Unsupported` on tokens it cannot place.
+    verbatim at the end; ``join=False`` keeps one statement per line (for input checked by its
+    token stream, which joining changes). Raises :class:`Unsupported` on tokens it cannot place.
     """
-    w = _Writer()
+    w = _Writer(join)
     lines = src.split("\n")
     depth = line_level = 0
     doc_starts = {d.start: d for d in docs}

@@ -47,7 +47,8 @@ def compress_python(code: str, *, strip_docstrings: bool = False) -> StructuralO
 
 
 def _compress(code: str, strip_docstrings: bool) -> tuple[str, dict[str, bool], list[str]]:
-    src = code.replace("\r\n", "\n").replace("\r", "\n")  # what Python's own reader does
+    # What Python's own reader does: universal newlines, a UTF-8 BOM means nothing more.
+    src = code.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     parsed = _parse_fragment(src)
     notes: list[str] = []
     if parsed is None:
@@ -87,7 +88,7 @@ def _rewrite(
     else:
         toks, tail = layout.scan(src)
     docs = _docstrings(*parsed, src, byte_cols=fast) if strip and parsed else []
-    return layout.rewrite(src, toks, tail, docs)
+    return layout.rewrite(src, toks, tail, docs, join=parsed is not None)
 
 
 def _verify(
