@@ -264,3 +264,33 @@ async def test_cached_vectors_see_another_connections_writes(db_path: Path) -> N
         assert late.id in [h.id for h in await a.search("apples", mode="dense")]
         await b.delete(late.id)
         assert late.id not in [h.id for h in await a.search("apples", mode="dense")]
+
+
+@pytest.mark.parametrize("policy", ["skip", "update"])
+async def test_near_duplicates_with_different_numbers_are_both_kept(
+    db_path: Path, policy: str
+) -> None:
+    settings = MemorySettings(
+        near_duplicate_policy=policy,  # type: ignore[arg-type]
+        near_duplicate_threshold=0.5,  # every pair below is "near" by vector alone
+        synchronous="NORMAL",
+    )
+    async with MemoryStore.open(
+        db_path, settings=settings, compressor=FakeCompressor(), embedder=FakeEmbedder()
+    ) as store:
+        old = await store.store("The API key expires on 2024-05-01, rotate it before.")
+        new = await store.store("The API key expires on 2024-06-01, rotate it before.")
+        same = await store.store("The API key expires on 2024-06-01 , rotate it before!")
+        count = (await store.stats()).memories
+    assert new.status == "created" and new.id != old.id
+    assert same.id == new.id and same.status != "created"
+    assert count == 2
+
+
+def test_same_facts() -> None:
+    from compression_layer.memory.writes import same_facts
+
+    assert same_facts("meeting at 3pm.", "Meeting at 3PM")
+    assert not same_facts("meeting at 3pm", "meeting at 4pm")
+    assert not same_facts("v1.2 released", "v1.3 released")
+    assert same_facts("no numbers here", "none here either")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -171,6 +172,23 @@ async def _write_batch(
     return out
 
 
+_FACT = re.compile(r"\S*\d\S*")
+
+
+def same_facts(a: str, b: str) -> bool:
+    """Whether two texts hold the same digit-bearing tokens (times, dates, amounts, versions).
+
+    MiniLM barely sees numbers: "the key expires on 2024-05-01" and "... 2024-06-01" have a
+    cosine of 0.998. Treating those as duplicates would drop the newer fact, so a near-duplicate
+    must also agree on every such token.
+    """
+
+    def facts(text: str) -> list[str]:
+        return sorted(t.strip(".,;:!?()[]{}\"'").lower() for t in _FACT.findall(text))
+
+    return facts(a) == facts(b)
+
+
 def _merge_into(
     new: Pending,
     old_id: str,
@@ -221,19 +239,24 @@ async def _near_duplicates(
                 b_slot = int(np.argmax(sims))
                 b_sim = float(sims[b_slot])
             db_sim, db_pk = float(db_sims[j]), int(db_pks[j])
-            if max(db_sim, b_sim) < threshold:
-                slots.append(p)
-                slot_vecs.append(vec)
-                continue
             slot: int | None = b_slot if b_sim >= db_sim else claimed.get(db_pk)
-            if slot is None:
+            old: Memory | None = None
+            if max(db_sim, b_sim) >= threshold and slot is None:
                 async with store._conn.execute(
                     f"SELECT {COLUMNS} FROM memories WHERE pk = ?", (db_pk,)
                 ) as cur:
                     old = row_to_memory(await cur.fetchone() or ())
+            near = max(db_sim, b_sim) >= threshold and same_facts(
+                p.content, slots[slot].content if slot is not None else old.content if old else ""
+            )
+            if not near:
+                slots.append(p)
+                slot_vecs.append(vec)
+                continue
             if policy == "skip":
-                target: Pending | Memory = slots[slot] if slot is not None else old
-                aliases[key(p)] = (target, "near_duplicate_skipped")
+                target: Pending | Memory | None = slots[slot] if slot is not None else old
+                if target is not None:
+                    aliases[key(p)] = (target, "near_duplicate_skipped")
             elif slot is not None:
                 prev = slots[slot]
                 status: StoreStatus = "near_duplicate_updated" if prev.pk else "created"
@@ -242,7 +265,7 @@ async def _near_duplicates(
                 )
                 aliases[key(prev)] = (p, None)
                 slots[slot], slot_vecs[slot] = p, vec
-            else:
+            elif old is not None:
                 _merge_into(
                     p,
                     old.id,
