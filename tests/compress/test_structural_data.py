@@ -32,7 +32,9 @@ def _uniform_objects(children: st.SearchStrategy[Any]) -> st.SearchStrategy[list
     """Lists of 0-6 objects sharing one key order: what the table form is for."""
     return st.lists(KEYS, min_size=1, max_size=4, unique=True).flatmap(
         lambda keys: st.lists(
-            st.tuples(*[children for _ in keys]).map(lambda vals: dict(zip(keys, vals))),
+            st.tuples(*[children for _ in keys]).map(
+                lambda vals: dict(zip(keys, vals, strict=True))
+            ),
             max_size=6,
         )
     )

@@ -78,7 +78,7 @@ TRICKY = {
         pattern = r'#\\s+[^#]'
         doc = '''
         # not a comment
-           indented   text with trailing spaces   
+           indented   text with trailing spaces  \x20
         '''
     """,
     "statements": """
