@@ -43,25 +43,35 @@ mkdir -p "$WORK/root" "$WORK/home" "$WORK/configs"
 cp "$REPO/src/compression_layer/data/samples/sample_service.py" "$WORK/root/"
 printf 'Deploys happen on Tuesdays at 10:00 UTC. The release train was started in March 2024 by the platform team; rollbacks need approval from two reviewers.\n' > "$WORK/root/notes.txt"
 
-echo "== starting the server on $URL" >&2
-env -u COMPRESSION_LAYER_TOKEN HF_HUB_OFFLINE=1 \
-  COMPRESSION_LAYER_HOME="$WORK/home" COMPRESSION_LAYER_CONFIG_DIR="$WORK/configs" \
-  "$PY" -m compression_layer.server serve --transport http --port "$PORT" --root "$WORK/root" \
-  >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 120); do  # bounded: 60 s for imports, engines and the embedder
-  if "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $PORT)))"; then break; fi
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-  sleep 0.5
-done
+start_server() {  # start_server <port> <token or empty>; sets SERVER_PID
+  echo "== starting the server on http://127.0.0.1:$1/mcp${2:+ (bearer token required)}" >&2
+  env -u COMPRESSION_LAYER_TOKEN HF_HUB_OFFLINE=1 ${2:+COMPRESSION_LAYER_TOKEN=$2} \
+    COMPRESSION_LAYER_HOME="$WORK/home" COMPRESSION_LAYER_CONFIG_DIR="$WORK/configs" \
+    "$PY" -m compression_layer.server serve --transport http --port "$1" --root "$WORK/root" \
+    >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 120); do  # bounded: 60 s for imports
+    if "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "server did not start" >&2; exit 1
+}
+stop_server() {
+  kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+start_server "$PORT" ""
 
 FAILED=0
 inspector() {  # inspector <label> <expect: ok|error> <args...>
   local label="$1" expect="$2"; shift 2
   local out rc=0
   out="$(timeout 120 "$TOOLS/node_modules/.bin/mcp-inspector" --cli "$URL" "$@" 2>&1)" || rc=$?
-  local is_error
-  is_error="$(printf '%s' "$out" | "$PY" -c 'import json,sys; t=sys.stdin.read(); print("error" if "\"isError\": true" in t or "Failed" in t else "ok")')"
+  local is_error=ok
+  # An isError tool result is the expected outcome of a refusal; anything else failing
+  # (no connection, protocol error: a non-zero exit) counts as an error too.
+  if [[ $rc -ne 0 ]] || grep -q '"isError": true' <<<"$out"; then is_error=error; fi
   if [[ "$is_error" == "$expect" ]]; then
     echo "PASS inspector $label ($expect)"
   else
@@ -112,6 +122,15 @@ for scenario in "${SCENARIOS[@]}"; do
     echo "FAIL conformance $scenario (rc=$rc)"; printf '%s\n' "$out" | tail -20; FAILED=1
   fi
 done
+
+# Bearer token: the Inspector gets in with the header and is turned away without it.
+stop_server
+TOKEN="$("$PY" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+start_server "$PORT" "$TOKEN"
+inspector "tools/list with bearer token" ok --method tools/list \
+  --header "Authorization: Bearer $TOKEN"
+inspector "tools/list without token" error --method tools/list
+stop_server
 
 if [[ $FAILED -ne 0 ]]; then
   echo "== server log:" >&2; tail -40 "$WORK/server.log" >&2
