@@ -275,13 +275,19 @@ def _leaves(tree: Any, src: bytes, comments: tuple[str, ...]) -> list[tuple[str,
     """(type, text) of every leaf outside comments, in order."""
     out: list[tuple[str, bytes]] = []
     cursor = tree.walk()
+    climbed = False  # just came back up from a node's children
     while True:
-        node = cursor.node
-        if node.type not in comments:
-            if node.child_count == 0:
-                out.append((node.type, src[node.start_byte : node.end_byte]))
+        if not climbed:
+            node = cursor.node
+            if node.type in comments:
+                pass
             elif cursor.goto_first_child():
                 continue
-        while not cursor.goto_next_sibling():
-            if not cursor.goto_parent():
-                return out
+            else:
+                out.append((node.type, src[node.start_byte : node.end_byte]))
+        if cursor.goto_next_sibling():
+            climbed = False
+        elif cursor.goto_parent():
+            climbed = True
+        else:
+            return out

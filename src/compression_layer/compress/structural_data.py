@@ -37,6 +37,7 @@ import bisect
 import json
 import re
 from collections.abc import Callable
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 
 from compression_layer.errors import InputError
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from compression_layer.compress.structural import StructuralOutput
 
 _TABLE, _ROWS = "$table", "rows"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TABLE_LIKE = re.compile(r"\$+table")
 _MIN_TABLE_ROWS = 3
 
@@ -200,11 +202,9 @@ def _unescape(key: str) -> str:
 
 
 def _dump_str(s: str) -> str:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: only \u escapes can carry them
-        return json.dumps(s)
-    return json.dumps(s, ensure_ascii=False)
+    if _SURROGATE.search(s):  # lone surrogates: only \u escapes can carry them
+        return encode_basestring_ascii(s)
+    return encode_basestring(s)
 
 
 def _dump(value: Any, tables: bool) -> str:

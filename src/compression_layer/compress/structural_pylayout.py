@@ -16,8 +16,15 @@ from typing import Any, NamedTuple
 
 KEEP_COMMENT = re.compile(r"#\s*(?:type:|pyright:|mypy:|pyre-)")
 CODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
-FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
-FSTRING_END = getattr(tokenize, "FSTRING_END", -1)
+# Python >= 3.12 splits f-strings (3.14: t-strings too) into parts; they are copied whole.
+STRING_STARTS = frozenset(
+    getattr(tokenize, name)
+    for name in ("FSTRING_START", "TSTRING_START")
+    if hasattr(tokenize, name)
+)
+STRING_ENDS = frozenset(
+    getattr(tokenize, name) for name in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, name)
+)
 # Token types whose layout carries no meaning of its own (re-created from INDENT/DEDENT/NEWLINE).
 LAYOUT = frozenset({tokenize.NL, tokenize.COMMENT, tokenize.ENCODING})
 _OPERATORS = frozenset(tokenize.EXACT_TOKEN_TYPES)
@@ -272,10 +279,9 @@ def rewrite(
             skip_until = None
             after_doc = True
         if fstring_depth:
-            # Python >= 3.12 splits f-strings into parts; copy the whole literal verbatim.
-            if kind == FSTRING_START:
+            if kind in STRING_STARTS:
                 fstring_depth += 1
-            elif kind == FSTRING_END:
+            elif kind in STRING_ENDS:
                 fstring_depth -= 1
                 if not fstring_depth:
                     w.put(tokenize.STRING, _slice(lines, fstring_from, tok[3]))
@@ -314,7 +320,7 @@ def rewrite(
                 if doc.sole:
                     w.put(tokenize.NAME, "pass")
                 continue
-            if kind == FSTRING_START:
+            if kind in STRING_STARTS:
                 fstring_depth, fstring_from = 1, start
                 continue
             w.put(kind, text)

@@ -213,9 +213,9 @@ def _safe_python(src: str) -> str:
     code_rows: set[int] = set()
     opened: list[int] = []
     for tok in toks:
-        if tok.type == layout.FSTRING_START:
+        if tok.type in layout.STRING_STARTS:
             opened.append(tok.start[0])
-        elif tok.type == layout.FSTRING_END and opened:
+        elif tok.type in layout.STRING_ENDS and opened:
             frozen.update(range(opened.pop(), tok.end[0] + 1))
         elif tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
             frozen.update(range(tok.start[0], tok.end[0] + 1))
