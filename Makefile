@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run demo test lint format bench clean
 
 install: $(STAMP)
 
@@ -19,7 +19,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[mlx,apis,tinker,dev]"
 	touch $(STAMP)
 
+# The main job: the MCP server over streamable HTTP on 127.0.0.1 (connection help on stderr).
 run: install
+	$(BIN)/compression-layer serve --transport http
+
+# The bundled sample through the CLI, with its numbers.
+demo: install
 	$(BIN)/compression-layer compress src/compression_layer/data/samples/sample_service.py
 
 test: install
