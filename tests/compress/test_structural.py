@@ -156,3 +156,9 @@ def test_squad_article_json(shared_data: Path) -> None:
     out = compress_structural(text, Domain(kind="json"))
     assert json_expand(out.text) == article
     assert count_tokens(out.text) <= 0.75 * count_tokens(text)
+
+
+def test_plain_text_fences_stay_verbatim() -> None:
+    text = "Run it:\n\n```console\n$ ls\nfile1    file2  \n```\n"
+    out = compress_structural(text, Domain(kind="mixed"))
+    assert "```console\n$ ls\nfile1    file2  \n```" in out.text

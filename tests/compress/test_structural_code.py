@@ -178,3 +178,10 @@ def test_unknown_language_is_whitespace_only() -> None:
 def test_layout_pass_never_touches_an_unterminated_string() -> None:
     src = 'x = "open  \n\n\n\n   still string'
     assert compress_code_layout(src, None).text == src
+
+
+def test_python_mislabelled_as_another_language_uses_the_python_pass() -> None:
+    src = "import os\n\n\ndef f(path):\n    # comment\n    return os.path.exists(path)\n"
+    out = compress_code(src, "rust")
+    assert out.checks.get("ast_equal")
+    assert "parses as Python" in out.notes[0]

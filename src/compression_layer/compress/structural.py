@@ -66,7 +66,8 @@ _LEXERS = {
 _SQL_KEEP_COMMENT = re.compile(r"/\*[!+]")
 _PYTHON = frozenset({"python", "py", "python3", "py3"})
 _JSON = frozenset({"json", "jsonl", "ndjson", "jsonlines"})
-_LOG = frozenset({"log", "logs", "console-output"})
+_LOG = frozenset({"log", "logs"})
+_VERBATIM = frozenset({"text", "txt", "plaintext", "plain", "output", "console", "terminal"})
 
 
 class StructuralOutput(BaseModel):
@@ -175,6 +176,8 @@ def _compress_code_block(text: str, language: str | None, strip: bool) -> Struct
         return _json_or_layout(text)
     if lang in _LOG:
         return compress_log(text)
+    if lang in _VERBATIM:  # program output or plain text: its spacing may be the point
+        return StructuralOutput(text=text, checks={"unchanged": True})
     return compress_code(text, lang or None)
 
 

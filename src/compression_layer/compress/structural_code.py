@@ -36,7 +36,7 @@ class _Fallback(Exception):
 
 _TS_ALIASES = {
     **dict.fromkeys(("js", "jsx", "mjs", "cjs", "node"), "javascript"),
-    **dict.fromkeys(("sh", "shell", "zsh", "console"), "bash"),
+    **dict.fromkeys(("sh", "shell", "zsh"), "bash"),
     **dict.fromkeys(("c++", "cc", "cxx", "hpp"), "cpp"),
     "ts": "typescript",
     "golang": "go",
@@ -150,12 +150,26 @@ def compress_code(code: str, language: str | None) -> StructuralOutput:
         try:
             out = _ts_compress(code, lang, grammar)
         except _Fallback as exc:
+            if _looks_like_python(code):  # a mislabelled Python file: its own pass is exact
+                result = compress_python(code)
+                result.notes.insert(0, f"{lang}: {exc}; the text parses as Python, used that pass")
+                return result
             notes.append(f"{lang}: {exc}; used the whitespace pass")
         else:
             return StructuralOutput(text=out, checks={"reparse_ok": True, "tokens_equal": True})
     result = compress_code_layout(code, lang or None)
     result.notes[:0] = notes
     return result
+
+
+def _looks_like_python(code: str) -> bool:
+    import ast
+
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return "\n" in code.strip()  # one-liners parse as Python too often to mean anything
 
 
 def _ts_parser(lang: str, grammar: _Grammar) -> Any:
