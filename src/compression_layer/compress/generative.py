@@ -19,9 +19,10 @@ import math
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from compression_layer.compress.pipeline import Engine, EngineOutput, register_engine
 from compression_layer.compress.types import CompressRequest, Domain
@@ -36,9 +37,27 @@ SYSTEM_PROMPT = (
 )
 _THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 
-# mlx evaluation is not safe to drive from several threads at once; one generation or adapter
-# load at a time per process (the server calls engines through worker threads).
-MLX_LOCK = threading.RLock()
+# mlx binds lazy arrays to the stream of the thread that built them, and evaluating them from
+# another thread fails ("There is no Stream(cpu, 0) in current thread"). So every mlx call (base
+# load, adapter load, generation) runs on one dedicated thread, as mlx-lm's own server does; the
+# server's worker threads and the hot-swap loader just wait on it.
+_mlx_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlx")
+_mlx_thread: list[int] = []
+
+T = TypeVar("T")
+
+
+def on_mlx_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn(*args)`` on the process's mlx thread and return its result (re-entrant)."""
+    if _mlx_thread and threading.get_ident() == _mlx_thread[0]:
+        return fn(*args)
+
+    def call() -> T:
+        if not _mlx_thread:
+            _mlx_thread.append(threading.get_ident())
+        return fn(*args)
+
+    return _mlx_executor.submit(call).result()
 
 
 def messages_for(text: str) -> list[dict[str, str]]:
@@ -178,20 +197,26 @@ def load_model(
 ) -> GenerativeModel:
     """Base model (shared, loaded once) with ``adapter_path``'s LoRA weights on a private copy."""
     base_path = resolve_base_model(base_model)
-    base, tokenizer = _base(base_path)
+    base, tokenizer = on_mlx_thread(_base, base_path)
     if adapter_path is None:
         return GenerativeModel(base, tokenizer, base_path)
-    from mlx_lm.tuner.utils import load_adapters
-
-    with MLX_LOCK:
-        model = _shared_copy(base)
-        try:
-            load_adapters(model, str(adapter_path))
-        except Exception as exc:
-            raise EngineError(f"cannot load adapter {adapter_path}: {exc}") from exc
-        model.eval()
+    model = on_mlx_thread(_with_adapter, base, adapter_path)
     name = adapter_name or adapter_path.name
     return GenerativeModel(model, tokenizer, base_path, name, adapter_path)
+
+
+def _with_adapter(base: Any, adapter_path: Path) -> Any:
+    import mlx.core as mx
+    from mlx_lm.tuner.utils import load_adapters
+
+    model = _shared_copy(base)
+    try:
+        load_adapters(model, str(adapter_path))
+        mx.eval(model.parameters())  # read the weights now: a bad file fails here, not mid-request
+    except Exception as exc:
+        raise EngineError(f"cannot load adapter {adapter_path}: {exc}") from exc
+    model.eval()
+    return model
 
 
 class GenerativeEngine:
@@ -222,8 +247,7 @@ class GenerativeEngine:
         )
         n_input = len(tok.encode(text))
         cap = output_cap(n_input, request, self.settings)
-        with MLX_LOCK:
-            out = generate(self.model.model, tok, prompt, max_tokens=cap)
+        out = on_mlx_thread(lambda: generate(self.model.model, tok, prompt, max_tokens=cap))
         return _THINK.sub("", str(out)).strip()
 
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
