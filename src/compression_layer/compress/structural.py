@@ -67,7 +67,11 @@ _SQL_KEEP_COMMENT = re.compile(r"/\*[!+]")
 _PYTHON = frozenset({"python", "py", "python3", "py3"})
 _JSON = frozenset({"json", "jsonl", "ndjson", "jsonlines"})
 _LOG = frozenset({"log", "logs"})
-_VERBATIM = frozenset({"text", "txt", "plaintext", "plain", "output", "console", "terminal"})
+# Fence tags of program output or plain text, whose spacing may be the point.
+_VERBATIM = frozenset(
+    {"text", "txt", "plaintext", "plain", "output", "console", "terminal", "shell-session",
+     "shellsession"}
+)  # fmt: skip
 
 
 class StructuralOutput(BaseModel):
@@ -176,7 +180,7 @@ def _compress_code_block(text: str, language: str | None, strip: bool) -> Struct
         return _json_or_layout(text)
     if lang in _LOG:
         return compress_log(text)
-    if lang in _VERBATIM:  # program output or plain text: its spacing may be the point
+    if lang in _VERBATIM:
         return StructuralOutput(text=text, checks={"unchanged": True})
     return compress_code(text, lang or None)
 
@@ -199,7 +203,11 @@ def _compress_mixed(text: str, strip: bool) -> StructuralOutput:
     notes: list[str] = []
     for seg in split_fences(text):
         if seg.kind == "code":
-            out = _compress_fenced(seg.text, seg.language, strip)
+            tag = seg.fence_open.strip().lstrip("`~").lower().split()  # the tag as written
+            if tag and tag[0] in _VERBATIM:
+                out = StructuralOutput(text=seg.text, checks={"unchanged": True})
+            else:
+                out = _compress_fenced(seg.text, seg.language, strip)
             body = out.text
             if seg.text.endswith("\n") and not body.endswith("\n"):
                 body += "\n"  # the closing fence must stay on its own line
