@@ -154,3 +154,28 @@ def test_registered_engine_runs_through_the_pipeline(
     assert result.engine == "generative" and result.adapter == "b"
     assert result.facts_missing == []
     assert "42" in result.compressed
+
+
+def test_builtin_gate_scores_a_real_adapter(
+    tiny_model: Path,
+    tiny_adapters: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from compression_layer.adapters import AdapterRegistry, GateRefused
+    from compression_layer.generative_settings import AdapterSettings
+
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__BASE_MODEL", str(tiny_model))
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__MAX_NEW_TOKENS", "4")
+    registry = AdapterRegistry()
+    registry.register(tiny_adapters["a"])
+    strict = load_area(AdapterSettings, heldout_path=tmp_path / "none", heldout_items=2)
+    with pytest.raises(GateRefused) as err:  # a random model does not compress
+        registry.promote("a", settings=strict)
+    metrics = err.value.decision.metrics
+    assert metrics.items == 2 and metrics.evaluator == "builtin"
+    assert metrics.fact_retention == 1.0  # the fact guard appended what the model dropped
+    assert registry.active_name("generative") is None
+    lenient = strict.model_copy(update={"min_token_reduction": -10.0, "min_answer_retention": 0.0})
+    assert registry.promote("a", settings=lenient).passed
+    assert registry.active_name("generative") == "a"
