@@ -263,12 +263,16 @@ async def scale(
             "first_search_ms": round(cold * 1000, 1),
         }
         for mode in MODES:
-            times = []
+            times, cpu = [], []
             for q in qs:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 await store.search(q, namespace="scale", k=10, mode=mode)  # type: ignore[arg-type]
                 times.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
             out[f"search_p50_ms_{mode}"] = p50(times)
+            # CPU seconds of this process (all threads): what a search costs without the other
+            # tenants of a loaded machine stretching the wall clock.
+            out[f"search_cpu_p50_ms_{mode}"] = p50(cpu)
             out[f"search_p95_ms_{mode}"] = round(float(np.percentile(times, 95)) * 1000, 2)
     return out
 
@@ -310,6 +314,19 @@ async def main() -> None:
         if not args.skip_retrieval:
             embedder, compressor = CachedMiniLM(), CachedCompressor(not args.no_compress)
             report["retrieval"] = await retrieval(tmp, turns, questions, embedder, compressor)
+            engines: dict[str, int] = {}
+            for result in compressor.cache.values():
+                label = f"{result.engine}:{result.adapter or '-'}"
+                engines[label] = engines.get(label, 0) + 1
+            report["compressor"] = {
+                "engines": engines,
+                "ms_per_memory": round(
+                    1000 * compressor.seconds / max(len(compressor.cache), 1), 1
+                ),
+                "extractive_adapter_env": os.environ.get(
+                    "COMPRESSION_LAYER_COMPRESS__EXTRACTIVE_ADAPTER"
+                ),
+            }
             # The uncompressed config runs first, with a cold embedding memo: MiniLM's real cost.
             first = report["retrieval"]["uncompressed"]
             report["store_minilm_per_s"] = round(first["memories"] / first["store_wall_s"], 1)

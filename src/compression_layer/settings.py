@@ -119,7 +119,7 @@ class MemorySettings(_AreaSettings):
         "original", description="which text is embedded for dense search (see bench/)"
     )
     rrf_k: int = Field(
-        10, gt=0, description="reciprocal rank fusion constant (tuned on LoCoMo dev, see bench)"
+        5, gt=0, description="reciprocal rank fusion constant (tuned on LoCoMo dev, see bench)"
     )
     dense_weight: float = Field(1.0, ge=0.0, description="weight of the dense list in fusion")
     bm25_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 list in fusion")
