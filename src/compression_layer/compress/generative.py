@@ -60,6 +60,11 @@ def on_mlx_thread(fn: Callable[..., T], *args: Any) -> T:
     return _mlx_executor.submit(call).result()
 
 
+def strip_thinking(text: str) -> str:
+    """Drop ``<think>...</think>`` blocks (Qwen3 hybrid models) and surrounding whitespace."""
+    return _THINK.sub("", text).strip()
+
+
 def messages_for(text: str) -> list[dict[str, str]]:
     """The chat messages of one compression, in the training data's exact format."""
     return [
@@ -248,7 +253,7 @@ class GenerativeEngine:
         n_input = len(tok.encode(text))
         cap = output_cap(n_input, request, self.settings)
         out = on_mlx_thread(lambda: generate(self.model.model, tok, prompt, max_tokens=cap))
-        return _THINK.sub("", str(out)).strip()
+        return strip_thinking(str(out))
 
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
         """Compress ``text``; the guard's action (if any) is in the output's notes."""

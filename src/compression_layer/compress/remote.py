@@ -9,7 +9,6 @@ and rate, and the same fact guard. Configured by ``GenerativeSettings.remote_*``
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from compression_layer.compress.generative import (
     guard_output,
     messages_for,
     output_cap,
+    strip_thinking,
 )
 from compression_layer.compress.pipeline import Engine, EngineOutput, register_engine
 from compression_layer.compress.types import CompressRequest, Domain
@@ -25,7 +25,6 @@ from compression_layer.errors import ConfigError, EngineError
 from compression_layer.generative_settings import GenerativeSettings
 from compression_layer.settings import CompressSettings, load_area
 
-_THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 _PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
 
 
@@ -92,7 +91,7 @@ class RemoteEngine:
         if not response.choices:
             raise EngineError(f"remote engine at {self.base_url} returned no choices")
         content = response.choices[0].message.content or ""
-        return _THINK.sub("", content).strip()
+        return strip_thinking(content)
 
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
         """Compress ``text`` remotely; the guard's action (if any) is in the notes."""
