@@ -23,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 # Area sub-apps: (command name, module holding a typer ``app``).
 SUB_APPS = [
@@ -57,7 +57,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _table(rows: list[tuple[str, CompressionResult]]) -> Table:
     table = Table(title="compression-layer", show_lines=False)
     for col in ("input", "domain", "engine", "tokens", "kept", "saved", "ms", "facts missing"):
-        table.add_column(col, justify="right" if col in ("tokens", "kept", "saved", "ms") else "left")
+        table.add_column(
+            col, justify="right" if col in ("tokens", "kept", "saved", "ms") else "left"
+        )
     for source, r in rows:
         table.add_row(
             source,
@@ -80,7 +82,13 @@ def compress(
     engine: Annotated[str | None, typer.Option(help="auto | structural | extractive | ...")] = None,
     rate: Annotated[float | None, typer.Option(help="fraction of tokens to keep (0, 1]")] = None,
     target_tokens: Annotated[int | None, typer.Option(help="token budget instead of rate")] = None,
-    query: Annotated[str | None, typer.Option(help="keep what is relevant to this question")] = None,
+    query: Annotated[
+        str | None, typer.Option(help="keep what is relevant to this question")
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(help="skip detection: prose|code[:lang]|mixed|json|log (default: by file)"),
+    ] = None,
     strip_docstrings: Annotated[
         bool | None, typer.Option("--strip-docstrings/--keep-docstrings", help="Python only")
     ] = None,
@@ -88,6 +96,7 @@ def compress(
 ) -> None:
     """Compress files (or stdin) and print the result with its numbers."""
     from compression_layer.compress.pipeline import compress as run
+    from compression_layer.compress.pipeline import domain_for_path
 
     try:
         settings = load_area(CompressSettings, engine=engine, strip_docstrings=strip_docstrings)
@@ -107,7 +116,12 @@ def compress(
             else:
                 text = read_path(Path(source), max_bytes=settings.max_input_bytes)
             result = run(
-                text, rate=rate, target_tokens=target_tokens, query=query, settings=settings
+                text,
+                rate=rate,
+                target_tokens=target_tokens,
+                query=query,
+                domain=domain or (None if source == "-" else domain_for_path(source)),
+                settings=settings,
             )
         except CompressionLayerError as exc:
             failed += 1
@@ -134,9 +148,7 @@ def compress(
 @app.command()
 def tokens(
     path: Annotated[str, typer.Argument(help="file, or '-' for stdin")] = "-",
-    model: Annotated[
-        list[str] | None, typer.Option(help="model names (repeatable)")
-    ] = None,
+    model: Annotated[list[str] | None, typer.Option(help="model names (repeatable)")] = None,
 ) -> None:
     """Count tokens of a file for one or more models (estimates are marked)."""
     from compression_layer import tokens as tk

@@ -44,8 +44,8 @@ def load_embedder() -> SentenceTransformer:
     from transformers.utils import logging as hf_logging
 
     # stdout/stderr may be a protocol channel (MCP stdio): no progress bars, no info chatter.
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     with _lock:
         return SentenceTransformer(str(minilm_path()), device="cpu")
 

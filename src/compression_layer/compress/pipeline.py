@@ -45,6 +45,10 @@ class StructuralEngine:
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
         from compression_layer.compress.structural import compress_structural
 
+        if request.target_tokens is not None:
+            # One budget for the whole document: spread it over the prose parts as a rate.
+            share = request.target_tokens / max(tokens.count_tokens(text), 1)
+            request = request.model_copy(update={"rate": min(1.0, share), "target_tokens": None})
         out = compress_structural(text, domain, strip_docstrings=request.strip_docstrings)
         notes = list(out.notes)
         if request.rate is not None or request.target_tokens is not None:
@@ -77,22 +81,19 @@ class ExtractiveAdapterEngine:
         return structural
 
     def _mixed(self, text: str, request: CompressRequest) -> str:
-        from compression_layer.compress.domain import split_fences
         from compression_layer.compress.structural import compress_structural
 
-        parts: list[str] = []
-        for seg in split_fences(text):
-            if seg.kind == "code":
-                lang = Domain(kind="code", language=seg.language)
-                body = compress_structural(seg.text, lang).text if seg.text.strip() else seg.text
-                parts.append(f"{seg.fence_open}{body.rstrip(chr(10))}\n{seg.fence_close}")
-            elif seg.text.strip():
-                lead = seg.text[: len(seg.text) - len(seg.text.lstrip())]
-                trail = seg.text[len(seg.text.rstrip()) :]
-                parts.append(lead[-1:] + self._prose(seg.text.strip(), request) + trail[:1])
-            else:
-                parts.append(seg.text[:1])
-        return "".join(parts)
+        if request.target_tokens is not None:
+            # One budget for the whole document: spread it over the prose parts as a rate.
+            share = request.target_tokens / max(tokens.count_tokens(text), 1)
+            request = request.model_copy(update={"rate": min(1.0, share), "target_tokens": None})
+        out = compress_structural(
+            text,
+            Domain(kind="mixed"),
+            strip_docstrings=request.strip_docstrings,
+            prose=lambda part: self._prose(part, request),
+        )
+        return out.text
 
 
 _engine_lock = threading.Lock()
@@ -149,6 +150,36 @@ def _pick(engine: str, domain: Domain, settings: CompressSettings) -> tuple[Engi
         return StructuralEngine(), [f"extractive engine unavailable, used structural: {exc}"]
 
 
+_KINDS = ("prose", "code", "mixed", "json", "log")
+
+
+def parse_domain(label: str) -> Domain:
+    """``"code:python"`` -> Domain(kind="code", language="python"); unknown kinds are refused."""
+    kind, _, language = label.strip().lower().partition(":")
+    if kind not in _KINDS:
+        raise InputError(f"unknown domain {label!r}; use one of {', '.join(_KINDS)} or code:<lang>")
+    if language and kind != "code":
+        raise InputError(f"only code takes a language, got {label!r}")
+    return Domain(kind=kind, language=language or None)  # type: ignore[arg-type]
+
+
+_SUFFIX_DOMAINS = {
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".log": "log",
+    ".py": "code:python",
+    ".pyi": "code:python",
+}
+
+
+def domain_for_path(name: str) -> str | None:
+    """The domain a file extension promises, when it is unambiguous; else None (detect)."""
+    from pathlib import PurePath
+
+    return _SUFFIX_DOMAINS.get(PurePath(name).suffix.lower())
+
+
 def _guard(original: str, out: EngineOutput, settings: CompressSettings) -> list[str]:
     """Fact guard: report facts lost; for lossy engines append them when configured."""
     from compression_layer.compress.facts import missing
@@ -169,6 +200,7 @@ def compress(
     target_tokens: int | None = None,
     query: str | None = None,
     strip_docstrings: bool | None = None,
+    domain: str | None = None,
     settings: CompressSettings | None = None,
 ) -> CompressionResult:
     """Compress ``text`` and return a :class:`CompressionResult` (token counts in o200k_base).
@@ -176,6 +208,8 @@ def compress(
     ``engine`` is ``auto`` (default), ``structural`` or ``extractive`` (plus any registered
     engine); ``rate`` is the fraction of tokens to keep for lossy engines, ``target_tokens`` an
     absolute budget instead; ``query`` focuses lossy engines on what is relevant to it.
+    ``domain`` skips detection (``json``, ``log``, ``prose``, ``mixed``, ``code`` or
+    ``code:<language>``), e.g. from a file extension; forced JSON that does not parse is an error.
     """
     cfg = settings or load_area(CompressSettings)
     if rate is not None and not 0.0 < rate <= 1.0:
@@ -187,7 +221,7 @@ def compress(
 
     from compression_layer.compress.domain import detect
 
-    domain = detect(text)
+    found = parse_domain(domain) if domain else detect(text)
     request = CompressRequest(
         engine=engine or cfg.engine,
         rate=rate if rate is not None or target_tokens is not None else None,
@@ -195,10 +229,10 @@ def compress(
         query=query,
         strip_docstrings=cfg.strip_docstrings if strip_docstrings is None else strip_docstrings,
     )
-    chosen, notes = _pick(request.engine, domain, cfg)
+    chosen, notes = _pick(request.engine, found, cfg)
     if request.rate is None and request.target_tokens is None and chosen.name != "structural":
         request = request.model_copy(update={"rate": cfg.rate})
-    out = chosen.run(text, domain, request)
+    out = chosen.run(text, found, request)
     out.notes[:0] = notes
     lost = _guard(text, out, cfg)
     latency = (time.perf_counter() - started) * 1000
@@ -207,7 +241,7 @@ def compress(
     return CompressionResult(
         compressed=out.text,
         engine=out.engine,
-        domain=domain.label(),
+        domain=found.label(),
         tokens_original=n_orig,
         tokens_compressed=n_comp,
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,

@@ -19,6 +19,7 @@ result record both.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -83,10 +84,16 @@ class StructuralOutput(BaseModel):
 
 
 def compress_structural(
-    text: str, domain: Domain, *, strip_docstrings: bool = False
+    text: str,
+    domain: Domain,
+    *,
+    strip_docstrings: bool = False,
+    prose: Callable[[str], str] | None = None,
 ) -> StructuralOutput:
     """Compress ``text`` with the deterministic pass for its ``domain``.
 
+    ``prose`` (mixed input only) compresses the prose between code fences, so a lossy engine can
+    handle the text while every fence still goes through the lossless pass for its language.
     Invalid JSON under a ``json`` domain raises :class:`InputError`; every other input gets a
     result, at worst the text with layout-only changes and a note saying why.
     """
@@ -97,7 +104,7 @@ def compress_structural(
     if domain.kind == "code":
         return _compress_code_block(text, domain.language, strip_docstrings)
     if domain.kind == "mixed":
-        return _compress_mixed(text, strip_docstrings)
+        return _compress_mixed(text, strip_docstrings, prose)
     return compress_prose_layout(text)
 
 
@@ -195,7 +202,9 @@ def _json_or_layout(text: str) -> StructuralOutput:
         return StructuralOutput(text=text, checks={"unchanged": True}, notes=[str(exc)])
 
 
-def _compress_mixed(text: str, strip: bool) -> StructuralOutput:
+def _compress_mixed(
+    text: str, strip: bool, prose: Callable[[str], str] | None = None
+) -> StructuralOutput:
     from compression_layer.compress.domain import split_fences
 
     parts: list[str] = []
@@ -214,11 +223,21 @@ def _compress_mixed(text: str, strip: bool) -> StructuralOutput:
             parts.append(f"{seg.fence_open}{body}{seg.fence_close}")
         else:
             out = compress_prose_layout(seg.text)
-            parts.append(out.text)
+            parts.append(_apply_prose(out.text, prose) if prose else out.text)
         for name, ok in out.checks.items():
             checks[name] = checks.get(name, True) and ok
         notes.extend(out.notes)
     return StructuralOutput(text="".join(parts), checks=checks, notes=notes)
+
+
+def _apply_prose(text: str, prose: Callable[[str], str]) -> str:
+    """Run ``prose`` on the words of a segment, keeping the newlines that frame the fences."""
+    body = text.strip()
+    if not body:
+        return text
+    lead = text[: len(text) - len(text.lstrip())]
+    trail = text[len(text.rstrip()) :]
+    return lead + prose(body).strip() + trail
 
 
 def _compress_fenced(body: str, language: str | None, strip: bool) -> StructuralOutput:
