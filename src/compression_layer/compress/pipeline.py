@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -97,19 +98,27 @@ class ExtractiveAdapterEngine:
 
 
 _engine_lock = threading.Lock()
-_extractive_cache: dict[str | None, Any] = {}
+_extractive_cache: OrderedDict[str | None, Any] = OrderedDict()
+# Adapters kept loaded: the one in service and the one before it (calls still in flight after a
+# swap, or an immediate rollback). Older ones are dropped so repeated swaps do not grow memory.
+EXTRACTIVE_CACHE_SIZE = 2
 
 
 def load_extractive(adapter: str | None = None) -> Any:
     """Load (once per adapter path) the extractive model; raises EngineError naming the adapter."""
     with _engine_lock:
-        if adapter not in _extractive_cache:
-            from pathlib import Path
+        if adapter in _extractive_cache:
+            _extractive_cache.move_to_end(adapter)
+            return _extractive_cache[adapter]
+        from pathlib import Path
 
-            from compression_layer.compress.extractive import ExtractiveEngine
+        from compression_layer.compress.extractive import ExtractiveEngine
 
-            _extractive_cache[adapter] = ExtractiveEngine.load(Path(adapter) if adapter else None)
-        return _extractive_cache[adapter]
+        model = ExtractiveEngine.load(Path(adapter) if adapter else None)
+        _extractive_cache[adapter] = model
+        while len(_extractive_cache) > EXTRACTIVE_CACHE_SIZE:
+            _extractive_cache.popitem(last=False)
+        return model
 
 
 def _structural(settings: CompressSettings) -> Engine:

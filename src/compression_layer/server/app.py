@@ -99,6 +99,8 @@ def warm_up(state: ServerState) -> None:
 
     try:
         state.engines.load()
+        if state.adapters is not None:
+            state.adapters.load_initial()
         load_embedder()
     except Exception as exc:  # a tool call reports the failure with its own context
         log.warning("warm-up failed: %s", exc)
@@ -137,7 +139,16 @@ def build_server(
                 max(1, min(cfg.compress_workers, os.cpu_count() or 1))
             ),
         )
+        from compression_layer.compress.pipeline import register_engine
+        from compression_layer.server.swap import ServerAdapters
+
+        state.adapters = adapters = ServerAdapters(state)
+        register_engine("generative", lambda _cs: adapters.generative_engine())
+        stop_watching = anyio.Event()
         async with AsyncExitStack() as stack:
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(stop_watching.set)  # runs before the task group waits for the watcher
+            tasks.start_soon(adapters.watch, stop_watching)
             if warm:
                 threading.Thread(target=warm_up, args=(state,), name="warm-up", daemon=True).start()
             else:

@@ -191,6 +191,7 @@ async def adapter_status(
             choices = ", ".join(ADAPTER_KINDS)
             raise InputError(f"unknown adapter kind {kind!r}; choose one of {choices}")
         records = state.engines.adapters()
+        held = state.adapters.status() if state.adapters is not None else {}
         infos = [
             AdapterInfo(
                 kind=r.kind,
@@ -201,7 +202,8 @@ async def adapter_status(
                 metrics=dict(r.manifest.get("metrics") or {}),
                 created_at=r.manifest.get("created_at"),
                 last_swap=r.last_swap,
-                last_error=r.last_error,
+                last_error=(held[r.kind].last_error if r.kind in held else None) or r.last_error,
+                registry_active=held[r.kind].registry_active if r.kind in held else None,
             )
             for r in records.values()
             if kind is None or r.kind == kind

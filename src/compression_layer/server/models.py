@@ -106,6 +106,9 @@ class AdapterInfo(BaseModel):
     created_at: str | None = None
     last_swap: datetime | None = None
     last_error: str | None = None
+    registry_active: str | None = Field(
+        default=None, description="adapter the registry points to (differs while a load fails)"
+    )
 
 
 class AdapterStatusResult(BaseModel):

@@ -74,6 +74,12 @@ class EngineState:
             if name:
                 record.name = name
 
+    def describe(self, kind: str, *, name: str | None, source: str) -> None:
+        """Name the adapter a swap installed and where it came from (e.g. the registry)."""
+        with self._lock:
+            record = self._adapters.setdefault(kind, AdapterRecord(kind=kind))
+            record.name, record.source = name, source
+
     def swap(self, settings: CompressSettings, *, kind: str = "extractive") -> EngineSnapshot:
         """Install new engine settings (e.g. a promoted adapter); returns the new snapshot.
 
@@ -131,6 +137,7 @@ class ServerState:
     engines: EngineState
     roots: list[Path]
     memory: Any = None  # a compression_layer.memory.MemoryStore once opened
+    adapters: Any = None  # a compression_layer.server.swap.ServerAdapters (registry hot-swap)
     memory_error: str | None = None
     # Set once the embedder (and engines) finished loading in the background; memory tools
     # wait for it so a first call never loads a second copy of the model.

@@ -107,8 +107,12 @@ def _combine(results: list[tuple[str | None, CompressionResult]]) -> CompressCon
     )
 
 
+# Engines whose loaded state lives in the server process (registry hot-swap), never in workers.
+_IN_PROCESS_ENGINES = frozenset({"generative", "remote"})
+
+
 async def _run_compress(
-    state: ServerState, run: Callable[[], CompressionResult], body: str
+    state: ServerState, run: Callable[[], CompressionResult], body: str, engine: str | None = None
 ) -> CompressionResult:
     """Small texts in a thread; large ones in a worker process.
 
@@ -116,6 +120,8 @@ async def _run_compress(
     holds it for hundreds of milliseconds; a process keeps the loop answering other calls.
     """
     threshold = state.settings.process_min_bytes
+    if engine in _IN_PROCESS_ENGINES:
+        return await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
     if len(body) * 4 >= threshold and len(body.encode("utf-8", "surrogatepass")) >= threshold:
         return await anyio.to_process.run_sync(run, limiter=state.process_limiter)
     return await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
@@ -163,7 +169,7 @@ async def compress_context(
     """
     state = state_of(ctx)
     with as_tool_errors():
-        from compression_layer.compress.pipeline import compress, engine_names
+        from compression_layer.compress.pipeline import compress, domain_for_path, engine_names
 
         if engine is not None and engine not in engine_names():
             choices = ", ".join(engine_names())
@@ -179,9 +185,10 @@ async def compress_context(
                 rate=rate,
                 target_tokens=target_tokens,
                 query=query,
+                domain=domain_for_path(label) if label else None,
                 settings=snapshot.settings,
             )
-            results.append((label, await _run_compress(state, run, body)))
+            results.append((label, await _run_compress(state, run, body, engine)))
         return _combine(results)
 
 
