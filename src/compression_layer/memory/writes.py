@@ -134,9 +134,7 @@ async def store_pending(store: MemoryStore, pending: list[Pending], compress: bo
     todo = [p for k, p in firsts.items() if k not in before]
     vectors: Vectors = {}
     if todo:
-        await store._prepare_texts(todo, compress)
-        source = store.settings.embed_source
-        vectors = await store._vectors({p.embed_hash: embed_text(p, source) for p in todo})
+        vectors = await _compress_and_embed(store, todo, compress)
     final = {k: row_to_memory(r, "existing") for k, r in before.items()}
     if todo:
         async with store._lock:
@@ -148,6 +146,18 @@ async def store_pending(store: MemoryStore, pending: list[Pending], compress: bo
             memory = memory.model_copy(update={"status": "existing"})
         results.append(memory)
     return results
+
+
+async def _compress_and_embed(store: MemoryStore, todo: list[Pending], compress: bool) -> Vectors:
+    """Compress and embed a batch; when the original is what gets embedded, both run at once
+    (each in a worker thread; torch and onnxruntime release the GIL)."""
+    source = store.settings.embed_source
+    if source != "original":
+        await store._prepare_texts(todo, compress)
+        return await store._vectors({p.embed_hash: embed_text(p, source) for p in todo})
+    texts = {sha256(p.content): p.content for p in todo}
+    _, vectors = await asyncio.gather(store._prepare_texts(todo, compress), store._vectors(texts))
+    return vectors
 
 
 async def _write_batch(
