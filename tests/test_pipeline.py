@@ -60,6 +60,13 @@ def test_python_goes_structural_and_keeps_ast() -> None:
     assert ast.dump(ast.parse(r.compressed)) == ast.dump(ast.parse(PY))
 
 
+def test_facts_only_in_comments_are_noted_not_missing() -> None:
+    code = "RATE = 0.19  # set by finance policy FIN-2023-14 in March 2023\n"
+    r = compress(code, domain="code:python")
+    assert r.facts_missing == []
+    assert any("FIN-2023-14" in n and "comments" in n for n in r.notes)
+
+
 def test_json_minified_and_exact() -> None:
     data = {"items": [{"id": i, "name": f"n{i}", "price": 1.10} for i in range(5)]}
     r = compress(json.dumps(data, indent=2))

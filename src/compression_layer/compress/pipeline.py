@@ -28,6 +28,9 @@ class EngineOutput:
     engine: str
     adapter: str | None = None
     notes: list[str] = field(default_factory=list)
+    # A structural pass whose own check passed (AST / token stream / round trip equal): it only
+    # removed comments, docstrings (when asked) and layout, never code, data or prose words.
+    verified: bool = False
 
 
 class Engine(Protocol):
@@ -46,15 +49,12 @@ class StructuralEngine:
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
         from compression_layer.compress.structural import compress_structural
 
-        if request.target_tokens is not None:
-            # One budget for the whole document: spread it over the prose parts as a rate.
-            share = request.target_tokens / max(tokens.count_tokens(text), 1)
-            request = request.model_copy(update={"rate": min(1.0, share), "target_tokens": None})
         out = compress_structural(text, domain, strip_docstrings=request.strip_docstrings)
         notes = list(out.notes)
         if request.rate is not None or request.target_tokens is not None:
             notes.append("structural engine is lossless: rate/target_tokens not applied")
-        return EngineOutput(out.text, self.name, notes=notes)
+        verified = bool(out.checks) and all(out.checks.values())
+        return EngineOutput(out.text, self.name, notes=notes, verified=verified)
 
 
 class ExtractiveAdapterEngine:
@@ -194,6 +194,11 @@ def _guard(original: str, out: EngineOutput, settings: CompressSettings) -> list
     from compression_layer.compress.facts import missing
 
     lost = missing(original, out.text)
+    if lost and out.verified:
+        # The check proved code and data identical, so these facts lived only in comments or
+        # stripped docstrings, which the structural engine drops by design: say so, in notes.
+        out.notes.append(f"dropped with comments/docstrings: {'; '.join(lost)}")
+        return []
     if lost and out.engine != "structural" and settings.fact_guard == "append":
         out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
         out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
