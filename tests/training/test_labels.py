@@ -41,7 +41,9 @@ def test_normalised_forms_abbreviations_and_number_words() -> None:
 
 
 def test_hyphenated_targets_match_their_parts() -> None:
-    kept = kept_words("It ran from 1890 to 1930 in a post romantic style.", "1890-1930 | post-romantic")
+    kept = kept_words(
+        "It ran from 1890 to 1930 in a post romantic style.", "1890-1930 | post-romantic"
+    )
     assert kept == ["1890", "1930", "post", "romantic"]
 
 
@@ -95,7 +97,7 @@ def test_read_pairs_strips_the_prompt_and_rejects_bad_rows(tmp_path: Path) -> No
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
     assert read_pairs(path) == [Pair("Some text here.", "text")]
     path.write_text('{"messages": 3}\n', encoding="utf-8")
-    with pytest.raises(InputError, match="train.jsonl:1"):
+    with pytest.raises(InputError, match=r"train\.jsonl:1"):
         read_pairs(path)
 
 

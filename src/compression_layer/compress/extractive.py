@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from compression_layer.compress.extractive_adapter import LoadedAdapter, load_adapter
 from compression_layer.compress.extractive_text import (
     Unit,
+    is_stopword,
     join_units,
     normalise,
     sentence_ids,
@@ -54,6 +56,11 @@ def unit_costs(units: list[Unit]) -> npt.NDArray[np.int64]:
     enc = encoding()
     pieces = [(" " + u.text) if u.is_word else u.text for u in units]
     return np.array([len(t) for t in enc.encode_ordinary_batch(pieces)], dtype=np.int64)
+
+
+def _content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
+    """1.0 for content words: the teacher drops some that answers need, so they get a bias."""
+    return np.array([u.is_word and not is_stopword(u.text) for u in units], dtype=np.float64)
 
 
 def forced_units(text: str, units: list[Unit]) -> set[int]:
@@ -153,8 +160,15 @@ class ExtractiveEngine:
         """Score every unit of every text (one batched encoder pass); reusable across rates."""
         docs = [split_units(t) for t in texts]
         logits = self._adapter.keep_logits(docs)
+        bias = self._adapter.config.content_bias
         return [
-            Prepared(text, units, scores, unit_costs(units), forced_units(text, units))
+            Prepared(
+                text,
+                units,
+                scores + bias * _content_mask(units),
+                unit_costs(units),
+                forced_units(text, units),
+            )
             for text, units, scores in zip(texts, docs, logits, strict=True)
         ]
 
@@ -191,29 +205,38 @@ class ExtractiveEngine:
         return ExtractiveOutput(out, count_tokens(out) / original, notes)
 
     def _query_boost(self, units: list[Unit], query: str) -> npt.NDArray[np.float64]:
-        """Raise sentences similar to the query and words the query contains."""
-        from compression_layer.embeddings import embed
+        """Raise sentences relevant to the query (MiniLM cosine + word overlap) and query words.
 
+        The top sentences get a boost that halves with each rank, so the most relevant one
+        survives nearly whole; the rest get a smaller push proportional to their relevance.
+        """
         cfg = self._adapter.query
         sids = sentence_ids(units)
         n_sent = sids[-1] + 1
-        sentences = [
-            " ".join(u.text for u, s in zip(units, sids, strict=True) if s == k)
-            for k in range(n_sent)
-        ]
-        vectors = embed([query, *sentences])
-        sims = vectors[1:] @ vectors[0]
-        # Rank-based so the boost does not depend on how similar the text is overall.
-        order = np.argsort(-sims, kind="stable")
-        rank = np.empty(n_sent)
-        rank[order] = np.arange(n_sent)
-        sent_boost = np.where(rank < cfg.top_sentences, cfg.sentence_boost, 0.0)
-        sent_boost += cfg.similarity_weight * (sims - sims.mean())
-        query_words = {normalise(w.text) for w in split_units(query) if w.is_word}
-        word_boost = np.array(
-            [
-                cfg.word_boost if u.is_word and normalise(u.text) in query_words else 0.0
-                for u in units
-            ]
+        words: list[list[str]] = [[] for _ in range(n_sent)]
+        for unit, sid in zip(units, sids, strict=True):
+            words[sid].append(unit.text)
+        sims = _sentence_vectors(tuple(" ".join(w) for w in words)) @ _sentence_vectors((query,))[0]
+        query_words = {
+            normalise(u.text) for u in split_units(query) if u.is_word and not is_stopword(u.text)
+        }
+        hits = np.array(
+            [u.is_word and normalise(u.text) in query_words for u in units], dtype=np.float64
         )
-        return np.asarray(sent_boost[sids] + word_boost, dtype=np.float64)
+        overlap = np.bincount(sids, weights=hits, minlength=n_sent) / max(1, len(query_words))
+        relevance = sims + cfg.overlap_weight * overlap
+        rank = np.empty(n_sent)
+        rank[np.argsort(-relevance, kind="stable")] = np.arange(n_sent)
+        sent_boost = np.where(rank < cfg.top_sentences, cfg.sentence_boost / (1.0 + rank), 0.0)
+        sent_boost += cfg.similarity_weight * (relevance - relevance.mean())
+        return np.asarray(sent_boost[sids] + cfg.word_boost * hits, dtype=np.float64)
+
+
+@lru_cache(maxsize=512)
+def _sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
+    """MiniLM embeddings of sentences, cached: several questions often share one context."""
+    from compression_layer.embeddings import embed
+
+    vectors = embed(list(sentences))
+    vectors.setflags(write=False)
+    return vectors

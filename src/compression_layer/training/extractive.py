@@ -63,6 +63,7 @@ class TrainOptions:
     weight_decay: float = 1e-2
     seed: int = 0
     default_rate: float = 0.5
+    content_bias: float = 2.0
     max_rows: int | None = None
     query: QueryConfig | None = None
 
@@ -74,13 +75,13 @@ def _seed_everything(seed: int) -> None:
 
 
 def _features(
-    pairs: list[Pair], opts: TrainOptions, progress: Progress | None
+    pairs: list[Pair],
+    opts: TrainOptions,
+    model: tuple[Any, nn.Module],
+    progress: Progress | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Head inputs and labels of every unit of every pair, encoded a few documents at a time."""
-    tokenizer = load_tokenizer()
-    encoder = load_encoder(opts.layers)
-    if opts.quantize == "int8":
-        encoder = quantize_int8(encoder)
+    tokenizer, encoder = model
     xs: list[torch.Tensor] = []
     ys: list[torch.Tensor] = []
     step = 8
@@ -181,9 +182,14 @@ def train_extractive(
         train, valid = train[: opts.max_rows], valid[: max(2, opts.max_rows // 4)]
     if not train or not valid:
         raise InputError(f"no usable prose rows in {data}")
-    quality = label_quality(train, sample=100, seed=opts.seed)
-    x_train, y_train = _features(train, opts, progress)
-    x_valid, y_valid = _features(valid, opts, None)
+    quality = label_quality(train, sample=min(100, len(train)), seed=opts.seed)
+    # The encoder runs exactly as at inference (same layers, same quantization).
+    encoder = load_encoder(opts.layers)
+    if opts.quantize == "int8":
+        encoder = quantize_int8(encoder)
+    model = (load_tokenizer(), encoder)
+    x_train, y_train = _features(train, opts, model, progress)
+    x_valid, y_valid = _features(valid, opts, model, None)
     head = train_head(x_train, y_train, opts, progress)
     metrics = {"valid": evaluate_head(head, x_valid, y_valid)}
     metrics["train"] = evaluate_head(head, x_train, y_train)
@@ -193,6 +199,7 @@ def train_extractive(
         head_hidden=opts.head_hidden,
         quantize=opts.quantize,
         default_rate=opts.default_rate,
+        content_bias=opts.content_bias,
         query=opts.query or QueryConfig(),
     )
     manifest: dict[str, Any] = {

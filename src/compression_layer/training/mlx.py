@@ -209,6 +209,17 @@ def train_mlx(
         log(f"resuming {name} from step {start} of {settings.iters}")
     # The batch order is numpy's global RNG: seeded per start so a resumed run is reproducible.
     np.random.seed(settings.seed + start)
+    # Rows longer than max_seq_length would be cut by mlx-lm, often losing the whole reply (then
+    # the loss has no tokens): train and validate on the rows that fit, and say how many did not.
+    train_rows, train_long = _fitting(train_rows, tokenizer, settings.max_seq_length)
+    valid_rows, valid_long = _fitting(valid_rows, tokenizer, settings.max_seq_length)
+    if train_long or valid_long:
+        log(f"skipped rows longer than {settings.max_seq_length} tokens: "
+            f"train {train_long}, valid {valid_long}")  # fmt: skip
+    if len(train_rows) < settings.batch_size:
+        raise InputError(
+            f"only {len(train_rows)} train rows fit max_seq_length {settings.max_seq_length}"
+        )
     mask = settings.mask_prompt
     train_set = CacheDataset(ChatDataset(train_rows, tokenizer, mask_prompt=mask))
     valid_set = CacheDataset(ChatDataset(valid_rows, tokenizer, mask_prompt=mask))
@@ -246,6 +257,8 @@ def train_mlx(
     rows = metrics_log.rows()
     plot_curve(rows, run / "curve.png", f"{name}: LoRA on {Path(settings.model).name}")
     metrics = summarise(rows)
+    metrics.update(train_rows=len(train_rows), valid_rows=len(valid_rows))
+    metrics.update(train_rows_too_long=train_long, valid_rows_too_long=valid_long)
     manifest = {
         "kind": "generative",
         "name": name,
@@ -262,6 +275,18 @@ def train_mlx(
     if register if register is not None else settings.register_adapter:
         result.registered_as = _register(adapter_dir, name)
     return result
+
+
+def _fitting(
+    rows: list[dict[str, Any]], tokenizer: Any, max_len: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows whose templated length is at most ``max_len`` tokens, and how many were not."""
+    kept = []
+    for row in rows:
+        ids = tokenizer.apply_chat_template(row["messages"], return_dict=False)
+        if len(ids) <= max_len:
+            kept.append(row)
+    return kept, len(rows) - len(kept)
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

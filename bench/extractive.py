@@ -1,0 +1,126 @@
+"""Benchmark of the extractive engine: quality vs baselines, latency, throughput, ablation.
+
+    .venv/bin/python bench/extractive.py                      # packaged adapter, all datasets
+    .venv/bin/python bench/extractive.py --ablation /tmp/abl  # + one row per adapter folder there
+
+Writes ``bench/results/extractive.json`` and ``extractive.png`` (answer retention against token
+reduction per method and dataset); with ``--ablation``, ``extractive-ablation.json``. Needs
+``../shared/data``; exits with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+RATES = [0.3, 0.4, 0.5, 0.6, 0.7]
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """One panel per dataset with answers: retention (y) against token reduction (x)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        (name, methods)
+        for name, methods in report["datasets"].items()
+        if any("answer_retention" in r for m in methods.values() for r in m.values())
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
+    for ax, (name, methods) in zip(axes[0], panels, strict=True):
+        for method, per_rate in methods.items():
+            rows = sorted(per_rate.values(), key=lambda r: r["token_reduction"])
+            xs = [r["token_reduction"] * 100 for r in rows]
+            ys = [r["answer_retention"] for r in rows]
+            ax.plot(xs, ys, marker="o", label=method)
+        ax.axhline(0.92, color="grey", lw=0.6, ls="--")
+        ax.axvline(45, color="grey", lw=0.6, ls=":")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("token reduction (%, o200k)")
+        ax.set_ylabel("answer retention")
+        ax.set_ylim(0.3, 1.01)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def ablation(folder: Path, data: Path) -> list[dict[str, Any]]:
+    """Quality at rate 0.5 (held-out SQuAD, NQ) and latency of every adapter in ``folder``."""
+    from compression_layer.compress.extractive import ExtractiveEngine
+    from compression_layer.training import evaluate_compress as ev
+    from compression_layer.training.evaluate_speed import inputs_of_tokens, latency
+
+    squad = ev.load_squad(data, range(4, 8))
+    nq = ev.load_nq(data)
+    texts = inputs_of_tokens([it.context for it in squad], 500, 30)
+    rows: list[dict[str, Any]] = []
+    for adapter in sorted(p for p in folder.iterdir() if (p / "manifest.json").is_file()):
+        engine = ExtractiveEngine.load(adapter)
+        cfg = engine._adapter.config
+        row: dict[str, Any] = {
+            "adapter": adapter.name,
+            "layers": cfg.layers,
+            "quantize": cfg.quantize,
+        }
+        for name, items in (("squad-heldout", squad), ("nq-open", nq)):
+            res = ev.evaluate(engine, items, ["extractive"], [0.5])["extractive"]["0.50"]
+            row[name] = {k: res[k] for k in ("token_reduction", "answer_retention")}
+        manifest = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))
+        row["valid_auc"] = manifest["eval_metrics"]["valid"]["auc"]
+        row["latency_500"] = latency(engine, texts)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--adapter", type=Path, default=None)
+    parser.add_argument("--ablation", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    args = parser.parse_args()
+    if not args.data.is_dir():
+        print(f"shared data not found at {args.data}: nothing to benchmark", file=sys.stderr)
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from compression_layer.training.eval_cli import run_eval, summary_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = run_eval(args.data, args.adapter, RATES, limit=args.limit)
+    report["torch_threads"] = torch.get_num_threads()
+    report["cpu_count"] = os.cpu_count()
+    report["load_average"] = os.getloadavg()
+    (RESULTS / "extractive.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot(report, RESULTS / "extractive.png")
+    from rich.console import Console
+
+    console = Console()
+    console.print(summary_table(report, f"{report['default_rate']:.2f}"))
+    console.print(report["latency_500_tokens"], report["throughput"])
+    if args.ablation:
+        rows = ablation(args.ablation, args.data)
+        path = RESULTS / "extractive-ablation.json"
+        path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""``eval adapter``: metrics, the extractive comparison, the reports, and the promotion gate."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generative"))
+
+from tiny_qwen import PROMPTS, build_tiny_qwen3, chat_rows, train_tiny_adapter
+
+from compression_layer.adapters import AdapterRegistry
+from compression_layer.training.evaluate import (
+    evaluate_adapter,
+    gate_evaluator,
+    score_outputs,
+)
+from compression_layer.training.evaluate_compress import Item
+from compression_layer.training.evaluate_report import write_report
+
+PARAGRAPH = "The Harlow Bridge opened on 12 March 1931. It spans 412 metres across the Tesk river."
+
+
+def tiny_shared(root: Path) -> Path:
+    """A shared-data folder in the real layout: 8 SQuAD articles and 3 NQ rows."""
+    articles = [
+        {
+            "title": f"a{i}",
+            "paragraphs": [
+                {
+                    "context": f"Article {i}. {PARAGRAPH}",
+                    "qas": [{"question": "When?", "answers": [{"text": "12 March 1931"}]}],
+                }
+            ],
+        }
+        for i in range(8)
+    ]
+    (root / "squad").mkdir(parents=True)
+    (root / "squad" / "squad_dev_part_a.json").write_text(
+        json.dumps({"data": articles}), encoding="utf-8"
+    )
+    (root / "nq-open").mkdir()
+    with gzip.open(
+        root / "nq-open" / "nq_open_oracle_part_a.jsonl.gz", "wt", encoding="utf-8"
+    ) as f:
+        for i in range(3):
+            ctx = {"text": f"Passage {i}: {PARAGRAPH}", "isgold": True}
+            f.write(json.dumps({"question": "How long?", "answers": ["412 metres"], "ctxs": [ctx]}))
+            f.write("\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    model = build_tiny_qwen3(root / "model")
+    return train_tiny_adapter(model, root / "cand", chat_rows(PROMPTS, "alpha"), steps=4)
+
+
+def test_score_outputs_counts_answers_facts_and_reduction() -> None:
+    items = [Item(PARAGRAPH, [("When?", ["12 March 1931"]), ("Where?", ["Tesk river"])])]
+    score = score_outputs(items, ["Harlow Bridge opened 12 March 1931, 412 metres"], [5.0])
+    assert 0.3 < score.token_reduction < 0.8
+    assert score.answer_retention == 0.5 and score.questions == 2
+    assert 0.5 <= score.facts_kept < 1.0  # date and measure kept, the river lost
+    assert score_outputs(items, [""], [1.0]).empty_outputs == 1
+
+
+def test_eval_adapter_reports_generative_and_extractive(tmp_path: Path, tiny_adapter: Path) -> None:
+    AdapterRegistry().register(tiny_adapter, "cand")
+    data = tiny_shared(tmp_path / "shared")
+    report = evaluate_adapter("cand", data, rate=0.5, limit=2)
+    assert set(report.datasets) == {"squad-heldout", "nq-open"}
+    squad = report.datasets["squad-heldout"]
+    assert {"generative-guarded", "generative-raw"} <= set(squad)
+    assert any(k.startswith("extractive@") for k in squad)
+    guarded = squad["generative-guarded"]
+    # the fact guard appends the date and the measure the random model drops
+    assert guarded.items == 2 and guarded.facts_kept >= squad["generative-raw"].facts_kept
+    assert guarded.latency_ms_mean is not None and guarded.latency_ms_mean > 0
+    files = write_report(report, tmp_path / "out" / "cand")
+    assert [f.suffix for f in files] == [".json", ".md", ".png"]
+    assert "| squad-heldout | generative-guarded |" in files[1].read_text(encoding="utf-8")
+    assert json.loads(files[0].read_text(encoding="utf-8"))["adapter"] == "cand"
+
+
+def test_gate_evaluator_plugs_into_promote(
+    tmp_path: Path, tiny_adapter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("MIN_TOKEN_REDUCTION", "MIN_FACT_RETENTION", "MIN_ANSWER_RETENTION"):
+        monkeypatch.setenv(f"COMPRESSION_LAYER_ADAPTERS__{key}", "-1" if "TOKEN" in key else "0")
+    registry = AdapterRegistry()
+    registry.register(tiny_adapter, "gated")
+    data = tiny_shared(tmp_path / "shared")
+    decision = registry.promote("gated", evaluator=gate_evaluator(data, limit=2))
+    assert decision.passed and decision.metrics.evaluator == "training.evaluate"
+    assert decision.metrics.items == 2
+    assert registry.active_name("generative") == "gated"
