@@ -64,3 +64,26 @@ def extractive(
         f"F1 {valid['f1']} on {manifest['rows']['valid']['kept']} prose rows",
         highlight=False,
     )
+
+
+# Commands that live in their own modules (each exposes ``register(app)``); a module that is not
+# built yet is skipped, a real missing dependency inside one is not.
+_COMMAND_MODULES = [
+    "compression_layer.training.pipeline_cli",  # train dataset, train mlx
+    "compression_layer.training.generate_cli",  # train generate
+    "compression_layer.training.tinker_cli",  # train tinker
+]
+
+
+def _register_commands(modules: list[str]) -> None:
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+_register_commands(_COMMAND_MODULES)

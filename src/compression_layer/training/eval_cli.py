@@ -111,3 +111,18 @@ def compress_eval(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         err.print(f"wrote {out}", highlight=False)
+
+
+def _register_commands() -> None:
+    """``eval adapter`` lives in its own module (``register(app)``); skipped until it exists."""
+    import importlib
+
+    module = "compression_layer.training.eval_adapter_cli"
+    try:
+        importlib.import_module(module).register(app)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+
+
+_register_commands()
