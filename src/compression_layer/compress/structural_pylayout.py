@@ -9,6 +9,7 @@ comment to keep is accounted for) and from :mod:`tokenize` otherwise.
 from __future__ import annotations
 
 import io
+import keyword
 import re
 import tokenize
 from collections.abc import Sequence
@@ -31,6 +32,17 @@ _OPERATORS = frozenset(tokenize.EXACT_TOKEN_TYPES)
 _EXACT_OP_TYPES = frozenset(tokenize.EXACT_TOKEN_TYPES.values())
 # Two operator tokens fuse when the first plus the next character starts a longer operator.
 _OP_PREFIXES = frozenset(op[:i] for op in _OPERATORS for i in range(2, len(op) + 1))
+_NAME, _OP, _NUMBER, _STRING = tokenize.NAME, tokenize.OP, tokenize.NUMBER, tokenize.STRING
+_NEWLINE, _NL, _COMMENT = tokenize.NEWLINE, tokenize.NL, tokenize.COMMENT
+_INDENT, _DEDENT, _ERRORTOKEN = tokenize.INDENT, tokenize.DEDENT, tokenize.ERRORTOKEN
+# Tokens that place lines rather than write text (all the other kinds are written).
+_STRUCTURE = frozenset(
+    {_INDENT, _DEDENT, _NEWLINE, _NL, _COMMENT, _ERRORTOKEN, tokenize.ENDMARKER, tokenize.ENCODING}
+)
+_TRIM_OPS = frozenset(",()[]{}:")
+_OPENERS = frozenset("([{")
+# Names after which ``(`` and ``[`` neither call nor subscript (soft keywords too: ``match (a,):``).
+_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 # First tokens of compound statements (soft keywords too: joining never guesses about them).
 _COMPOUND = frozenset(
     {"if", "elif", "else", "for", "while", "try", "except", "finally", "with", "def", "class",
@@ -179,54 +191,38 @@ class _Line(NamedTuple):
     kind: str  # "simple", "compound", "comment" (nothing but a kept comment) or "fixed"
 
 
-class _Writer:
-    """Collects logical lines with their indent level and kind, and places the spaces."""
+class _Bracket:
+    """An open bracket, for deciding whether a trailing comma before its closer can go."""
 
-    def __init__(self, join: bool) -> None:
-        self.join = join
-        self.lines: list[_Line] = []
-        self.cur: list[str] = []
-        self.prev_type = tokenize.NEWLINE
-        self.prev = ""  # empty at the start of a physical line: no space needed there
-        self.first = ""
-        self.has_comment = False
+    __slots__ = ("commas", "lambdas", "single_ok")
 
-    def put(self, tok_type: int, text: str) -> None:
-        if self.prev and needs_space(self.prev_type, self.prev, tok_type, text):
-            self.cur.append(" ")
-        self.cur.append(text)
-        self.prev_type, self.prev = tok_type, text
-        if tok_type == tokenize.COMMENT:
-            self.has_comment = True
-        elif not self.first:
-            self.first = text
+    def __init__(self, single_ok: bool) -> None:
+        self.single_ok = single_ok  # ``f(a,)``, ``[a,]``, ``{a,}``: the comma changes nothing
+        self.commas = 0  # commas at this level, outside lambda parameter lists
+        self.lambdas = 0  # lambdas at this level still waiting for their ``:``
 
-    def break_physical(self) -> None:
-        """A newline inside brackets, needed after a kept comment."""
-        self.cur.append("\n")
-        self.prev_type, self.prev = tokenize.NL, ""
 
-    def end_line(self, level: int, fixed: bool = False) -> None:
-        if self.prev == ";" and self.prev_type == tokenize.OP:
-            self.cur.pop()  # a trailing ``;`` ends nothing; joining would double it
-        if self.cur:
-            if not self.first:
-                kind = "comment"
-            elif fixed or self.has_comment:
-                kind = "fixed"
-            else:
-                kind = "compound" if self.first in _COMPOUND else "simple"
-            self.lines.append(_Line(level, "".join(self.cur), kind))
-        self.cur = []
-        self.first = ""
-        self.has_comment = False
-        self.prev_type, self.prev = tokenize.NEWLINE, ""
+def _opens(bracket: str, prev_type: int, prev: str) -> _Bracket:
+    # After the end of an expression ``(`` is a call and ``[`` a subscript: ``f(a,)`` is
+    # ``f(a)`` but ``x[a,]`` is ``x[(a,)]``; elsewhere ``(a,)`` is a tuple and ``[a,]`` a list.
+    ends = (
+        (prev_type == _NAME and prev not in _KEYWORDS)
+        or (prev_type == _OP and prev in (")", "]"))
+        or prev_type == _STRING
+    )
+    if bracket == "(":
+        return _Bracket(ends)
+    return _Bracket(bracket == "{" or not ends)
 
-    def text(self, trailing_newline: bool) -> str:
-        lines = _join_lines(self.lines) if self.join else self.lines
-        base = min((ln.level for ln in lines if ln.kind != "comment"), default=0)
-        body = "\n".join(" " * max(0, ln.level - base) + ln.text for ln in lines)
-        return body + "\n" if trailing_newline and body else body
+
+def _line(level: int, parts: list[str], first: str, has_comment: bool, fixed: bool) -> _Line:
+    if not first:
+        kind = "comment"
+    elif fixed or has_comment:
+        kind = "fixed"
+    else:
+        kind = "compound" if first in _COMPOUND else "simple"
+    return _Line(level, "".join(parts), kind)
 
 
 def _join_lines(lines: list[_Line]) -> list[_Line]:
@@ -260,76 +256,133 @@ def rewrite(
     """Re-emit ``toks`` (``tokenize`` tokens or :func:`fast_scan` tuples) compactly.
 
     ``docs`` are docstrings to drop, positioned in the columns of ``toks``; ``tail`` is copied
-    verbatim at the end; ``join=False`` keeps one statement per line (for input checked by its
-    token stream, which joining changes). Raises :class:`Unsupported` on tokens it cannot place.
+    verbatim at the end. ``join=False`` keeps the token stream itself (one statement per line,
+    trailing commas kept), for input checked by its token stream. Raises :class:`Unsupported`
+    on tokens it cannot place.
     """
-    w = _Writer(join)
+    # One pass, state in locals (this loop sees every token of the input).
     lines = src.split("\n")
+    out: list[_Line] = []
+    cur: list[str] = []  # the logical line being written
+    prev_type, prev = _NEWLINE, ""  # prev is empty at the start of a physical line
+    first, has_comment = "", False
     depth = line_level = 0
     doc_starts = {d.start: d for d in docs}
     skip_until: tuple[int, int] | None = None
     after_doc = False
     fstring_depth = 0
     fstring_from: tuple[int, int] = (0, 0)
+    brackets: list[_Bracket] = []
+    before_comma = (prev_type, prev)
     for tok in toks:
-        kind, text, start = tok[0], tok[1], tok[2]
+        kind, text = tok[0], tok[1]
         if skip_until is not None:
-            if start < skip_until:
+            if tok[2] < skip_until:
                 continue
             skip_until = None
             after_doc = True
-        if fstring_depth:
+        if fstring_depth:  # Python >= 3.12: an f-string's parts, copied whole at its end
             if kind in STRING_STARTS:
                 fstring_depth += 1
             elif kind in STRING_ENDS:
                 fstring_depth -= 1
                 if not fstring_depth:
-                    w.put(tokenize.STRING, _slice(lines, fstring_from, tok[3]))
+                    kind, text = _STRING, _slice(lines, fstring_from, tok[3])
+            if fstring_depth:
+                continue
+        elif kind in _STRUCTURE:
+            if kind == _INDENT:
+                depth += 1
+            elif kind == _DEDENT:
+                depth -= 1
+            elif kind == _NEWLINE or (kind == _NL and prev_type == _COMMENT and not first):
+                # A logical line ends, or a line holding nothing but a kept comment.
+                if prev == ";" and prev_type == _OP:
+                    cur.pop()  # a trailing ``;`` ends nothing; joining would double it
+                if cur:
+                    level = line_level if kind == _NEWLINE else depth
+                    out.append(_line(level, cur, first, has_comment, False))
+                cur, first, has_comment = [], "", False
+                prev_type, prev = _NEWLINE, ""
+                if kind == _NEWLINE:
+                    after_doc = False
+            elif kind == _NL:
+                if prev_type == _COMMENT:  # a kept comment inside brackets ends its row
+                    cur.append("\n")
+                    prev_type, prev = _NL, ""
+            elif kind == _COMMENT:
+                if _keep_comment(text, tok[2][0], lines):
+                    cur.append(" " + text if cur else text)  # never fuses: it starts with #
+                    prev_type, prev = _COMMENT, text
+                    has_comment = True
+            elif kind == _ERRORTOKEN and text.strip():
+                raise Unsupported(f"unexpected token {text!r} at line {tok[2][0]}")
             continue
-        if kind == tokenize.INDENT:
-            depth += 1
-        elif kind == tokenize.DEDENT:
-            depth -= 1
-        elif kind == tokenize.NEWLINE:
-            w.end_line(line_level)
-            after_doc = False
-        elif kind == tokenize.NL:
-            if w.prev_type == tokenize.COMMENT:
-                if w.first:
-                    w.break_physical()
-                else:
-                    w.end_line(depth)
-        elif kind == tokenize.COMMENT:
-            if _keep_comment(text, start[0], lines):
-                w.put(tokenize.COMMENT, (" " if w.cur else "") + text)
-        elif kind in (tokenize.ENDMARKER, tokenize.ENCODING):
-            continue
-        elif kind == tokenize.ERRORTOKEN:
-            if text.strip():
-                raise Unsupported(f"unexpected token {text!r} at line {start[0]}")
-        elif text:
-            if after_doc and text == ";":
+        else:
+            if not text:
+                continue
+            if after_doc:
                 after_doc = False
-                continue
-            after_doc = False
-            if not w.cur:
+                if text == ";":
+                    continue
+            if not cur:
                 line_level = depth
-            doc = doc_starts.get(start)
-            if doc is not None:
+            if doc_starts and tok[2] in doc_starts:
+                doc = doc_starts[tok[2]]
                 skip_until = doc.end
-                if doc.sole:
-                    w.put(tokenize.NAME, "pass")
+                if not doc.sole:
+                    continue
+                kind, text = _NAME, "pass"
+            elif kind in STRING_STARTS:
+                fstring_depth, fstring_from = 1, tok[2]
                 continue
-            if kind in STRING_STARTS:
-                fstring_depth, fstring_from = 1, start
-                continue
-            w.put(kind, text)
+            if join and kind == _OP and text in _TRIM_OPS:
+                if text == ",":
+                    if brackets and not brackets[-1].lambdas:
+                        brackets[-1].commas += 1
+                    before_comma = (prev_type, prev)
+                elif text in _OPENERS:
+                    brackets.append(_opens(text, prev_type, prev))
+                elif text == ":":
+                    if brackets and brackets[-1].lambdas:
+                        brackets[-1].lambdas -= 1
+                elif brackets:
+                    b = brackets.pop()
+                    if prev == "," and prev_type == _OP and (b.single_ok or b.commas > 1):
+                        cur.pop()  # a trailing comma: the same AST without it
+                        prev_type, prev = before_comma
+            elif join and kind == _NAME and text == "lambda" and brackets:
+                brackets[-1].lambdas += 1
+        if prev:  # needs_space, with its commonest cases first
+            b = text[0]
+            if b in _WORD or b > "\x7f":
+                a = prev[-1]
+                if a in _WORD or a > "\x7f" or prev_type == _NUMBER:
+                    cur.append(" ")
+            elif prev_type != _NAME and needs_space(prev_type, prev, kind, text):
+                cur.append(" ")
+        cur.append(text)
+        prev_type, prev = kind, text
+        if not first:
+            first = text
     if tail:
-        if not w.cur:
+        if not cur:
             line_level = depth
-        w.put(tokenize.STRING, tail.rstrip("\n"))
-    w.end_line(line_level, fixed=bool(tail))
-    return w.text(src.endswith("\n"))
+        rest = tail.rstrip("\n")
+        if prev and rest and needs_space(prev_type, prev, _STRING, rest):
+            cur.append(" ")
+        cur.append(rest)
+        prev_type, prev = _STRING, rest
+        first = first or rest
+    if prev == ";" and prev_type == _OP:
+        cur.pop()
+    if cur:
+        out.append(_line(line_level, cur, first, has_comment, bool(tail)))
+    if join:
+        out = _join_lines(out)
+    base = min((ln.level for ln in out if ln.kind != "comment"), default=0)
+    body = "\n".join(" " * max(0, ln.level - base) + ln.text for ln in out)
+    return body + "\n" if src.endswith("\n") and body else body
 
 
 def _keep_comment(text: str, row: int, lines: list[str]) -> bool:
