@@ -53,6 +53,14 @@ def test_trailing_commas(src: str, expected: str) -> None:
     assert ast.dump(ast.parse(out.text)) == ast.dump(ast.parse(src))
 
 
+def test_numbers_that_would_read_as_one_keep_their_space() -> None:
+    # ``0,910`` reads as nine hundred and ten (a thousands group): the facts would be lost.
+    src = "v = (0, 910)\nw = f(1, 200, 300)\nx = (1, 20)\ny = (1.5, 200)\nz = [1000, 200]\n"
+    out = compress_python(src)
+    assert out.text == "v=(0, 910);w=f(1, 200, 300);x=(1,20);y=(1.5,200);z=[1000,200]\n"
+    assert not missing(src, out.text)
+
+
 def test_trailing_commas_stay_in_unparseable_input() -> None:
     # Checked by its token stream, which a dropped comma would change.
     src = "f(a, b,)\nx = (\n"

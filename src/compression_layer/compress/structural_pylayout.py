@@ -215,6 +215,19 @@ def _opens(bracket: str, prev_type: int, prev: str) -> _Bracket:
     return _Bracket(bracket == "{" or not ends)
 
 
+def _grouped(before_comma: tuple[int, str], number: str) -> bool:
+    """Would ``1,200`` (two numbers, one comma) read as one thousands-grouped number? Such
+    pairs keep the space after the comma (``1, 200``), so their facts stay two numbers."""
+    kind, before = before_comma
+    return (
+        kind == _NUMBER
+        and len(number) == 3
+        and number.isdigit()
+        and len(before) <= 3
+        and before.isdigit()
+    )
+
+
 def _line(level: int, parts: list[str], first: str, has_comment: bool, fixed: bool) -> _Line:
     if not first:
         kind = "comment"
@@ -336,7 +349,7 @@ def rewrite(
             elif kind in STRING_STARTS:
                 fstring_depth, fstring_from = 1, tok[2]
                 continue
-            if join and kind == _OP and text in _TRIM_OPS:
+            if kind == _OP and text in _TRIM_OPS:
                 if text == ",":
                     if brackets and not brackets[-1].lambdas:
                         brackets[-1].commas += 1
@@ -348,16 +361,21 @@ def rewrite(
                         brackets[-1].lambdas -= 1
                 elif brackets:
                     b = brackets.pop()
-                    if prev == "," and prev_type == _OP and (b.single_ok or b.commas > 1):
+                    if join and prev == "," and prev_type == _OP and (b.single_ok or b.commas > 1):
                         cur.pop()  # a trailing comma: the same AST without it
                         prev_type, prev = before_comma
-            elif join and kind == _NAME and text == "lambda" and brackets:
+            elif kind == _NAME and text == "lambda" and brackets:
                 brackets[-1].lambdas += 1
         if prev:  # needs_space, with its commonest cases first
             b = text[0]
             if b in _WORD or b > "\x7f":
                 a = prev[-1]
-                if a in _WORD or a > "\x7f" or prev_type == _NUMBER:
+                if (
+                    a in _WORD
+                    or a > "\x7f"
+                    or prev_type == _NUMBER
+                    or (a == "," and kind == _NUMBER and _grouped(before_comma, text))
+                ):
                     cur.append(" ")
             elif prev_type != _NAME and needs_space(prev_type, prev, kind, text):
                 cur.append(" ")
