@@ -287,6 +287,43 @@ class TrainingSettings(_AreaSettings):
     tinker: TinkerOptions = Field(default_factory=TinkerOptions)
 
 
+class GenerateSettings(_AreaSettings):
+    """Teacher pair generation (``configs/generate.yaml``, env ``COMPRESSION_LAYER_GENERATE__*``).
+
+    Model names are keys of the validation catalog (or ``provider:model-id``): the teacher goes
+    through the same providers, keys, prices, response cache and cost ledger as validation. The
+    ``min_*`` keys are the acceptance rule of a teacher pair (see ``training.generate``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GENERATE__", extra="forbid")
+    yaml_file: ClassVar[str] = "generate.yaml"
+
+    teacher: str | None = Field(default=None, description="model that writes the compressions")
+    validate_models: list[str] = Field(
+        default_factory=list, description="models the pairs are validated on; empty: offline only"
+    )
+    chunk_tokens: int = Field(default=1024, gt=0, description="largest chunk, o200k tokens")
+    min_chunk_tokens: int = Field(default=48, ge=1, description="smaller chunks are skipped")
+    teacher_max_tokens: int = Field(default=4096, gt=0, description="cap on a teacher's output")
+    budget_usd: float | None = Field(
+        default=None, ge=0.0, description="USD cap per run, teacher and validation calls together"
+    )
+    workers: int = Field(default=4, gt=0, description="chunks in flight at once")
+    min_reduction: float = Field(
+        default=0.15, ge=0.0, lt=1.0, description="least o200k token reduction of an accepted pair"
+    )
+    min_similarity: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="least MiniLM cosine of input and compression"
+    )
+    min_facts_kept: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="least share of the input's facts kept"
+    )
+    min_transfer: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="least share of validate_models that must pass"
+    )
+    max_file_bytes: int = Field(default=5_000_000, gt=0, description="larger corpus files skipped")
+
+
 T = TypeVar("T", bound=_AreaSettings)
 
 
