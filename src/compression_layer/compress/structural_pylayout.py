@@ -132,18 +132,20 @@ def _load_c_tokenizer() -> Any:
 _c_tokenizer = _load_c_tokenizer()
 
 
-def token_stream(src: str) -> tuple[list[tuple[int, str]], list[int], str] | None:
+def token_stream(
+    src: str, scanned: tuple[list[tokenize.TokenInfo], str] | None = None
+) -> tuple[list[tuple[int, str]], list[int], str] | None:
     """Significant tokens, the indent depth of each logical line (shifted so the shallowest is
     0) and the untokenizable tail; None if ``src`` does not tokenize. Comments and layout
-    newlines are left out."""
+    newlines are left out. ``scanned``: what :func:`scan` gave for ``src``, when at hand."""
     toks: list[tuple[int, str]] = []
     depths: list[int] = []
     depth, at_start = 0, True
     try:
-        scanned, tail = scan(src)
+        tokens, tail = scanned if scanned is not None else scan(src)
     except (tokenize.TokenError, SyntaxError):
         return None
-    for t in scanned:
+    for t in tokens:
         if t.type == tokenize.INDENT:
             depth += 1
         elif t.type == tokenize.DEDENT:

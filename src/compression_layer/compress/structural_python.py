@@ -54,21 +54,22 @@ def _compress(code: str, strip_docstrings: bool) -> tuple[str, dict[str, bool], 
     if parsed is None:
         notes.append("python: input does not parse; checked by token stream instead of AST")
     fast = parsed is not None  # the C tokenizer: only for input that parses
+    scans: dict[str, Any] = {}  # the input's tokenize scan, made once for every pass below
     for strip in [True, False] if strip_docstrings and parsed is not None else [False]:
         for use_fast in [True, False] if fast else [False]:
             try:
-                out = _rewrite(src, parsed, strip, use_fast)
+                out = _rewrite(src, parsed, strip, use_fast, scans)
             except (layout.Unsupported, tokenize.TokenError, SyntaxError) as exc:
                 notes.append(f"python: token pass not possible ({exc})")
                 break
             if out is None:
                 continue  # the fast tokenizer is not available here
-            checks = _verify(src, parsed, out, strip)
+            checks = _verify(src, parsed, out, strip, scans)
             if checks is not None:
                 return out, checks, notes
             notes.append(f"python: check failed (strip_docstrings={strip}, fast={use_fast})")
-    safe = _safe_python(src)
-    checks = _verify(src, parsed, safe, False)
+    safe = _safe_python(src, scans)
+    checks = _verify(src, parsed, safe, False, scans)
     if checks is None:
         notes.append("python: safe pass check failed; returned unchanged")
         return code, {"parsed": parsed is not None, "unchanged": True}, notes
@@ -77,7 +78,7 @@ def _compress(code: str, strip_docstrings: bool) -> tuple[str, dict[str, bool], 
 
 
 def _rewrite(
-    src: str, parsed: tuple[ast.Module, int] | None, strip: bool, fast: bool
+    src: str, parsed: tuple[ast.Module, int] | None, strip: bool, fast: bool, scans: dict[str, Any]
 ) -> str | None:
     toks: Sequence[Any] | None
     tail = ""
@@ -86,17 +87,38 @@ def _rewrite(
         if toks is None:
             return None
     else:
-        toks, tail = layout.scan(src)
+        toks, tail = _scan(src, scans)
     docs = _docstrings(*parsed, src, byte_cols=fast) if strip and parsed else []
     return layout.rewrite(src, toks, tail, docs, join=parsed is not None)
 
 
+def _scan(src: str, scans: dict[str, Any]) -> tuple[list[tokenize.TokenInfo], str]:
+    if "scan" not in scans:
+        try:
+            scans["scan"] = layout.scan(src)
+        except (tokenize.TokenError, SyntaxError) as exc:
+            scans["scan"] = exc
+    found = scans["scan"]
+    if isinstance(found, Exception):
+        raise found
+    return found  # type: ignore[no-any-return]
+
+
 def _verify(
-    src: str, parsed: tuple[ast.Module, int] | None, out: str, strip: bool
+    src: str,
+    parsed: tuple[ast.Module, int] | None,
+    out: str,
+    strip: bool,
+    scans: dict[str, Any],
 ) -> dict[str, bool] | None:
     """The checks that passed, or None when ``out`` may not mean what ``src`` means."""
     if parsed is None:
-        expected = layout.token_stream(src)
+        if "stream" not in scans:
+            try:
+                scans["stream"] = layout.token_stream(src, _scan(src, scans))
+            except (tokenize.TokenError, SyntaxError):
+                scans["stream"] = None
+        expected = scans["stream"]
         if expected is not None and expected == layout.token_stream(out):
             return {"parsed": False, "tokens_equal": True}
         return None
@@ -273,10 +295,10 @@ def _same_walk(a: ast.AST, b: ast.AST) -> bool:
     return type(a) is type(b)
 
 
-def _safe_python(src: str) -> str:
+def _safe_python(src: str, scans: dict[str, Any]) -> str:
     """Drop blank and comment-only lines and trailing spaces; rows a string spans stay as-is."""
     try:
-        toks, tail = layout.scan(src)
+        toks, tail = _scan(src, scans)
     except (tokenize.TokenError, SyntaxError):
         return src
     lines = src.split("\n")
