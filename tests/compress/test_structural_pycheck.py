@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compression_layer.compress import structural_python as sp
+from compression_layer.compress import structural_pyast as pyast
 from compression_layer.compress.facts import missing
 from compression_layer.compress.structural_python import compress_python
 
@@ -112,34 +112,34 @@ def test_strip_docstrings_is_idempotent() -> None:
     ],
 )
 def test_same_tree_sees_every_difference(a: str, b: str) -> None:
-    assert not sp._same_tree(ast.parse(a), ast.parse(b))
-    assert not sp._same_walk(ast.parse(a), ast.parse(b))
-    assert sp._same_tree(ast.parse(a), ast.parse(a))
+    assert not pyast.same_tree(ast.parse(a), ast.parse(b))
+    assert not pyast.same_walk(ast.parse(a), ast.parse(b))
+    assert pyast.same_tree(ast.parse(a), ast.parse(a))
 
 
 def test_same_tree_nan_and_positions() -> None:
-    assert sp._same_tree(ast.parse("x = 1e999 * 0"), ast.parse("x=1e999*0"))
+    assert pyast.same_tree(ast.parse("x = 1e999 * 0"), ast.parse("x=1e999*0"))
     nan = ast.parse("x = 0")
     stmt = nan.body[0]
     assert isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
     stmt.value.value = float("nan")
-    assert sp._same_tree(nan, nan)
-    assert sp._same_tree(ast.parse("if a:\n    b\n"), ast.parse("if a:b"))
+    assert pyast.same_tree(nan, nan)
+    assert pyast.same_tree(ast.parse("if a:\n    b\n"), ast.parse("if a:b"))
 
 
 def test_same_tree_falls_back_on_deep_and_hand_built_trees() -> None:
     deep = "x = " + " + ".join(["a"] * (sys.getrecursionlimit() + 50))
-    assert sp._same_tree(ast.parse(deep), ast.parse(deep))
-    assert not sp._same_tree(ast.parse(deep), ast.parse(deep + " + a"))
+    assert pyast.same_tree(ast.parse(deep), ast.parse(deep))
+    assert not pyast.same_tree(ast.parse(deep), ast.parse(deep + " + a"))
     bare = ast.Module(body=[ast.Expr()], type_ignores=[])  # Expr without its value field
-    assert not sp._same_tree(bare, ast.parse("x"))
-    assert sp._same_tree(bare, ast.Module(body=[ast.Expr()], type_ignores=[]))
+    assert not pyast.same_tree(bare, ast.parse("x"))
+    assert pyast.same_tree(bare, ast.Module(body=[ast.Expr()], type_ignores=[]))
 
 
 def test_dropping_docstrings_can_be_undone() -> None:
     tree = ast.parse('"""M."""\nclass A:\n    """C."""\n    def f(self):\n        """F."""\n')
     before = ast.dump(tree)
-    dropped = sp._drop_docstrings(tree)
+    dropped = pyast.drop_docstrings(tree)
     assert len(dropped) == 3
     assert "M." not in ast.dump(tree) and "F." not in ast.dump(tree)
     for owner, body in dropped:

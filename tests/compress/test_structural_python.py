@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compression_layer.compress import structural_pylayout as layout
+from compression_layer.compress import structural_pytokens as pytokens
 from compression_layer.compress.structural_python import compress_python
 from compression_layer.tokens import count_tokens
 
@@ -264,14 +265,14 @@ def test_crlf_and_bom_are_normalised() -> None:
 
 
 def test_fast_and_pure_tokenizers_agree() -> None:
-    if layout.fast_scan("x\n") is None:
+    if pytokens.fast_scan("x\n") is None:
         pytest.skip("the C tokenizer form of CPython 3.11 is not available here")
     for path in sorted(SRC.rglob("*.py"))[:25]:
         src = path.read_text(encoding="utf-8")
-        fast = layout.fast_scan(src)
+        fast = pytokens.fast_scan(src)
         if fast is None:
             continue  # a comment to keep that the C tokenizer cannot place
-        toks, tail = layout.scan(src)
+        toks, tail = pytokens.scan(src)
         assert layout.rewrite(src, fast, "", []) == layout.rewrite(src, toks, tail, []), path
 
 

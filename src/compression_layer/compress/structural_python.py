@@ -7,8 +7,10 @@
 * Blank lines go, indentation becomes one space per level, spaces between tokens stay only where
   two tokens would otherwise fuse (``not x``, ``1 .real``, ``* *``), lines continued with a
   backslash or inside brackets become one line, a block of simple statements moves onto its
-  header (``if x:return y``) and runs of simple statements are joined with ``;``. String bytes
-  are never touched.
+  header (``if x:return y``) and runs of simple statements are joined with ``;``. A trailing
+  comma goes where it changes nothing (``f(a,)``, ``[a,]``; ``(a,)`` and ``x[a,]`` keep theirs),
+  and ``1, 200`` keeps its space so it never reads as one number. String bytes are never
+  touched.
 * ``strip_docstrings=True`` also drops docstrings; a body left empty gets ``pass``.
 * An indented fragment (a method cut out of its class) is shifted to column 0.
 
@@ -17,6 +19,10 @@ Check: the AST of the output equals the input's, field by field as ``ast.dump`` 
 comparing token streams instead. When a check fails, a safer pass (blank lines, comment-only
 lines and trailing spaces only) is tried and checked the same way; failing that, the input comes
 back unchanged. ``checks`` and ``notes`` of the result say which of these happened.
+
+Modules: tokens in :mod:`~compression_layer.compress.structural_pytokens`, the writer in
+:mod:`~compression_layer.compress.structural_pylayout`, parsing and tree comparison in
+:mod:`~compression_layer.compress.structural_pyast`.
 """
 
 from __future__ import annotations
@@ -25,16 +31,16 @@ import ast
 import gc
 import threading
 import tokenize
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from compression_layer.compress import structural_pyast as pyast
 from compression_layer.compress import structural_pylayout as layout
+from compression_layer.compress import structural_pytokens as pytokens
 
 if TYPE_CHECKING:
     from compression_layer.compress.structural import StructuralOutput
-
-_DOC_OWNERS = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def compress_python(code: str, *, strip_docstrings: bool = False) -> StructuralOutput:
@@ -49,7 +55,7 @@ def compress_python(code: str, *, strip_docstrings: bool = False) -> StructuralO
 def _compress(code: str, strip_docstrings: bool) -> tuple[str, dict[str, bool], list[str]]:
     # What Python's own reader does: universal newlines, a UTF-8 BOM means nothing more.
     src = code.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
-    parsed = _parse_fragment(src)
+    parsed = pyast.parse_fragment(src)
     notes: list[str] = []
     if parsed is None:
         notes.append("python: input does not parse; checked by token stream instead of AST")
@@ -83,7 +89,7 @@ def _rewrite(
     toks: Sequence[Any] | None
     tail = ""
     if fast:
-        toks = layout.fast_scan(src)
+        toks = pytokens.fast_scan(src)
         if toks is None:
             return None
     else:
@@ -95,7 +101,7 @@ def _rewrite(
 def _scan(src: str, scans: dict[str, Any]) -> tuple[list[tokenize.TokenInfo], str]:
     if "scan" not in scans:
         try:
-            scans["scan"] = layout.scan(src)
+            scans["scan"] = pytokens.scan(src)
         except (tokenize.TokenError, SyntaxError) as exc:
             scans["scan"] = exc
     found = scans["scan"]
@@ -115,51 +121,30 @@ def _verify(
     if parsed is None:
         if "stream" not in scans:
             try:
-                scans["stream"] = layout.token_stream(src, _scan(src, scans))
+                scans["stream"] = pytokens.token_stream(src, _scan(src, scans))
             except (tokenize.TokenError, SyntaxError):
                 scans["stream"] = None
         expected = scans["stream"]
-        if expected is not None and expected == layout.token_stream(out):
+        if expected is not None and expected == pytokens.token_stream(out):
             return {"parsed": False, "tokens_equal": True}
         return None
     tree = parsed[0]
-    other = _parse_fragment(out)
+    other = pyast.parse_fragment(out)
     if other is None:
         return None
     if strip:
-        _drop_docstrings(other[0])
-        dropped = _drop_docstrings(tree)
+        pyast.drop_docstrings(other[0])
+        dropped = pyast.drop_docstrings(tree)
         try:
-            same = _same_tree(tree, other[0])
+            same = pyast.same_tree(tree, other[0])
         finally:
             for owner, body in dropped:  # the caller's tree is used again if this check fails
                 owner.body = body
     else:
-        same = _same_tree(tree, other[0])
+        same = pyast.same_tree(tree, other[0])
     if not same:
         return None
     return {"parsed": True, "ast_equal": True}
-
-
-def _parse_fragment(src: str) -> tuple[ast.Module, int] | None:
-    """Parse ``src`` as a module, or an indented fragment of a body as if it were one.
-
-    Returns the module and the line shift of its positions (1 for a wrapped fragment).
-    """
-    try:
-        return ast.parse(src), 0
-    except (SyntaxError, ValueError):
-        pass
-    first = next((line for line in src.split("\n") if line.strip()), "")
-    if first[:1] not in (" ", "\t"):
-        return None
-    try:
-        wrapped = ast.parse("if 1:\n" + src)
-    except (SyntaxError, ValueError):
-        return None
-    block = wrapped.body[0]
-    assert isinstance(block, ast.If)
-    return ast.Module(body=block.body, type_ignores=[]), 1
 
 
 def _docstrings(tree: ast.Module, shift: int, src: str, *, byte_cols: bool) -> list[layout.Doc]:
@@ -174,125 +159,13 @@ def _docstrings(tree: ast.Module, shift: int, src: str, *, byte_cols: bool) -> l
         return row, len(line.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
 
     docs = []
-    for node in _doc_owners(tree):
-        if node.body and _is_doc(node.body[0]):
+    for node in pyast.doc_owners(tree):
+        if node.body and pyast.is_doc(node.body[0]):
             stmt = node.body[0]
             start = pos(stmt.lineno - shift, stmt.col_offset)
             end = pos((stmt.end_lineno or stmt.lineno) - shift, stmt.end_col_offset or 0)
             docs.append(layout.Doc(start, end, len(node.body) == 1))
     return docs
-
-
-def _is_doc(stmt: ast.stmt) -> bool:
-    return (
-        isinstance(stmt, ast.Expr)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    )
-
-
-def _drop_docstrings(tree: ast.Module) -> list[tuple[Any, list[ast.stmt]]]:
-    """Drop every docstring in place (``pass`` where a body would be empty); returns the
-    owners with their original bodies, to undo it."""
-    dropped = []
-    for node in _doc_owners(tree):
-        if node.body and _is_doc(node.body[0]):
-            dropped.append((node, node.body))
-            node.body = node.body[1:] or [ast.Pass()]
-    return dropped
-
-
-def _doc_owners(tree: ast.Module) -> Iterator[Any]:
-    """The module, classes and functions of ``tree``. Only statements can hold them, so
-    expressions (nine nodes in ten) are never visited, unlike with ``ast.walk``."""
-    stack: list[Any] = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _DOC_OWNERS):
-            yield node
-        for field in _STATEMENT_LISTS:
-            stmts = getattr(node, field, None)
-            if type(stmts) is list:
-                stack.extend(stmts)
-
-
-_STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
-def _same_tree(a: ast.AST, b: ast.AST) -> bool:
-    """``ast.dump(a) == ast.dump(b)`` (fields only, no positions), without building strings.
-
-    Every field of every node is compared, with its type (``1`` is not ``1.0`` or ``True``); NaN
-    equals itself here. The recursive comparators below are about twice as fast as a walk; a
-    tree too deep for them, or a hand-built node missing a field, goes through the walk.
-    """
-    try:
-        return _same(a, b)
-    except (RecursionError, AttributeError):
-        return _same_walk(a, b)
-
-
-def _same(u: Any, v: Any) -> bool:
-    t = type(u)
-    if t is not type(v):
-        return False
-    if t is list:
-        if len(u) != len(v):
-            return False
-        for x, y in zip(u, v, strict=True):  # noqa: SIM110 (a loop beats all() here)
-            if x is not y and not _same(x, y):
-                return False
-        return True
-    if isinstance(u, ast.AST):
-        compare = _COMPARATORS.get(t)
-        return (compare or _comparator(t))(u, v)
-    return bool(u == v) or (u != u and v != v)
-
-
-def _comparator(cls: type[ast.AST]) -> Callable[[Any, Any], bool]:
-    """A function comparing two nodes of ``cls`` field by field, written out for that class:
-    one attribute load per field instead of a generic loop over ``_fields``."""
-    fields = [f for f in cls._fields if f.isidentifier()]
-    if len(fields) != len(cls._fields):
-        compare: Callable[[Any, Any], bool] = _same_walk
-    else:
-        body = " and ".join(f"(x.{f} is y.{f} or same(x.{f}, y.{f}))" for f in fields)
-        namespace: dict[str, Any] = {"same": _same}
-        exec(f"def compare(x, y):\n    return {body or 'True'}\n", namespace)
-        compare = namespace["compare"]
-    _COMPARATORS[cls] = compare
-    return compare
-
-
-_COMPARATORS: dict[type, Callable[[Any, Any], bool]] = {}
-
-
-def _same_walk(a: ast.AST, b: ast.AST) -> bool:
-    node, seq = ast.AST, (ast.AST, list)
-    stack: list[tuple[Any, Any]] = [(a, b)]
-    push, pop = stack.append, stack.pop
-    while stack:
-        x, y = pop()
-        if isinstance(x, node):
-            for field in x._fields:
-                u, v = getattr(x, field, None), getattr(y, field, None)
-                if type(u) is not type(v):
-                    return False
-                if isinstance(u, seq):
-                    push((u, v))
-                elif u != v and not (u != u and v != v):  # NaN equals itself here
-                    return False
-        elif len(x) != len(y):
-            return False
-        else:
-            for u, v in zip(x, y, strict=True):
-                if type(u) is not type(v):
-                    return False
-                if isinstance(u, seq):
-                    push((u, v))
-                elif u != v and not (u != u and v != v):
-                    return False
-    return type(a) is type(b)
 
 
 def _safe_python(src: str, scans: dict[str, Any]) -> str:
@@ -308,20 +181,23 @@ def _safe_python(src: str, scans: dict[str, Any]) -> str:
     code_rows: set[int] = set()
     opened: list[int] = []
     for tok in toks:
-        if tok.type in layout.STRING_STARTS:
+        if tok.type in pytokens.STRING_STARTS:
             opened.append(tok.start[0])
-        elif tok.type in layout.STRING_ENDS and opened:
+        elif tok.type in pytokens.STRING_ENDS and opened:
             frozen.update(range(opened.pop(), tok.end[0] + 1))
         elif tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
             frozen.update(range(tok.start[0], tok.end[0] + 1))
-        if tok.type not in layout.LAYOUT and tok.type not in (tokenize.DEDENT, tokenize.ENDMARKER):
+        if tok.type not in pytokens.LAYOUT and tok.type not in (
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             code_rows.update(range(tok.start[0], tok.end[0] + 1))
     out = []
     for row, line in enumerate(lines, start=1):
         continued = row > 1 and lines[row - 2].rstrip().endswith("\\")
         if row in frozen or continued or line.rstrip().endswith("\\"):
             out.append(line)
-        elif row in code_rows or (line.strip() and layout.keep_comment_line(row, line.strip())):
+        elif row in code_rows or (line.strip() and pytokens.keep_comment_line(row, line.strip())):
             out.append(line.rstrip())
     return "\n".join(out)
 
