@@ -5,9 +5,9 @@ repository's own Python source, and pretty-printed JSON (a SQuAD article's quest
 synthetic uniform record list). Every item goes through ``compress_structural`` at its default
 level, as users get it. Reported by domain (per input group and over all groups): token reduction
 (o200k), facts missing, AST equivalence for Python, JSON round-trip, and throughput in MB of input
-per second, from the median of ``--repeat`` runs of each item, both wall-clock and CPU time of
-the calling thread (the second is less sensitive to other jobs on a shared machine; the load
-average is recorded next to them). Writes ``bench/results/compress.json``.
+per second: ``--repeat`` timed rounds over all items of a group, then the median (and the best)
+run of each item, summed; the load average is recorded next to them, since other jobs on a shared
+machine slow every number. Writes ``bench/results/compress.json``.
 
 Checks made here, independently of the engine's own:
 
@@ -41,6 +41,7 @@ from compression_layer.compress.domain import detect
 from compression_layer.compress.facts import kept_ratio, missing
 from compression_layer.compress.pipeline import domain_for_path, parse_domain
 from compression_layer.compress.structural import compress_structural, json_expand
+from compression_layer.compress.types import Domain
 from compression_layer.tokens import count_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,17 +128,27 @@ def without_comments(src: str) -> str:
     return "\n".join(lines)
 
 
-def run_item(name: str, text: str, repeat: int) -> dict[str, Any]:
+def item_domain(name: str, text: str) -> Domain:
     hint = domain_for_path(name)  # repo files: the extension decides, as in the CLI
-    domain = parse_domain(hint) if hint else detect(text)
-    walls, cpus = [], []
-    out = None
+    return parse_domain(hint) if hint else detect(text)
+
+
+def time_items(items: list[tuple[str, str]], repeat: int) -> list[list[float]]:
+    """Seconds of each run of each item. The runs are rounds over all items, not back-to-back
+    runs of one item, so a burst of load from other jobs spreads over many items' medians."""
+    domains = [item_domain(name, text) for name, text in items]
+    times: list[list[float]] = [[] for _ in items]
     for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.thread_time()
-        out = compress_structural(text, domain)
-        cpus.append(time.thread_time() - c0)
-        walls.append(time.perf_counter() - w0)
-    assert out is not None
+        for i, ((_, text), domain) in enumerate(zip(items, domains, strict=True)):
+            t0 = time.perf_counter()
+            compress_structural(text, domain)
+            times[i].append(time.perf_counter() - t0)
+    return times
+
+
+def run_item(name: str, text: str, times: list[float]) -> dict[str, Any]:
+    domain = item_domain(name, text)
+    out = compress_structural(text, domain)
     before, after = count_tokens(text), count_tokens(out.text)
     lost = missing(text, out.text)
     python = domain.label() == "code:python"
@@ -151,8 +162,8 @@ def run_item(name: str, text: str, repeat: int) -> dict[str, Any]:
         "reduction": 1 - after / before if before else 0.0,
         "facts_missing": real,
         "facts_in_dropped_comments": len(lost) - len(real),
-        "seconds": statistics.median(walls),
-        "cpu_seconds": statistics.median(cpus),
+        "seconds": statistics.median(times),
+        "best_seconds": min(times),
     }
     if python:
         row["ast_equal"] = ast_equal(text, out.text)
@@ -189,7 +200,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "facts_missing_items": sum(bool(r["facts_missing"]) for r in items),
             "facts_in_dropped_comments": sum(r["facts_in_dropped_comments"] for r in items),
             "mb_per_s": _mb_per_s(items, "seconds"),
-            "mb_per_s_cpu": _mb_per_s(items, "cpu_seconds"),
+            "mb_per_s_best": _mb_per_s(items, "best_seconds"),
         }
         if "ast_equal" in items[0]:
             checked = [r["ast_equal"] for r in items if r["ast_equal"] is not None]
@@ -248,6 +259,61 @@ def teacher(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return result
 
 
+METHOD_NOTES = [
+    "ast_equal covers indented fragments too (parsed inside an `if` block, as the engine does);"
+    " before, the 34 seed-pairs fragments were left unchecked (75/109 parseable).",
+    "facts_missing is measured: facts of the input with its comments blanked that the output"
+    " lacks; before, it was set to [] for every item whose engine checks passed.",
+    "Throughput: --repeat (default 5, was 3) rounds over all items of a group instead of"
+    " back-to-back runs of one item; MB of UTF-8 input over the summed per-item medians, and over"
+    " the minima (best) as the machine's unloaded capacity; the load average is recorded. (Thread"
+    " CPU time was tried and dropped: in this VM it tracked wall time within 3%.)",
+]
+
+
+# Why the unmet targets stay unmet (measured while working on them; see the commit log).
+OPEN_TARGETS = {
+    "seed_python_token_reduction_ge_0.20": (
+        "The default level keeps docstrings (about 26% of its output tokens on seed-pairs) and"
+        " type-checker comments (1%); the code left is names and operators, one token each."
+        " Tried: dropping trailing commas that change nothing (+0.2 pt, kept); docstring"
+        " indentation reduced to what Python 3.13's compiler keeps (+1 pt, not kept: it changes"
+        " __doc__ on 3.11 and the AST); redundant parentheses, else-if to elif, joining implicit"
+        " string concatenations (under 0.1 pt each, not done). The strip-docstrings level gives"
+        " 38.6% with every item AST-equal apart from docstrings."
+    ),
+    "throughput_mb_per_s_ge_5": (
+        "Python (74% of the bytes) is bound by CPython's parser: input and output are each parsed"
+        " once, about half of the pass's time on repo source (each parse about 8 MB/s on this"
+        " machine unloaded), so full AST verification caps the pass near 4 MB/s here. The rest"
+        " (C tokenizer, writer, tree comparison, freeing the trees) was made faster: comparison"
+        " about 1.5x, writer about 1.25x, the pass as a whole 7-9% in interleaved A/B runs."
+    ),
+}
+
+
+def targets(report: dict[str, Any]) -> dict[str, Any]:
+    """Issue 2's targets, each with the measured value and whether it is met."""
+    groups = report["groups"]
+    seed_py = groups["seed_pairs_valid"].get("code:python", {})
+    js = groups["json"].get("json", {})
+    overall = report["overall"]
+    rows = {
+        "seed_python_token_reduction_ge_0.20": (seed_py.get("token_reduction", 0.0), 0.20),
+        "seed_python_ast_equal_rate_eq_1": (seed_py.get("ast_equal_rate") or 0.0, 1.0),
+        "json_token_reduction_ge_0.30": (js.get("token_reduction", 0.0), 0.30),
+        "json_roundtrip_rate_eq_1": (js.get("roundtrip_rate", 0.0), 1.0),
+        "throughput_mb_per_s_ge_5": (overall["throughput_mb_per_s"], 5.0),
+    }
+    out: dict[str, Any] = {k: {"value": v, "met": v >= goal} for k, (v, goal) in rows.items()}
+    for name, why in OPEN_TARGETS.items():
+        if not out[name]["met"]:
+            out[name]["why"] = why
+    missing_items = overall["facts_missing_items"]
+    out["facts_missing_items_eq_0"] = {"value": missing_items, "met": missing_items == 0}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=5, help="timing runs per item (median)")
@@ -263,12 +329,14 @@ def main() -> None:
         "engine": "structural",
         "level": "default (comments dropped, docstrings kept)",
         "repeat": args.repeat,
-        "timing": "median of the runs of each item; MB of input (UTF-8) / s, wall and thread CPU",
+        "timing": "MB of UTF-8 input / s over the summed per-item medians (mb_per_s) and minima"
+        " (mb_per_s_best) of --repeat rounds over all items of a group; wall clock",
         "groups": {},
     }
     all_rows = []
     for group, items in groups.items():
-        rows = [run_item(name, text, args.repeat) for name, text in items]
+        times = time_items(items, args.repeat)
+        rows = [run_item(name, text, t) for (name, text), t in zip(items, times, strict=True)]
         all_rows += rows
         report["groups"][group] = summarise(rows)
     report["by_domain"] = summarise(all_rows)
@@ -277,10 +345,12 @@ def main() -> None:
         "mb": round(sum(r["bytes"] for r in all_rows) / 1e6, 4),
         "facts_missing_items": sum(bool(r["facts_missing"]) for r in all_rows),
         "throughput_mb_per_s": _mb_per_s(all_rows, "seconds"),
-        "throughput_mb_per_s_cpu": _mb_per_s(all_rows, "cpu_seconds"),
+        "throughput_mb_per_s_best": _mb_per_s(all_rows, "best_seconds"),
     }
     report["python_strip_docstrings"] = strict_python(groups["seed_pairs_valid"])
     report["teacher_reference_seed_pairs"] = teacher(pairs)
+    report["issue_2_targets"] = targets(report)
+    report["method_notes"] = METHOD_NOTES
     report["machine"] = {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
