@@ -233,20 +233,46 @@ class LoraParameters(BaseModel):
 
 
 class TinkerOptions(BaseModel):
-    """The ``tinker:`` block of ``training.yaml``: cloud LoRA training on Tinker."""
+    """The ``tinker:`` block of ``training.yaml``: cloud LoRA training on Tinker.
+
+    ``iters``, ``batch_size``, ``steps_per_eval``, ``val_batches``, ``save_every``,
+    ``max_seq_length``, ``seed``, ``name`` and ``out`` come from the top level, as for mlx-lm.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     base_model: str = Field(default="Qwen/Qwen3-8B", description="a base model Tinker serves")
     rank: int = Field(default=32, gt=0)
     learning_rate: float = Field(default=1e-4, gt=0.0)
+    lr_schedule: Literal["constant", "linear"] = Field(
+        default="linear", description="linear: decays to 0 at the last step"
+    )
+    train_mlp: bool = Field(default=True, description="LoRA on the MLP projections")
+    train_attn: bool = Field(default=True, description="LoRA on the attention projections")
+    train_unembed: bool = Field(
+        default=False,
+        description="LoRA on the output head; off: tied-embedding MLX models have no lm_head "
+        "to carry it and vLLM's lm_head LoRA support is limited",
+    )
     eval_samples: int = Field(default=8, ge=0, description="valid rows sampled per evaluation")
     max_new_tokens: int = Field(default=512, gt=0, description="sampling cap in evaluations")
+    checkpoint_ttl_s: int | None = Field(
+        default=14 * 24 * 3600,
+        ge=3600,
+        description="lifetime of intermediate checkpoints (Tinker bills storage); None: forever",
+    )
     price_usd_per_mtok_train: float = Field(
         default=0.40, ge=0.0, description="USD per 1M trained tokens (check Tinker's price list)"
     )
+    price_usd_per_mtok_prefill: float = Field(
+        default=0.13, ge=0.0, description="USD per 1M prompt tokens in evaluations"
+    )
+    price_usd_per_mtok_sample: float = Field(
+        default=0.40, ge=0.0, description="USD per 1M sampled tokens in evaluations"
+    )
     mlx_base_model: str | None = Field(
-        default=None, description="MLX model the downloaded adapter is converted for"
+        default=None,
+        description="MLX model the downloaded adapter is converted for; None: base_model",
     )
 
 
