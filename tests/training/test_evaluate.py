@@ -101,3 +101,24 @@ def test_gate_evaluator_plugs_into_promote(
     assert decision.passed and decision.metrics.evaluator == "training.evaluate"
     assert decision.metrics.items == 2
     assert registry.active_name("generative") == "gated"
+
+
+def test_comparison_uses_the_extractive_adapter_users_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compression_layer.training.evaluate import default_extractive_adapter
+
+    assert default_extractive_adapter() is None  # nothing configured or active: the packaged one
+    monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__EXTRACTIVE_ADAPTER", str(tmp_path / "mine"))
+    assert default_extractive_adapter() == tmp_path / "mine"
+
+
+def test_base_model_override_and_missing_base(tmp_path: Path, tiny_adapter: Path) -> None:
+    from compression_layer.errors import EngineError
+    from compression_layer.training.evaluate import resolve_base
+
+    record = AdapterRegistry().register(tiny_adapter, "based")
+    base = json.loads((tiny_adapter / "manifest.json").read_text(encoding="utf-8"))["base_model"]
+    assert resolve_base(record) == Path(base)
+    with pytest.raises(EngineError, match=r"tried: '.*elsewhere'.*prepare_gemma\.py"):
+        resolve_base(record, str(tmp_path / "elsewhere"))

@@ -220,6 +220,11 @@ def train_mlx(
         raise InputError(
             f"only {len(train_rows)} train rows fit max_seq_length {settings.max_seq_length}"
         )
+    # mlx-lm draws `val_batches` batches at random at every validation, so two validation losses
+    # differ by which rows were drawn as much as by training; validating on one fixed subset
+    # (the first rows that fit) every time makes the curve comparable from step to step.
+    if settings.val_batches > 0:
+        valid_rows = valid_rows[: settings.val_batches * settings.batch_size]
     mask = settings.mask_prompt
     train_set = CacheDataset(ChatDataset(train_rows, tokenizer, mask_prompt=mask))
     valid_set = CacheDataset(ChatDataset(valid_rows, tokenizer, mask_prompt=mask))
@@ -234,7 +239,7 @@ def train_mlx(
         args = TrainingArgs(
             batch_size=settings.batch_size,
             iters=remaining,
-            val_batches=settings.val_batches,
+            val_batches=-1,  # all of the fixed subset above
             steps_per_report=1,  # per-step loss in metrics.jsonl
             steps_per_eval=settings.steps_per_eval,
             steps_per_save=10**9,  # checkpoints are ours (with optimizer state)
@@ -251,7 +256,7 @@ def train_mlx(
             # mlx-lm validates *before* a step; measure the final weights too.
             from mlx_lm.tuner.trainer import evaluate
 
-            val = evaluate(model, valid_set, settings.batch_size, settings.val_batches,
+            val = evaluate(model, valid_set, settings.batch_size, -1,
                            max_seq_length=settings.max_seq_length)  # fmt: skip
             metrics_log.append({"step": settings.iters, "val_loss": round(float(val), 5)})
     rows = metrics_log.rows()
