@@ -71,7 +71,10 @@ def plot(report: AdapterEval, out: Path) -> Path:
             ax.bar(xs, values, width=width, label=method)
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(_METRICS))])
         ax.set_xticklabels([label for _, label in _METRICS])
-        ax.set_ylim(0, 1)
+        # a guarded output can be longer than its input: show negative reductions below zero
+        low = min([0.0] + [s.token_reduction for s in methods.values()])
+        ax.set_ylim(low - 0.05 if low < 0 else 0, 1)
+        ax.axhline(0, color="black", linewidth=0.6)
         ax.set_title(dname)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
