@@ -94,6 +94,8 @@ def test_gate_evaluator_plugs_into_promote(
 ) -> None:
     for key in ("MIN_TOKEN_REDUCTION", "MIN_FACT_RETENTION", "MIN_ANSWER_RETENTION"):
         monkeypatch.setenv(f"COMPRESSION_LAYER_ADAPTERS__{key}", "-1" if "TOKEN" in key else "0")
+    # the random model rambles up to its cap: one token, so that the guarded output compresses
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__MAX_NEW_TOKENS", "1")
     registry = AdapterRegistry()
     registry.register(tiny_adapter, "gated")
     data = tiny_shared(tmp_path / "shared")
