@@ -221,6 +221,7 @@ def evaluate_adapter(
     """
     from compression_layer.adapters import AdapterRegistry
     from compression_layer.compress.extractive import ExtractiveEngine
+    from compression_layer.errors import EngineError
 
     record = AdapterRegistry().show(name)
     base = str(resolve_base(record, base_model)) if record.kind == "generative" else None
@@ -233,7 +234,13 @@ def evaluate_adapter(
         return report
     extractive = None
     if compare_extractive:
-        extractive = ExtractiveEngine.load(extractive_adapter or default_extractive_adapter())
+        try:
+            extractive = ExtractiveEngine.load(extractive_adapter or default_extractive_adapter())
+        except EngineError as exc:
+            raise EngineError(
+                f"{exc} (the extractive comparison needs an adapter: pass --extractive-adapter "
+                "FOLDER, or --no-extractive to skip it)"
+            ) from exc
     compress, raw = _engine(record, rate, base)
     for dname, items in sets.items():
         progress(f"{dname}: {len(items)} contexts")
