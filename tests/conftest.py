@@ -15,9 +15,21 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session")
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of exported encoders for the whole run: the ONNX export happens once."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test gets its own data dir and an empty config dir; env overrides are cleared."""
+def _isolated_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _model_cache: Path
+) -> Iterator[Path]:
+    """Every test gets its own data dir and an empty config dir; env overrides are cleared.
+
+    Exported encoders are the exception: they are derived from packaged weights only, so they
+    live in one session-wide cache (``COMPRESSION_LAYER_MODEL_CACHE``).
+    """
     home = tmp_path / "home"
     cfg = tmp_path / "configs"
     cfg.mkdir()
@@ -26,6 +38,7 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             monkeypatch.delenv(key)
     monkeypatch.setenv("COMPRESSION_LAYER_HOME", str(home))
     monkeypatch.setenv("COMPRESSION_LAYER_CONFIG_DIR", str(cfg))
+    monkeypatch.setenv("COMPRESSION_LAYER_MODEL_CACHE", str(_model_cache))
     from compression_layer.settings import get_settings
 
     get_settings.cache_clear()

