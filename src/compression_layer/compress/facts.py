@@ -87,6 +87,9 @@ _UPPER = (
     rf"[{_UP}](?<!\w.)(?:"
     rf"(?:\w*+{_DOTTED}++|[A-Za-z0-9]*+_\w*+{_DOTTED}*+|[A-Z]*+[a-z0-9]++[A-Z]\w*+{_DOTTED}*+"
     rf"|[A-Z]++[a-z][a-z0-9]\w*+)(?P<identifier__up>)"
+    # codes joined by dashes with a digit somewhere: FIN-2023-14, CVE-2024-3094, GPT-4, SHA-256
+    r"|[A-Z0-9]*+(?=(?:-[A-Za-z0-9]+)*?-[A-Za-z]*\d)(?:-[A-Za-z0-9]+)++(?![\w-])"
+    r"(?P<identifier__code>)"
     rf"|{_NAME_WORD}(?:{_NAME_JOIN}[{_UP}]{_NAME_WORD})*+(?P<name__run>))"
 )
 _LOWER = (
