@@ -13,6 +13,7 @@ under a temporary name and renamed, so concurrent first uses never see half a fi
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -107,9 +108,15 @@ def export_onnx(layers: int, quantize: str, path: Path) -> Path:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
                 final = tmp.with_suffix(".int8.onnx")
-                quantize_dynamic(
-                    str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True
-                )
+                root = logging.getLogger()
+                level = root.level
+                root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is noise here
+                try:
+                    quantize_dynamic(
+                        str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True
+                    )
+                finally:
+                    root.setLevel(level)
             else:
                 final = fp32
         os.replace(final, path)
