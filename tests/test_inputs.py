@@ -15,7 +15,7 @@ def test_empty_refused(text: str) -> None:
 
 
 def test_size_limit() -> None:
-    with pytest.raises(InputError, match="over the .* limit"):
+    with pytest.raises(InputError, match=r"over the .* limit"):
         check_text("x" * 101, max_bytes=100)
 
 

@@ -19,9 +19,7 @@ def test_defaults() -> None:
     assert s.engine == "auto" and s.rate == 0.5
 
 
-def test_precedence_flag_env_yaml_default(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_precedence_flag_env_yaml_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = Path(str(tmp_path / "configs"))
     (cfg / "compress.yaml").write_text("rate: 0.3\nengine: structural\n", encoding="utf-8")
     assert load_area(CompressSettings).rate == 0.3  # YAML over default

@@ -85,7 +85,10 @@ class _AreaSettings(BaseSettings):
 
 
 class CompressSettings(_AreaSettings):
-    """Core compression defaults (``configs/compress.yaml``, env ``COMPRESSION_LAYER_COMPRESS__*``)."""
+    """Core compression defaults.
+
+    From ``configs/compress.yaml`` and env ``COMPRESSION_LAYER_COMPRESS__*``.
+    """
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}COMPRESS__", extra="forbid")
     yaml_file: ClassVar[str] = "compress.yaml"
@@ -372,7 +375,8 @@ def load_area(cls: type[T], **overrides: Any) -> T:
     unknown_env = sorted(
         key
         for key in os.environ
-        if prefix and key.upper().startswith(prefix)
+        if prefix
+        and key.upper().startswith(prefix)
         and key[len(prefix) :].lower() not in cls.model_fields
     )
     if unknown_env:
@@ -389,7 +393,10 @@ def load_area(cls: type[T], **overrides: Any) -> T:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from env + YAML + defaults (cached; call ``get_settings.cache_clear()`` to reload)."""
+    """Settings from env + YAML + defaults.
+
+    Cached; call ``get_settings.cache_clear()`` to reload.
+    """
     return Settings(
         compress=load_area(CompressSettings),
         memory=load_area(MemorySettings),

@@ -123,7 +123,7 @@ def _load_ranks(name: str) -> dict[bytes, int]:
 def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
     """The tiktoken encoding ``name``, built offline from verified rank files."""
     with _lock:
-        pat, special = _SPECS[name] if name in _SPECS else ("", {})
+        pat, special = _SPECS.get(name, ("", {}))
         ranks = _load_ranks(name)
         return tiktoken.Encoding(
             name=name, pat_str=pat, mergeable_ranks=ranks, special_tokens=special
