@@ -63,6 +63,23 @@ def _content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
     return np.array([u.is_word and not is_stopword(u.text) for u in units], dtype=np.float64)
 
 
+def _repeat_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
+    """1.0 for a content word whose normalised form already appeared earlier in the text.
+
+    A repeat carries less new information than a first mention, so under a budget the first
+    mention should win; the penalty spends the freed tokens on words seen nowhere else.
+    """
+    seen: set[str] = set()
+    out = np.zeros(len(units), dtype=np.float64)
+    for i, unit in enumerate(units):
+        if unit.is_word and not is_stopword(unit.text):
+            key = normalise(unit.text)
+            if key in seen:
+                out[i] = 1.0
+            seen.add(key)
+    return out
+
+
 def forced_units(text: str, units: list[Unit]) -> set[int]:
     """Units that are always kept: those inside a protected fact, list markers, heading marks."""
     from compression_layer.compress import facts
@@ -161,11 +178,12 @@ class ExtractiveEngine:
         docs = [split_units(t) for t in texts]
         logits = self._adapter.keep_logits(docs)
         bias = self._adapter.config.content_bias
+        repeat = self._adapter.config.repeat_penalty
         return [
             Prepared(
                 text,
                 units,
-                scores + bias * _content_mask(units),
+                scores + bias * _content_mask(units) - repeat * _repeat_mask(units),
                 unit_costs(units),
                 forced_units(text, units),
             )

@@ -59,6 +59,11 @@ class AdapterConfig(BaseModel):
     content_bias: float = Field(
         default=2.0, description="logit bonus of non-stopwords (tuned on SQuAD articles 0-3)"
     )
+    repeat_penalty: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="logit penalty of a content word already seen earlier in the text",
+    )
     default_rate: float = Field(default=0.5, gt=0.0, le=1.0)
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
     weights: str = WEIGHTS_FILE

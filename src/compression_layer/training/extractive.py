@@ -62,8 +62,11 @@ class TrainOptions:
     lr: float = 2e-3
     weight_decay: float = 1e-2
     seed: int = 0
-    default_rate: float = 0.5
-    content_bias: float = 2.0
+    # Tuned on SQuAD articles 0-3 and NQ-open rows 0-399 (never on the held-out rows): 0.54
+    # keeps ~46% fewer tokens; the biases favour first mentions of content words.
+    default_rate: float = 0.54
+    content_bias: float = 4.0
+    repeat_penalty: float = 4.0
     max_rows: int | None = None
     query: QueryConfig | None = None
 
@@ -198,6 +201,7 @@ def train_extractive(
         runtime=opts.runtime,
         default_rate=opts.default_rate,
         content_bias=opts.content_bias,
+        repeat_penalty=opts.repeat_penalty,
         query=opts.query or QueryConfig(),
     )
     manifest: dict[str, Any] = {
