@@ -29,14 +29,23 @@ def extractive(
     layers: Annotated[int, typer.Option(help="MiniLM layers used (1-6)")] = 4,
     epochs: Annotated[int, typer.Option(help="head training epochs")] = 12,
     quantize: Annotated[str, typer.Option(help="int8 | none (encoder at inference)")] = "int8",
+    runtime: Annotated[str, typer.Option(help="onnx | torch (encoder runtime)")] = "onnx",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     max_rows: Annotated[int | None, typer.Option(help="use only the first N rows (smoke)")] = None,
 ) -> None:
     """Train the extractive keep/drop model on CPU and write an adapter folder."""
     from compression_layer.training.extractive import TrainOptions, train_extractive
 
+    if runtime not in ("onnx", "torch"):
+        err.print(f"[bold red]error:[/] --runtime must be onnx or torch, got {runtime!r}")
+        raise typer.Exit(2)
     opts = TrainOptions(
-        layers=layers, epochs=epochs, quantize=quantize, seed=seed, max_rows=max_rows
+        layers=layers,
+        epochs=epochs,
+        quantize=quantize,
+        runtime=runtime,
+        seed=seed,
+        max_rows=max_rows,
     )
     command = shlex.join(["compression-layer", *sys.argv[1:]])
     columns = (
