@@ -91,11 +91,28 @@ def register(
 @app.command()
 def promote(
     name: Annotated[str, typer.Argument(help="registered adapter to promote")],
+    evaluator: Annotated[
+        str,
+        typer.Option(
+            help="training: `eval adapter`'s held-out SQuAD scoring; builtin: the registry's own"
+        ),
+    ] = "training",
+    data: Annotated[
+        Path | None, typer.Option(help="shared data folder for --evaluator training")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="held-out contexts scored per adapter")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the gate against the active adapter of the same kind and activate on success."""
+    if evaluator not in ("training", "builtin"):
+        raise _fail(f"--evaluator must be training or builtin, got {evaluator!r}")
     try:
-        decision = AdapterRegistry().promote(name)
+        if evaluator == "training":
+            from compression_layer.training.evaluate import gate_evaluator
+
+            decision = AdapterRegistry().promote(name, gate_evaluator(data, limit=limit))
+        else:
+            decision = AdapterRegistry().promote(name)
     except GateRefused as exc:
         if as_json:
             out.print_json(json_dump(exc.decision))

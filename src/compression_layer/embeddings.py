@@ -108,6 +108,11 @@ def _onnx_parts() -> tuple[Any, Any]:
         return load_tokenizer(), build_encoder(6, "none", "onnx")
 
 
+def warm() -> None:
+    """Load (exporting on first use) the encoder ``embed`` runs, so a first call is not slow."""
+    _onnx_parts()
+
+
 def similarity(a: str, b: str) -> float:
     """Cosine similarity of two texts under MiniLM."""
     va, vb = embed([a, b])

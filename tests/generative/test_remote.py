@@ -142,3 +142,35 @@ def test_server_error_and_missing_config_are_clear(fake_chat: tuple[FakeChat, st
         RemoteEngine(_settings(url)).generate(TEXT, REQUEST)
     with pytest.raises(ConfigError, match="remote_base_url"):
         RemoteEngine(load_area(GenerativeSettings))
+
+
+def test_library_and_cli_reach_the_remote_engine(
+    fake_chat: tuple[FakeChat, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from compression_layer import compress
+    from compression_layer.cli import app
+    from compression_layer.compress.pipeline import engine_names
+
+    assert {"generative", "remote"} <= set(engine_names())
+    chat, url = fake_chat
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__REMOTE_BASE_URL", url)
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__REMOTE_MODEL", "compress-lora")
+    monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__REMOTE_MAX_RETRIES", "0")
+    result = compress(TEXT, engine="remote")
+    assert result.engine == "remote" and result.compressed == chat.reply
+    assert result.facts_missing == []
+    out = CliRunner().invoke(app, ["compress", "-", "--engine", "remote", "--json"], input=TEXT)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["compressed"] == chat.reply
+
+
+def test_cli_remote_without_an_endpoint_is_a_clear_error() -> None:
+    from typer.testing import CliRunner
+
+    from compression_layer.cli import app
+
+    out = CliRunner().invoke(app, ["compress", "-", "--engine", "remote"], input=TEXT)
+    assert out.exit_code == 2
+    assert "remote_base_url" in out.output and "Traceback" not in out.output

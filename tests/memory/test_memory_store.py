@@ -184,13 +184,19 @@ async def test_newer_schema_is_refused(db_path: Path, memory_settings: MemorySet
             pass
 
 
-async def test_closed_store_refuses_writes(
+async def test_closed_store_refuses_writes_and_reads(
     db_path: Path, memory_settings: MemorySettings, fake_embedder: FakeEmbedder
 ) -> None:
     async with MemoryStore.open(db_path, settings=memory_settings, embedder=fake_embedder) as s:
         pass
     with pytest.raises(MemoryStoreError, match="closed"):
         await s.store(TEXT)
+    for read in (s.get("m" * 8), s.list(), s.stats(), s.search("anything")):
+        with pytest.raises(MemoryStoreError, match="closed"):
+            await read
+    with pytest.raises(MemoryStoreError, match="closed"):
+        async for _ in s.export():
+            pass
 
 
 async def test_default_path_is_under_the_data_dir(

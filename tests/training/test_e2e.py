@@ -43,8 +43,28 @@ TOPICS = [
 ]
 
 
-def write_pairs(path: Path, n: int = 8) -> Path:
-    """``3 * n`` chat-format pairs with distinct inputs, and one broken line (line 3)."""
+SEED_TRAIN = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed-pairs" / "train.jsonl"
+)
+
+
+def seed_sample(n: int = 6, max_chars: int = 900) -> list[str]:
+    """The first ``n`` short rows of the real seed pairs (none when the shared data is absent)."""
+    if not SEED_TRAIN.is_file():
+        return []
+    rows: list[str] = []
+    with SEED_TRAIN.open(encoding="utf-8") as f:
+        for line in f:
+            if len(line) <= max_chars:
+                rows.append(line.rstrip("\n"))
+            if len(rows) == n:
+                break
+    return rows
+
+
+def write_pairs(path: Path, n: int = 8, seed: list[str] | None = None) -> Path:
+    """``3 * n`` chat-format pairs with distinct inputs, then the ``seed`` rows, and one broken
+    line (line 3)."""
     lines: list[str] = []
     for i in range(n):
         for source, target in TOPICS:
@@ -56,6 +76,7 @@ def write_pairs(path: Path, n: int = 8) -> Path:
                 ]
             }
             lines.append(json.dumps(row))
+    lines.extend(seed or [])
     lines.insert(2, '{"messages": [oops')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -108,14 +129,16 @@ async def no_memory(_: Any) -> AsyncIterator[None]:
 async def test_pairs_to_served_adapter(
     tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 1. dataset: the broken line is reported by number, the rest cleaned and split
-    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    # 1. dataset (synthetic pairs plus a sample of the real seed pairs): the broken line is
+    # reported by number, the rest cleaned and split
+    seed = seed_sample()
+    pairs = write_pairs(tmp_path / "pairs.jsonl", seed=seed)
     result = cli("train", "dataset", pairs, "--out", tmp_path / "ds",
                  "--valid-fraction", "0.25", "--test-fraction", "0.1")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"{pairs}:3:" in result.output and "read 24 pairs, kept 24" in result.output
+    assert f"{pairs}:3:" in result.output and f"read {24 + len(seed)} pairs" in result.output
     report = json.loads((tmp_path / "ds" / "report.json").read_text(encoding="utf-8"))
-    assert sum(s["rows"] for s in report["splits"].values()) == 24
+    assert 24 <= sum(s["rows"] for s in report["splits"].values()) <= 24 + len(seed)
     assert report["splits"]["train"]["rows"] >= 12 and report["splits"]["valid"]["rows"] >= 2
 
     # 2. ten LoRA steps on the tiny Qwen3, registered at the end
@@ -141,22 +164,14 @@ async def test_pairs_to_served_adapter(
     assert squad["generative-guarded"]["items"] == 2
     assert (tmp_path / "evals" / "e2e.md").is_file() and (tmp_path / "evals" / "e2e.png").is_file()
 
-    # 4. promote through the gate (floors lowered: a random model cannot meet the real ones,
-    # and its rambling is capped so that it compresses at all)
+    # 4. a server is already serving (no generative adapter active yet) when the adapter is
+    # promoted through the gate: the training evaluator on held-out SQuAD (floors lowered: a
+    # random model cannot meet the real ones, and its rambling is capped so that it compresses)
     monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__BASE_MODEL", str(tiny))
     monkeypatch.setenv("COMPRESSION_LAYER_GENERATIVE__MAX_NEW_TOKENS", "1")
-    monkeypatch.setenv("COMPRESSION_LAYER_ADAPTERS__HELDOUT_PATH",
-                       str(shared / "squad" / "squad_dev_part_a.json"))  # fmt: skip
-    monkeypatch.setenv("COMPRESSION_LAYER_ADAPTERS__HELDOUT_ITEMS", "2")
     monkeypatch.setenv("COMPRESSION_LAYER_ADAPTERS__MIN_TOKEN_REDUCTION", "-1")
     monkeypatch.setenv("COMPRESSION_LAYER_ADAPTERS__MIN_FACT_RETENTION", "0")
     monkeypatch.setenv("COMPRESSION_LAYER_ADAPTERS__MIN_ANSWER_RETENTION", "0")
-    result = cli("adapters", "promote", "e2e", "--json")
-    assert result.exit_code == 0, result.output
-    decision = json.loads(result.output)
-    assert decision["passed"] and decision["metrics"]["items"] == 2
-
-    # 5. a server started now picks it up from the registry, compresses with it, reports it
     from compression_layer.server.app import build_server
     from compression_layer.settings import CompressSettings, ServerSettings
 
@@ -165,14 +180,24 @@ async def test_pairs_to_served_adapter(
     text = "The meeting moved to Tuesday at 3 pm in room 7 with Alice and Bob."
     async with Client(server) as client:
 
-        async def compressed() -> dict[str, Any] | None:
+        async def adapter_used() -> str | None:
             got = await client.call_tool("compress_context", {"text": text, "engine": "generative"})
-            return None if got.is_error else got.structured_content
+            out = None if got.is_error else got.structured_content
+            return None if out is None else str(out.get("adapter"))
 
-        with anyio.fail_after(60):  # the registry watcher loads the adapter in the background
-            while (out := await compressed()) is None:
+        assert await adapter_used() != "e2e"
+        result = await anyio.to_thread.run_sync(
+            lambda: cli("adapters", "promote", "e2e", "--data", shared, "--limit", "2", "--json")
+        )
+        assert result.exit_code == 0, result.output
+        decision = json.loads(result.output)
+        assert decision["passed"] and decision["metrics"]["items"] == 2
+        assert decision["metrics"]["evaluator"] == "training.evaluate"
+
+        # 5. the running server's registry watcher swaps the adapter in; later calls use it
+        with anyio.fail_after(60):
+            while await adapter_used() != "e2e":
                 await anyio.sleep(0.05)
-        assert out["engine"] == "generative" and out["adapter"] == "e2e"
         status = await client.call_tool("adapter_status", {"kind": "generative"})
         assert status.structured_content is not None
         (info,) = status.structured_content["adapters"]

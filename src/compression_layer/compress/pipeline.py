@@ -129,9 +129,24 @@ def _extractive(settings: CompressSettings) -> Engine:
     return ExtractiveAdapterEngine(load_extractive(settings.extractive_adapter))
 
 
+def _generative(settings: CompressSettings) -> Engine:
+    # Imported on first use: mlx-lm is an extra, and generative.py imports this module.
+    from compression_layer.compress.generative import engine_from_settings
+
+    return engine_from_settings(compress_settings=settings)
+
+
+def _remote(settings: CompressSettings) -> Engine:
+    from compression_layer.compress.remote import RemoteEngine
+
+    return RemoteEngine(compress_settings=settings)
+
+
 ENGINES: dict[str, Callable[[CompressSettings], Engine]] = {
     "structural": _structural,
     "extractive": _extractive,
+    "generative": _generative,
+    "remote": _remote,
 }
 
 

@@ -252,6 +252,7 @@ class MemoryStore:
 
     async def get(self, memory_id: str) -> Memory:
         """The memory with this id; MemoryNotFoundError when there is none."""
+        self._check_open()
         check_id(memory_id)
         async with self._lock:
             row = await self._row_by_id(memory_id)
@@ -263,6 +264,7 @@ class MemoryStore:
         self, namespace: str | None = "default", limit: int = 50, cursor: str | None = None
     ) -> MemoryPage:
         """Memories in insertion order, ``limit`` per page; ``namespace=None`` lists all."""
+        self._check_open()
         if namespace is not None:
             check_namespace(namespace)
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -290,6 +292,7 @@ class MemoryStore:
 
     async def stats(self, namespace: str | None = None) -> StoreStats:
         """Counts and tokens saved, for ``namespace`` or (None) the whole store."""
+        self._check_open()
         where, params = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
         if namespace is not None:
             check_namespace(namespace)
@@ -337,6 +340,7 @@ class MemoryStore:
 
     async def export(self, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every memory (of ``namespace``, or all) as a plain dict, for lossless JSONL export."""
+        self._check_open()
         cursor: str | None = None
         while True:
             page = await self.list(namespace, limit=500, cursor=cursor)

@@ -81,8 +81,8 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
         return compress(text, settings=state.engines.current.settings)
 
     settings = load_area(MemorySettings)
-    # No embedder argument: the store's default is the process-wide MiniLM (loaded once, by the
-    # lifespan's warm-up thread), in the same vector space as the `memory` CLI's store.
+    # No embedder argument: the store's default is the process-wide MiniLM on ONNX Runtime
+    # (loaded once, by the lifespan's warm-up thread), the vector space of the `memory` CLI.
     async with MemoryStore.open(
         default_db_path(settings), settings=settings, compressor=compressor
     ) as store:
@@ -92,16 +92,16 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
 def warm_up(state: ServerState) -> None:
     """Load the extractive engine and MiniLM once, in a background thread, then signal.
 
-    The server answers `initialize` meanwhile: loading torch and MiniLM takes seconds, longer
-    than a client should wait for the handshake.
+    The server answers `initialize` meanwhile: loading the encoders (and exporting them to ONNX
+    on a first run) takes seconds, longer than a client should wait for the handshake.
     """
-    from compression_layer.embeddings import load_embedder
+    from compression_layer.embeddings import warm
 
     try:
         state.engines.load()
         if state.adapters is not None:
             state.adapters.load_initial()
-        load_embedder()
+        warm()
     except Exception as exc:  # a tool call reports the failure with its own context
         log.warning("warm-up failed: %s", exc)
     finally:
