@@ -174,7 +174,7 @@ def _base(path: Path) -> tuple[Any, Any]:
     except ImportError as exc:
         raise EngineError(
             "the generative engine needs mlx-lm: pip install 'compression-layer[mlx]' "
-            "(mlx on Apple silicon, mlx[cpu] on Linux, mlx[cuda] on NVIDIA)"
+            "(mlx on Apple silicon, mlx[cpu] on Linux; '[mlx-cuda]' for mlx[cuda] on NVIDIA)"
         ) from exc
     key = path.resolve()
     with _base_lock:
