@@ -37,7 +37,7 @@ async def test_tools_listed_with_truthful_annotations_and_output_schemas(server:
         store = listed["memory_store"].annotations
         assert store is not None and not store.read_only_hint and not store.destructive_hint
         compress = listed["compress_context"].annotations
-        assert compress is not None and compress.read_only_hint and not compress.open_world_hint
+        assert compress is not None and compress.read_only_hint and compress.open_world_hint
         validate = listed["validate_compression"].annotations
         assert validate is not None and validate.open_world_hint
         props = listed["compress_context"].input_schema["properties"]

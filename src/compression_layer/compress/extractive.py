@@ -53,9 +53,16 @@ def packaged_adapter_dir() -> Path:
 
 def unit_costs(units: list[Unit]) -> npt.NDArray[np.int64]:
     """o200k tokens each unit adds to the output (words carry their leading space)."""
-    enc = encoding()
-    pieces = [(" " + u.text) if u.is_word else u.text for u in units]
-    return np.array([len(t) for t in enc.encode_ordinary_batch(pieces)], dtype=np.int64)
+    return np.array(
+        [_piece_cost((" " + u.text) if u.is_word else u.text) for u in units], dtype=np.int64
+    )
+
+
+@lru_cache(maxsize=65536)
+def _piece_cost(piece: str) -> int:
+    # One word at a time: tiktoken's batch call starts a thread pool per call, which cost more
+    # than the encoder itself on a 500-token input; words repeat, so the cache hits most.
+    return len(encoding().encode_ordinary(piece))
 
 
 def _content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:

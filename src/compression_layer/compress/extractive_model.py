@@ -168,12 +168,21 @@ def encode_windows(
 ) -> list[npt.NDArray[np.float32]]:
     """First-piece vectors of each window's units, ``(len(unit_ids), 384)`` per window.
 
-    Windows are sorted by length before batching so padding stays small.
+    Windows are sorted by length and a batch closes when the next window is over 1.25x its
+    shortest, so padding (wasted encoder work) stays under a quarter.
     """
     order = sorted(range(len(windows)), key=lambda k: len(windows[k].piece_ids))
     result: list[npt.NDArray[np.float32]] = [np.empty(0, dtype=np.float32)] * len(windows)
-    for b in range(0, len(order), batch_size):
-        chunk = [windows[k] for k in order[b : b + batch_size]]
+    batches: list[list[int]] = []
+    for k in order:
+        size = len(windows[k].piece_ids)
+        last = batches[-1] if batches else None
+        if last and len(last) < batch_size and size <= 1.25 * len(windows[last[0]].piece_ids):
+            last.append(k)
+        else:
+            batches.append([k])
+    for members in batches:
+        chunk = [windows[k] for k in members]
         width = max(len(w.piece_ids) for w in chunk)
         ids = np.zeros((len(chunk), width), dtype=np.int64)
         mask = np.zeros((len(chunk), width), dtype=np.int64)
@@ -181,7 +190,7 @@ def encode_windows(
             ids[r, : len(w.piece_ids)] = w.piece_ids
             mask[r, : len(w.piece_ids)] = 1
         hidden = encoder(ids, mask)
-        for r, k in enumerate(order[b : b + batch_size]):
+        for r, k in enumerate(members):
             result[k] = hidden[r, windows[k].first_piece]
     return result
 

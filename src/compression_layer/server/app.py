@@ -42,7 +42,8 @@ MemoryFactory = Callable[[ServerState], AbstractAsyncContextManager[Any]]
 # (tool, title, read_only, destructive, idempotent, open_world): set truthfully, clients use them
 # to decide what needs the user's confirmation.
 TOOLS: list[tuple[Callable[..., Any], str, bool, bool, bool, bool]] = [
-    (ct.compress_context, "Compress context", True, False, True, False),
+    # open world: engine="remote" sends the text to a configured endpoint.
+    (ct.compress_context, "Compress context", True, False, True, True),
     # open world: with `models` it calls external model APIs.
     (ct.validate_compression, "Validate a compression", True, False, True, True),
     (mt.memory_store, "Store a memory", False, False, False, False),

@@ -59,7 +59,8 @@ async def run_validation(
         )
         return result
     report = await validate_pair(original, compressed, models=models, questions=questions)
-    return _from_report(original, compressed, report)
+    # Counting tokens of up to a few MB is CPU work: off the event loop like the rest.
+    return await anyio.to_thread.run_sync(_from_report, original, compressed, report)
 
 
 def _from_report(original: str, compressed: str, report: Any) -> ValidationResult:
