@@ -26,7 +26,7 @@ def _group() -> None:
 def extractive(
     data: Annotated[Path, typer.Option(help="folder with train.jsonl and valid.jsonl")],
     out: Annotated[Path, typer.Option(help="adapter folder to write")],
-    layers: Annotated[int, typer.Option(help="MiniLM layers used (1-6)")] = 4,
+    layers: Annotated[int, typer.Option(help="MiniLM layers used (1-6)")] = 2,
     epochs: Annotated[int, typer.Option(help="head training epochs")] = 12,
     quantize: Annotated[str, typer.Option(help="int8 | none (encoder at inference)")] = "int8",
     runtime: Annotated[str, typer.Option(help="onnx | torch (encoder runtime)")] = "onnx",

@@ -52,7 +52,7 @@ Progress = Callable[[str, int, int], None]
 class TrainOptions:
     """Knobs of one training run; defaults are what the shipped adapter was trained with."""
 
-    layers: int = 4
+    layers: int = 2
     window: int = 256
     quantize: str = "int8"
     runtime: str = "onnx"
