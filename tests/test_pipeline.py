@@ -167,3 +167,27 @@ def test_parse_domain() -> None:
     assert parse_domain("JSON").kind == "json"
     with pytest.raises(InputError):
         parse_domain("json:python")
+
+
+def test_no_rate_uses_the_extractive_adapters_own_default() -> None:
+    from compression_layer.compress.extractive import ExtractiveEngine
+    from compression_layer.tokens import count_tokens
+
+    text = " ".join(
+        f"The committee of district {i} met in the old hall and discussed the long plan for "
+        "the river, the roads and the school, and then the members went home for the evening."
+        for i in range(12)
+    )
+    default = ExtractiveEngine.load(None).default_rate
+    auto = compress(text)
+    explicit = compress(text, rate=default)
+    assert auto.engine == "extractive" and auto.compressed == explicit.compressed
+    assert auto.tokens_compressed <= count_tokens(text) * default + 2
+    # a configured rate still wins over the adapter's
+    assert compress(text, rate=0.3).tokens_compressed < auto.tokens_compressed
+
+
+def test_configured_rate_overrides_the_adapter_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "The committee met in the old hall and discussed the long plan for the river. " * 8
+    monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__RATE", "0.3")
+    assert compress(text).compressed == compress(text, rate=0.3).compressed

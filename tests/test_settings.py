@@ -16,7 +16,7 @@ from compression_layer.settings import (
 
 def test_defaults() -> None:
     s = load_area(CompressSettings)
-    assert s.engine == "auto" and s.rate == 0.5
+    assert s.engine == "auto" and s.rate is None
 
 
 def test_precedence_flag_env_yaml_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

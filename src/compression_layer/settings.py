@@ -94,7 +94,13 @@ class CompressSettings(_AreaSettings):
     yaml_file: ClassVar[str] = "compress.yaml"
 
     engine: str = "auto"
-    rate: float = Field(0.5, gt=0.0, le=1.0, description="default fraction of tokens kept (prose)")
+    rate: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="fraction of tokens kept when a call names none; None: the engine's own "
+        "default (the extractive adapter's default_rate, 0.5 for the generative engines)",
+    )
     max_input_bytes: int = Field(10_000_000, gt=0, description="inputs above this are refused")
     strip_docstrings: bool = Field(False, description="structural: drop Python docstrings")
     log_min_repeat: int = Field(2, ge=2, description="logs: shortest run of similar lines folded")

@@ -142,6 +142,9 @@ def _remote(settings: CompressSettings) -> Engine:
     return RemoteEngine(compress_settings=settings)
 
 
+# Rate of the lossy engines that carry no default of their own (generative, remote).
+DEFAULT_RATE = 0.5
+
 ENGINES: dict[str, Callable[[CompressSettings], Engine]] = {
     "structural": _structural,
     "extractive": _extractive,
@@ -260,7 +263,10 @@ def compress(
     )
     chosen, notes = _pick(request.engine, found, cfg)
     if request.rate is None and request.target_tokens is None and chosen.name != "structural":
-        request = request.model_copy(update={"rate": cfg.rate})
+        # The extractive adapter carries the rate its targets were measured at (default_rate).
+        own = getattr(getattr(chosen, "model", None), "default_rate", None)
+        rate = cfg.rate if cfg.rate is not None else own if own is not None else DEFAULT_RATE
+        request = request.model_copy(update={"rate": rate})
     out = chosen.run(text, found, request)
     out.notes[:0] = notes
     lost = _guard(text, out, cfg)
