@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
+from shared_layout import write_shared
 from typer.testing import CliRunner
 
 from compression_layer.cli import app
@@ -20,42 +20,12 @@ CONTEXT = (
 
 def shared_data(root: Path) -> Path:
     """8 SQuAD articles, 450 NQ rows (tune and held-out parts) and 2 seed-pair valid rows."""
-    articles = [
-        {
-            "title": f"a{i}",
-            "paragraphs": [
-                {
-                    "context": f"Article {i}. {CONTEXT}",
-                    "qas": [{"question": "Who designed it?", "answers": [{"text": "Mary Okafor"}]}],
-                }
-            ],
-        }
-        for i in range(8)
-    ]
-    (root / "squad").mkdir(parents=True)
-    (root / "squad" / "squad_dev_part_a.json").write_text(json.dumps({"data": articles}))
-    (root / "nq-open").mkdir()
-    with gzip.open(root / "nq-open" / "nq_open_oracle_part_a.jsonl.gz", "wt") as f:
-        for i in range(450):
-            ctx = {"text": f"Passage {i}: {CONTEXT}", "isgold": True}
-            f.write(json.dumps({"question": "How long?", "answers": ["412 metres"], "ctxs": [ctx]}))
-            f.write("\n")
-    (root / "seed-pairs").mkdir()
-    rows = [
-        {
-            "messages": [
-                {"role": "system", "content": "compress"},
-                {"role": "user", "content": f"Compress:\n{CONTEXT} Note {i}."},
-                {
-                    "role": "assistant",
-                    "content": f"Harlow Bridge: opened 12 March 1931, 412 m ({i})",
-                },
-            ]
-        }
-        for i in range(2)
-    ]
-    (root / "seed-pairs" / "valid.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return root
+    seed = [(f"{CONTEXT} Note {i}.", f"Harlow Bridge: opened 12 March 1931, 412 m ({i})")
+            for i in range(2)]  # fmt: skip
+    return write_shared(
+        root, CONTEXT, squad_qa=("Who designed it?", "Mary Okafor"),
+        nq_qa=("How long?", "412 metres"), nq_rows=450, seed_rows=seed,
+    )  # fmt: skip
 
 
 def test_eval_compress_reports_every_set_method_and_rate(tmp_path: Path) -> None:

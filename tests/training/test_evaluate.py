@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generative"))
 
+from shared_layout import write_shared
 from tiny_qwen import PROMPTS, build_tiny_qwen3, chat_rows, train_tiny_adapter
 
 from compression_layer.adapters import AdapterRegistry
@@ -28,31 +28,10 @@ PARAGRAPH = "The Harlow Bridge opened on 12 March 1931. It spans 412 metres acro
 
 def tiny_shared(root: Path) -> Path:
     """A shared-data folder in the real layout: 8 SQuAD articles and 3 NQ rows."""
-    articles = [
-        {
-            "title": f"a{i}",
-            "paragraphs": [
-                {
-                    "context": f"Article {i}. {PARAGRAPH}",
-                    "qas": [{"question": "When?", "answers": [{"text": "12 March 1931"}]}],
-                }
-            ],
-        }
-        for i in range(8)
-    ]
-    (root / "squad").mkdir(parents=True)
-    (root / "squad" / "squad_dev_part_a.json").write_text(
-        json.dumps({"data": articles}), encoding="utf-8"
-    )
-    (root / "nq-open").mkdir()
-    with gzip.open(
-        root / "nq-open" / "nq_open_oracle_part_a.jsonl.gz", "wt", encoding="utf-8"
-    ) as f:
-        for i in range(3):
-            ctx = {"text": f"Passage {i}: {PARAGRAPH}", "isgold": True}
-            f.write(json.dumps({"question": "How long?", "answers": ["412 metres"], "ctxs": [ctx]}))
-            f.write("\n")
-    return root
+    return write_shared(
+        root, PARAGRAPH, squad_qa=("When?", "12 March 1931"), nq_qa=("How long?", "412 metres"),
+        nq_rows=3,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,12 @@ class ExtractiveAdapterEngine:
     def __init__(self, model: Any) -> None:
         self.model = model
 
+    @property
+    def default_rate(self) -> float | None:
+        """The rate the adapter's targets were measured at, used when a call names none."""
+        rate = getattr(self.model, "default_rate", None)
+        return float(rate) if rate is not None else None
+
     def _prose(self, text: str, request: CompressRequest) -> str:
         out = self.model.compress(
             text, rate=request.rate, target_tokens=request.target_tokens, query=request.query
@@ -263,8 +269,7 @@ def compress(
     )
     chosen, notes = _pick(request.engine, found, cfg)
     if request.rate is None and request.target_tokens is None and chosen.name != "structural":
-        # The extractive adapter carries the rate its targets were measured at (default_rate).
-        own = getattr(getattr(chosen, "model", None), "default_rate", None)
+        own = getattr(chosen, "default_rate", None)  # engines that carry their own default
         rate = cfg.rate if cfg.rate is not None else own if own is not None else DEFAULT_RATE
         request = request.model_copy(update={"rate": rate})
     out = chosen.run(text, found, request)
