@@ -21,7 +21,10 @@ ORIGINAL = (
     "tall and was designed by the company of Gustave Eiffel. It was the tallest structure in "
     "the world until 1930."
 )
-COMPRESSED = "Eiffel Tower: completed 1889, Paris World's Fair, 330 m, Gustave Eiffel's company."
+COMPRESSED = (
+    "Eiffel Tower: completed 1889, Paris World's Fair, 330 m, Gustave Eiffel's company; "
+    "world's tallest until 1930."
+)
 QUESTIONS = [{"question": "When was the tower completed?", "answers": ["1889"]}]
 MODELS = ["claude", "gpt", "gemini"]
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from compression_layer.compress.extractive_adapter import LoadedAdapter, load_adapter
 from compression_layer.compress.extractive_text import (
     Unit,
+    drop_orphan_marks,
     is_stopword,
     join_units,
     normalise,
@@ -88,14 +89,19 @@ def _repeat_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
 
 
 def forced_units(text: str, units: list[Unit]) -> set[int]:
-    """Units that are always kept: those inside a protected fact, list markers, heading marks."""
-    from compression_layer.compress import facts
+    """Units that are always kept: facts, meaning operators, and layout.
+
+    Facts (numbers, names, identifiers ...) and operators (not, n't, may, unless, more than, ?)
+    are kept because losing one changes what the text says; layout (list markers, headings,
+    speaker labels, table pipes, sentence ends) because losing it changes how it reads.
+    """
+    from compression_layer.compress import facts, operators
 
     keep = structural_units(text, units)
-    spans = facts.protected_spans(text)
+    spans = sorted([*facts.protected_spans(text), *operators.protected_spans(text)])
     if spans:
         starts = np.array([s for s, _ in spans])
-        ends = np.array([e for _, e in spans])
+        ends = np.maximum.accumulate(np.array([e for _, e in spans]))
         for i, unit in enumerate(units):
             k = int(np.searchsorted(starts, unit.end, side="left")) - 1
             if k >= 0 and ends[k] > unit.start:
@@ -222,10 +228,11 @@ class ExtractiveEngine:
         forced_cost = int(sum(int(prepared.costs[i]) for i in prepared.forced))
         if forced_cost > budget:
             notes.append(
-                f"protected facts and layout need {forced_cost} tokens, above the budget of "
-                f"{budget}: kept them all"
+                f"protected facts, operators and layout need {forced_cost} tokens, above the "
+                f"budget of {budget}: kept them all (the shortest output that keeps meaning)"
             )
         keep = select(scores, prepared.costs, prepared.forced, budget)
+        drop_orphan_marks(units, keep)
         out = join_units(units, keep)
         return ExtractiveOutput(out, count_tokens(out) / original, notes)
 

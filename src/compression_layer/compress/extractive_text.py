@@ -8,12 +8,14 @@ output can restore newlines and the exact spelling of facts made of several unit
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
 _UNIT_RE = re.compile(r"(?:[A-Za-z]\.){2,}|\w+(?:[-'’.,:/]\w+)*|[^\w\s]")
 _LIST_MARKER_RE = re.compile(r"[ \t]*(?:[-*+•]|\d{1,3}[.)]|#{1,6}|>)(?=[ \t])")
 _SENTENCE_END = frozenset({".", "!", "?", ";", "…"})
+_SENTENCE_MARKS = frozenset({".", "!", "?"})
 
 # English function words. Our own list: articles, pronouns, auxiliaries, prepositions,
 # conjunctions and a few discourse fillers that carry no answerable content.
@@ -102,20 +104,61 @@ def sentence_ids(units: list[Unit]) -> list[int]:
     return ids
 
 
+_HEADING_RE = re.compile(r"[ \t]*#{1,6}[ \t][^\n]*")
+# "Caroline:", "Dr. Smith:", "**User**:", "assistant:" opening a line: a speaker or field label.
+_LABEL_RE = re.compile(
+    r"[ \t]*(?:\*\*)?[A-Za-z][\w.'’-]*(?:[ \t][A-Z][\w.'’-]*){0,3}(?:\*\*)?:(?=[ \t])"
+)
+_TABLE_RE = re.compile(r"[ \t]*\|[^\n]*")
+_HEADING_WORDS = 12  # a longer "heading" is prose behind a hash: only its mark is kept
+_CLOSERS = frozenset(".,;:!?)]}%…”’")
+_OPENERS = frozenset("([{“‘$€£¥")
+
+
 def structural_units(text: str, units: list[Unit]) -> set[int]:
-    """Indices of units that carry layout: list markers and heading marks at a line start."""
+    """Indices of units that carry layout and must survive any budget.
+
+    At a line start: list markers, heading marks and the words of short headings, speaker and
+    field labels (``Name:``), and every punctuation unit of a markdown table row (pipes and the
+    ``---`` separators, so columns stay columns). Anywhere: the mark that ends a sentence, which
+    costs one token and keeps sentences from running into each other.
+    """
     keep: set[int] = set()
+    starts = [u.start for u in units]
     line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
-    by_start = {u.start: i for i, u in enumerate(units)}
     for ls in line_starts:
-        match = _LIST_MARKER_RE.match(text, ls)
-        if not match:
-            continue
-        for i in range(len(units)):
-            idx = by_start.get(match.start() + i)
-            if idx is not None and units[idx].end <= match.end():
-                keep.add(idx)
+        spans: list[tuple[int, int, bool]] = []  # (start, end, punctuation only)
+        if match := _LIST_MARKER_RE.match(text, ls):
+            spans.append((match.start(), match.end(), False))
+        if (match := _HEADING_RE.match(text, ls)) and len(match.group().split()) <= _HEADING_WORDS:
+            spans.append((match.start(), match.end(), False))
+        if match := _LABEL_RE.match(text, ls):
+            spans.append((match.start(), match.end(), False))
+        if match := _TABLE_RE.match(text, ls):
+            spans.append((match.start(), match.end(), True))
+        for start, end, punct_only in spans:
+            i = bisect.bisect_left(starts, start)
+            while i < len(units) and units[i].end <= end:
+                if not (punct_only and units[i].is_word):
+                    keep.add(i)
+                i += 1
+    for i, unit in enumerate(units):
+        ends = i + 1 == len(units) or bool(units[i + 1].gap)
+        if unit.text in _SENTENCE_MARKS and i and units[i - 1].is_word and ends:
+            keep.add(i)
     return keep
+
+
+def drop_orphan_marks(units: list[Unit], keep: list[bool]) -> None:
+    """Unkeep a sentence mark whose sentence kept no word ("word. . word" reads as noise)."""
+    since_mark = False
+    for i, unit in enumerate(units):
+        if unit.text in _SENTENCE_MARKS and i and units[i - 1].is_word:
+            if keep[i] and not since_mark:
+                keep[i] = False
+            since_mark = False
+        elif keep[i] and unit.is_word:
+            since_mark = True
 
 
 def join_units(units: list[Unit], keep: list[bool]) -> str:
@@ -135,7 +178,8 @@ def join_units(units: list[Unit], keep: list[bool]) -> str:
             parts.append("\n" * newlines + indent)
         elif last_kept == i - 1:
             parts.append(unit.gap)
-        elif unit.is_word or unit.text in "([{\"“'‘":
+        elif unit.text not in _CLOSERS and parts[-1][-1:] not in _OPENERS:
+            # Something was dropped between two kept units: never glue them ("pm$250$600").
             parts.append(" ")
         parts.append(unit.text)
         newlines = 0

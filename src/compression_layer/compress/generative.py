@@ -3,7 +3,8 @@
 The prompt is exactly the training format (the seed pairs' system prompt, ``Compress:\\n<input>``)
 through the model's chat template; decoding is greedy and stops at the end of the turn. The output
 cap follows the input size and the requested rate. Every output passes a fact guard of its own:
-missing facts are appended as a compact ``facts:`` line, or the call falls back to the extractive
+missing facts are appended as a compact ``facts:`` line (lost operators such as "not" or
+"unless" as the original sentences that hold them), or the call falls back to the extractive
 engine (``GenerativeSettings.fact_guard``); the output's notes say which.
 
 Base weights are loaded once per process and shared: each adapter gets a copy of the module tree
@@ -103,14 +104,15 @@ def guard_output(
     An empty output always falls back. If the fallback engine cannot be loaded, the facts are
     appended instead; the notes say which happened.
     """
-    from compression_layer.compress.facts import missing
+    from compression_layer.compress import facts, operators
 
     empty = not out.text.strip()
-    lost = missing(original, out.text)
-    if not lost and not empty:
+    lost = facts.missing(original, out.text)
+    ops = operators.missing(original, out.text)
+    if not lost and not ops and not empty:
         return out
     if settings.fact_guard == "fallback" or empty:
-        why = "empty output" if empty else f"{len(lost)} missing fact(s)"
+        why = "empty output" if empty else _lost_summary(lost, ops)
         try:
             engine = fallback()
         except EngineError as exc:
@@ -119,10 +121,23 @@ def guard_output(
             result = engine.run(original, domain, request)
             result.notes[:0] = [*out.notes, f"fact guard: {why}; fell back to {result.engine}"]
             return result
+    if ops:
+        # An operator alone ("not") means nothing: append the sentences that hold it.
+        sentences = operators.sentences_with(original, ops)
+        out.text = "\n".join([out.text.rstrip(), *sentences])
+        out.notes.append(f"operator guard: appended {len(sentences)} sentence(s) for {ops}")
+        lost = facts.missing(original, out.text)
     if lost:
         out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
         out.notes.append(f"fact guard: appended {len(lost)} missing fact(s)")
     return out
+
+
+def _lost_summary(lost: list[str], ops: list[str]) -> str:
+    parts = [f"{len(lost)} missing fact(s)"] if lost else []
+    if ops:
+        parts.append(f"missing operator(s) {ops}")
+    return ", ".join(parts)
 
 
 def resolve_base_model(name_or_path: str) -> Path:

@@ -22,6 +22,7 @@ keeps four has lost one, and a presence check would call it clean.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from typing import NamedTuple
@@ -172,7 +173,7 @@ def sentences_with(original: str, keys: list[str]) -> list[str]:
     ops = extract(original)
     picked: list[str] = []
     j = 0
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         hit = False
         while j < len(ops) and ops[j].start < hi:
             hit = hit or (ops[j].start >= lo and ops[j].key in wanted)

@@ -71,23 +71,27 @@ class ExtractiveAdapterEngine:
         rate = getattr(self.model, "default_rate", None)
         return float(rate) if rate is not None else None
 
-    def _prose(self, text: str, request: CompressRequest) -> str:
+    def _prose(self, text: str, request: CompressRequest, notes: list[str]) -> str:
         out = self.model.compress(
             text, rate=request.rate, target_tokens=request.target_tokens, query=request.query
         )
+        for note in getattr(out, "notes", None) or []:
+            if note not in notes:
+                notes.append(note)
         return str(out.text)
 
     def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput:
         adapter = getattr(self.model, "adapter_name", None)
+        notes: list[str] = []
         if domain.kind == "prose":
-            return EngineOutput(self._prose(text, request), self.name, adapter)
+            return EngineOutput(self._prose(text, request, notes), self.name, adapter, notes)
         if domain.kind == "mixed":
-            return EngineOutput(self._mixed(text, request), self.name, adapter)
+            return EngineOutput(self._mixed(text, request, notes), self.name, adapter, notes)
         structural = StructuralEngine().run(text, domain, request)
         structural.notes.append(f"{domain.kind} input: routed to the structural engine")
         return structural
 
-    def _mixed(self, text: str, request: CompressRequest) -> str:
+    def _mixed(self, text: str, request: CompressRequest, notes: list[str]) -> str:
         from compression_layer.compress.structural import compress_structural
 
         if request.target_tokens is not None:
@@ -98,7 +102,7 @@ class ExtractiveAdapterEngine:
             text,
             Domain(kind="mixed"),
             strip_docstrings=request.strip_docstrings,
-            prose=lambda part: self._prose(part, request),
+            prose=lambda part: self._prose(part, request, notes),
         )
         return out.text
 
@@ -213,21 +217,49 @@ def domain_for_path(name: str) -> str | None:
     return _SUFFIX_DOMAINS.get(PurePath(name).suffix.lower())
 
 
-def _guard(original: str, out: EngineOutput, settings: CompressSettings) -> list[str]:
-    """Fact guard: report facts lost; for lossy engines append them when configured."""
-    from compression_layer.compress.facts import missing
+def _guard(
+    original: str, out: EngineOutput, settings: CompressSettings
+) -> tuple[list[str], list[str]]:
+    """Fact and operator guard: report what was lost; for lossy engines append it when configured.
 
-    lost = missing(original, out.text)
-    if lost and out.verified:
-        # The check proved code and data identical, so these facts lived only in comments or
+    Lost facts are appended as a ``facts:`` line; a lost operator ("not", "unless", "more than")
+    means nothing on its own, so the sentences of the original that hold it are appended instead.
+    """
+    from compression_layer.compress import facts, operators
+
+    lost = facts.missing(original, out.text)
+    ops = operators.missing(original, out.text)
+    if (lost or ops) and out.verified:
+        # The check proved code and data identical, so these lived only in comments or
         # stripped docstrings, which the structural engine drops by design: say so, in notes.
-        out.notes.append(f"dropped with comments/docstrings: {'; '.join(lost)}")
-        return []
-    if lost and out.engine != "structural" and settings.fact_guard == "append":
-        out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
-        out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
-        lost = missing(original, out.text)
-    return lost
+        out.notes.append(f"dropped with comments/docstrings: {'; '.join([*lost, *ops])}")
+        return [], []
+    if out.engine != "structural" and settings.fact_guard == "append":
+        if ops:
+            sentences = operators.sentences_with(original, ops)
+            out.text = "\n".join([out.text.rstrip(), *sentences])
+            out.notes.append(f"operator guard appended {len(sentences)} sentence(s) for {ops}")
+        if lost:
+            lost = facts.missing(original, out.text)
+        if lost:
+            out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
+            out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
+        if ops or lost:
+            lost = facts.missing(original, out.text)
+            ops = operators.missing(original, out.text)
+    return lost, ops
+
+
+def _never_longer(original: str, out: EngineOutput, n_orig: int, n_comp: int) -> int:
+    """An output at least as long as its input is no compression: return the input instead."""
+    if n_comp < n_orig or out.text == original:
+        return n_comp
+    out.text = original
+    out.notes.append(
+        f"output ({n_comp} tokens) was not shorter than the input ({n_orig}): "
+        "returned the input unchanged"
+    )
+    return n_orig
 
 
 def compress(
@@ -274,10 +306,12 @@ def compress(
         request = request.model_copy(update={"rate": rate})
     out = chosen.run(text, found, request)
     out.notes[:0] = notes
-    lost = _guard(text, out, cfg)
-    latency = (time.perf_counter() - started) * 1000
+    lost, ops = _guard(text, out, cfg)
     n_orig = tokens.count_tokens(text)
-    n_comp = tokens.count_tokens(out.text)
+    n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
+    if out.text == text:
+        lost, ops = [], []
+    latency = (time.perf_counter() - started) * 1000
     return CompressionResult(
         compressed=out.text,
         engine=out.engine,
@@ -287,6 +321,7 @@ def compress(
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
         latency_ms=round(latency, 3),
         facts_missing=lost,
+        operators_missing=ops,
         adapter=out.adapter,
         notes=out.notes,
     )

@@ -41,5 +41,9 @@ class CompressionResult(BaseModel):
     ratio: float = Field(description="tokens_compressed / tokens_original (o200k_base)")
     latency_ms: float
     facts_missing: list[str] = Field(default_factory=list)
+    operators_missing: list[str] = Field(
+        default_factory=list,
+        description="meaning operators (not, may, unless, more than, ?) the output has fewer of",
+    )
     adapter: str | None = None
     notes: list[str] = Field(default_factory=list, description="fallbacks and guard actions")

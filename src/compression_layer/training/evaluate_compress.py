@@ -14,6 +14,7 @@ import gzip
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,7 @@ def evaluate(
     """Metrics of every method at every rate: ``{method: {rate: {metric: value}}}``."""
     from compression_layer.compress import facts
 
+    operator_totals = [_operator_tally(it.context) for it in items]
     prepared = engine.prepare([it.context for it in items])
     tokens_in = [count_tokens(it.context) for it in items]
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -175,7 +177,8 @@ def evaluate(
             fact_scores: list[float] = []
             loose: list[bool] = []
             strict: list[bool] = []
-            for it, p in zip(items, prepared, strict=True):
+            ops = [0.0, 0, 0.0, 0]  # operators kept, operators, negations kept, negations
+            for it, p, tally in zip(items, prepared, operator_totals, strict=True):
                 per_query = method == "extractive+query"
                 outs = (
                     [compress_with(engine, p, method, rate, q, rng) for q, _ in it.questions]
@@ -184,15 +187,55 @@ def evaluate(
                 )
                 out_tokens += sum(count_tokens(o) for o in outs) / len(outs)
                 fact_scores.append(float(np.mean([facts.kept_ratio(it.context, o) for o in outs])))
+                for o in outs:
+                    kept = _operators_kept(tally, o)
+                    for k in range(4):
+                        ops[k] += kept[k] / len(outs)
                 for k, (_, answers) in enumerate(it.questions):
                     lk, st = answer_kept(answers, outs[k if per_query else 0])
                     loose.append(lk)
                     strict.append(st)
             per_rate[f"{rate:.2f}"] = _summary(
                 out_tokens, sum(tokens_in), fact_scores, loose, strict
-            )
+            ) | _operator_summary(ops)
         results[method] = per_rate
     return results
+
+
+def _operator_tally(text: str) -> tuple[Counter[str], Counter[str]]:
+    """Operator and negation counts per key of one context (computed once per item)."""
+    from compression_layer.compress import operators
+
+    found = operators.extract(text)
+    return (
+        Counter(op.key for op in found),
+        Counter(op.key for op in found if op.kind == "negation"),
+    )
+
+
+def _operators_kept(
+    tally: tuple[Counter[str], Counter[str]], compressed: str
+) -> tuple[int, int, int, int]:
+    """(operators kept, operators, negations kept, negations) of one output, matched by count."""
+    from compression_layer.compress import operators
+
+    after = operators.counts(compressed)
+    every, negations = tally
+    return (
+        sum(min(n, after.get(k, 0)) for k, n in every.items()),
+        sum(every.values()),
+        sum(min(n, after.get(k, 0)) for k, n in negations.items()),
+        sum(negations.values()),
+    )
+
+
+def _operator_summary(ops: list[float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if ops[1]:
+        out["operators_kept"] = round(ops[0] / ops[1], 4)
+    if ops[3]:
+        out["negations_kept"] = round(ops[2] / ops[3], 4)
+    return out
 
 
 def _single(

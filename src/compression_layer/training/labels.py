@@ -6,6 +6,7 @@ the target's words near where the alignment currently stands (a windowed greedy 
 *kept* when it, its normalised form (case, dots, plural, number words) or an abbreviation of it
 (a target word of three or more letters that begins it) is found and not already used.
 Function words only match close to the current position, because they occur everywhere.
+Meaning operators (negations, modals, conditions, comparisons) are always labelled *keep*.
 """
 
 from __future__ import annotations
@@ -133,7 +134,29 @@ def align(source: str, target: str, *, window: int = 24, stop_window: int = 4) -
             labels[i] = True
             used[found] = True
             pos = found + 1
-    return _complete_names(units, labels)
+    return _force_operators(source, units, _complete_names(units, labels))
+
+
+def _force_operators(source: str, units: list[Unit], labels: list[bool]) -> list[bool]:
+    """Keep every meaning operator (not, n't, may, unless, more than, ?) whatever the teacher did.
+
+    The teacher drops about half of them ("did not approve" -> "approve"), and a head trained on
+    those labels learns to drop them too; the engine forces them at inference, and the labels
+    agree so that the head spends its capacity on the words that are really optional.
+    """
+    from compression_layer.compress import operators
+
+    spans = operators.protected_spans(source)
+    if not spans:
+        return labels
+    out = list(labels)
+    j = 0
+    for i, unit in enumerate(units):
+        while j < len(spans) and spans[j][1] <= unit.start:
+            j += 1
+        if j < len(spans) and spans[j][0] < unit.end:
+            out[i] = True
+    return out
 
 
 def _target_words(target: str) -> list[str]:

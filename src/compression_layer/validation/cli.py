@@ -88,6 +88,9 @@ def _print_report(report: ValidationReport) -> None:
         table.add_row(t.tokenizer + mark, str(t.original), str(t.compressed), f"{t.reduction:.1%}")
     console.print(table)
     console.print(f"similarity {off.similarity:.3f}; facts missing: {off.facts_missing}")
+    console.print(
+        f"operators missing: {off.operators_missing}; offline checks passed: {off.passed}"
+    )
     if off.is_code:
         loose = off.ast_equal_ignoring_docstrings
         console.print(f"AST equal: {off.ast_equal}; ignoring docstrings: {loose}")

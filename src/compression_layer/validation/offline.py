@@ -1,4 +1,4 @@
-"""Offline checks of a compression: tokens, facts, semantic similarity, AST, answer retention.
+"""Offline checks of a compression: tokens, facts, operators, similarity, AST, answer retention.
 
 Nothing here needs a key or the network (Claude / Gemini token counts are estimates unless an
 exact counter has been registered with ``tokens.register_exact_counter``).
@@ -76,6 +76,15 @@ def _facts_missing(original: str, compressed: str, notes: list[str]) -> list[str
     return list(missing(original, compressed))
 
 
+def _operators_missing(original: str, compressed: str, notes: list[str]) -> list[str] | None:
+    try:
+        from compression_layer.compress.operators import missing
+    except ImportError:
+        notes.append("operator check unavailable: compression_layer.compress not importable")
+        return None
+    return list(missing(original, compressed))
+
+
 def offline_checks(
     original: str,
     compressed: str,
@@ -89,6 +98,7 @@ def offline_checks(
         tokens=token_reductions(original, compressed),
         similarity=round(sim, 4),
         facts_missing=_facts_missing(original, compressed, notes),
+        operators_missing=_operators_missing(original, compressed, notes),
         notes=notes,
     )
     checks.is_code = looks_like_code(original)
@@ -104,6 +114,10 @@ def offline_checks(
             checks.compressed_parses = False
         if checks.ast_equal is None:
             notes.append("AST equivalence not checked: one of the texts is not valid Python")
+    lost = bool(checks.facts_missing) or bool(checks.operators_missing)
+    checks.passed = not lost and checks.compressed_parses is not False
+    if checks.operators_missing:
+        notes.append(f"meaning operators lost: {', '.join(checks.operators_missing)}")
     if questions:
         checks.answer_retention, checks.answers_checked = answer_retention(
             original, compressed, questions

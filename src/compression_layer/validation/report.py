@@ -26,6 +26,14 @@ class OfflineChecks(BaseModel):
     facts_missing: list[str] | None = Field(
         default=None, description="protected facts of the original absent from the compression"
     )
+    operators_missing: list[str] | None = Field(
+        default=None,
+        description="operators (not, may, unless, more than, ?) the compression has fewer of",
+    )
+    passed: bool | None = Field(
+        default=None,
+        description="False when a fact or an operator is lost (or code no longer parses)",
+    )
     is_code: bool = False
     ast_equal: bool | None = Field(default=None, description="same Python AST (None: not Python)")
     ast_equal_ignoring_docstrings: bool | None = None
@@ -95,6 +103,10 @@ class ValidationReport(BaseModel):
         scored = [m for m in self.models if m.passed is not None]
         self.transfer = sum(bool(m.passed) for m in scored) / len(scored) if scored else None
         self.passed = None if self.transfer is None else self.transfer == 1.0
+        if self.offline.passed is False:
+            # Lost meaning fails the pair whatever the models said: they may not have been
+            # asked about the sentence whose "not" went missing.
+            self.passed = False
         self.partial = self.partial or any(
             m.error is not None or any(t.error for t in m.tasks) for m in self.models
         )
