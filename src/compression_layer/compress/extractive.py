@@ -25,6 +25,7 @@ from compression_layer.compress.extractive_text import (
     drop_orphan_marks,
     is_stopword,
     join_units,
+    list_item_words,
     normalise,
     sentence_ids,
     split_units,
@@ -163,6 +164,14 @@ class Prepared:
     forced: set[int]
 
 
+def _prepared(text: str, units: list[Unit], scores: npt.NDArray[np.float64]) -> Prepared:
+    forced = forced_units(text, units)
+    for words in list_item_words(text, units):
+        if not forced.intersection(words):
+            forced.add(max(words, key=lambda i: scores[i]))  # a bullet never stands empty
+    return Prepared(text, units, scores, unit_costs(units), forced)
+
+
 class ExtractiveEngine:
     """Learned keep/drop compression of prose (see the module docstring)."""
 
@@ -214,12 +223,10 @@ class ExtractiveEngine:
         bias = self._adapter.config.content_bias
         repeat = self._adapter.config.repeat_penalty
         return [
-            Prepared(
+            _prepared(
                 text,
                 units,
                 scores + bias * _content_mask(units) - repeat * _repeat_mask(units),
-                unit_costs(units),
-                forced_units(text, units),
             )
             for text, units, scores in zip(texts, docs, logits, strict=True)
         ]

@@ -149,10 +149,37 @@ def structural_units(text: str, units: list[Unit]) -> set[int]:
     return keep
 
 
+def list_item_words(text: str, units: list[Unit]) -> list[list[int]]:
+    """Word units of each list item line (``- item``, ``1. item``), one list per item.
+
+    The engine keeps at least the best word of every item, so a bullet never stands empty.
+    """
+    starts = [u.start for u in units]
+    items: list[list[int]] = []
+    line_starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+    for ls in line_starts:
+        match = _LIST_MARKER_RE.match(text, ls)
+        if not match or match.group().lstrip().startswith(("#", ">")):
+            continue
+        end = text.find("\n", match.end())
+        end = len(text) if end < 0 else end
+        i = bisect.bisect_left(starts, match.end())
+        words = []
+        while i < len(units) and units[i].end <= end:
+            if units[i].is_word:
+                words.append(i)
+            i += 1
+        if words:
+            items.append(words)
+    return items
+
+
 def drop_orphan_marks(units: list[Unit], keep: list[bool]) -> None:
     """Unkeep a sentence mark whose sentence kept no word ("word. . word" reads as noise)."""
     since_mark = False
     for i, unit in enumerate(units):
+        if "\n\n" in unit.gap or ("\n" in unit.gap and not unit.is_word):
+            since_mark = False  # a new paragraph, list item, table row or labelled line
         if unit.text in _SENTENCE_MARKS and i and units[i - 1].is_word:
             if keep[i] and not since_mark:
                 keep[i] = False
@@ -171,6 +198,8 @@ def join_units(units: list[Unit], keep: list[bool]) -> str:
         newlines = min(2, max(newlines, unit.gap.count("\n")))
         if not keep[i]:
             continue
+        if unit.text in _CLOSERS and "\n" not in unit.gap:
+            newlines = 0  # a kept "." belongs to the words before it, not to a dropped line
         if not parts:
             pass
         elif newlines:
