@@ -1,4 +1,4 @@
-"""Readable structure through the extractive engine: headings, labels, tables, spacing, sentences."""
+"""Readable structure through the extractive engine: headings, labels, tables, spacing."""
 
 from __future__ import annotations
 
