@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 
 from mcp_types import CallToolResult
 
+import compression_layer
 from compression_layer.memory.errors import MemoryNotFoundError
 from compression_layer.memory.types import Memory, MemoryPage, SearchHit
 from compression_layer.settings import ServerSettings
+from compression_layer.tokens import count_tokens
 
 PROSE = (
     "The quarterly review meeting took place on 14 March 2024 in Berlin. Revenue grew by 12.5% "
@@ -29,6 +32,87 @@ CODE = '''def total(items):
         result += item.price
     return result
 '''
+
+SAMPLE_SERVICE = Path(compression_layer.__file__).parent / "data" / "samples" / "sample_service.py"
+
+
+def api_json() -> str:
+    """A page of an orders API, pretty-printed as clients receive it."""
+    orders = [
+        {
+            "id": f"ord_{4711 + i}",
+            "status": ["paid", "shipped", "refunded"][i % 3],
+            "created_at": f"2024-03-{10 + i:02d}T09:{i * 7:02d}:00Z",
+            "customer": {"id": f"cus_{900 + i}", "name": name, "email": f"{name[0]}@example.com"},
+            "items": [
+                {"sku": f"SKU-{1000 + i * 13}", "quantity": 1 + i % 3, "unit_price": 4999},
+                {"sku": f"SKU-{2000 + i * 7}", "quantity": 2, "unit_price": 1299},
+            ],
+            "total": {"amount": (1 + i % 3) * 4999 + 2598, "currency": "EUR"},
+            "metadata": {"channel": ["web", "ios"][i % 2], "coupon": None},
+        }
+        for i, name in enumerate(["Alice Chen", "Bruno Silva", "Chiara Rossi", "Dmitri Ivanov"])
+    ]
+    return json.dumps({"object": "list", "has_more": False, "data": orders}, indent=2)
+
+
+def service_log() -> str:
+    """Request lines, health checks, retries and one error, as an application logs them."""
+    lines = []
+    for i in range(30):
+        stamp = f"2024-05-14T09:12:{i * 2:02d}.{(i * 137) % 1000:03d}Z"
+        if i % 5 == 0:
+            lines.append(f"{stamp} DEBUG [health] GET /healthz 200 1ms")
+        elif 12 <= i < 16:
+            lines.append(
+                f"{stamp} WARN  [payments] req_{i:04x} upstream timeout after 5000ms "
+                f"(attempt {i - 11}/5), retrying in {2 ** (i - 12)}s"
+            )
+        elif i == 16:
+            lines.append(f"{stamp} ERROR [payments] req_{i:04x} charge failed: PSPTimeout")
+        else:
+            lines.append(
+                f"{stamp} INFO  [api] req_{i:04x} GET /v1/orders/ord_{4711 + i} 200 "
+                f"{8 + i * 3}ms user=u_{1000 + i}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def content_text(result: CallToolResult) -> str:
+    """The text the model reads: every content block of the result (all must be text)."""
+    assert all(block.type == "text" for block in result.content), result.content
+    return "".join(block.text for block in result.content if block.type == "text")
+
+
+def visible_tokens(result: CallToolResult) -> int:
+    """o200k_base tokens of every text block the client received."""
+    return sum(count_tokens(block.text) for block in result.content if block.type == "text")
+
+
+def check_compress_result(result: CallToolResult, original: str) -> dict[str, Any]:
+    """The compress_context contract: the compressed text plus one line of figures as the text,
+    within 40 tokens of the engine's output and never above the original; the full object as
+    structured content."""
+    from compression_layer.server.models import CompressContextResult
+
+    out = structured(result)
+    CompressContextResult.model_validate(out)
+    assert set(CompressContextResult.model_fields) <= set(out)
+    assert len(result.content) == 1
+    text = content_text(result)
+    seen = visible_tokens(result)
+    assert out["tokens_visible"] == seen
+    assert seen <= out["tokens_compressed"] + 40, (seen, out["tokens_compressed"])
+    assert seen <= out["tokens_original"], (seen, out["tokens_original"])
+    if out["text_form"] == "original":
+        assert text == original
+        return out
+    body, _, line = text.rpartition("\n")
+    assert body == out["compressed"].rstrip("\n")
+    assert line.startswith("[compressed ") and line.endswith("]"), line
+    tokens = f"{out['tokens_original']}→{out['tokens_compressed']} tokens"
+    assert tokens in line and out["engine"] in line
+    return out
 
 
 class FakeMemoryStore:

@@ -8,7 +8,14 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
-from srv_helpers import PROSE, FakeMemoryStore, error_text, structured
+from srv_helpers import (
+    PROSE,
+    FakeMemoryStore,
+    content_text,
+    error_text,
+    structured,
+    visible_tokens,
+)
 
 Server = MCPServer[Any]
 
@@ -89,3 +96,74 @@ async def test_memory_resource_reads_the_original(server: Server) -> None:
             await client.read_resource(f"memory://other/{stored['id']}")
         with pytest.raises(MCPError, match="no memory with id"):
             await client.read_resource("memory://notes/unknown")
+
+
+async def test_memory_texts_are_compact(server: Server, fake_store: FakeMemoryStore) -> None:
+    """One line per memory for the model; the full objects stay in structured content."""
+    async with Client(server) as client:
+        first = await client.call_tool(
+            "memory_store", {"content": PROSE, "namespace": "proj", "tags": ["q1", "finance"]}
+        )
+        mid = structured(first)["id"]
+        assert content_text(first) == (
+            f"created [{mid}] in proj: {structured(first)['tokens_original']}→"
+            f"{structured(first)['tokens_compressed']} tokens, fake, tags q1,finance"
+        )
+        note = {"content": "Revenue is booked\nby the new billing system.", "compress": False}
+        second = structured(await client.call_tool("memory_store", {**note, "namespace": "proj"}))
+
+        found = await client.call_tool(
+            "memory_search", {"query": "revenue Berlin June", "namespace": "proj"}
+        )
+        hits = structured(found)["hits"]
+        assert [h["id"] for h in hits] == [mid, second["id"]]
+        assert hits[0]["tags"] == ["q1", "finance"] and hits[0]["metadata"] == {}
+        text = content_text(found)
+        blocks = text.split("\n\n")  # the second hit spans two lines: hits are blank-line apart
+        assert blocks[0] == (
+            f"[{mid}] (score {hits[0]['score']:.2f}, tags q1,finance) "
+            f"{fake_store.items[mid].compressed}"
+        )
+        assert blocks[1] == f"[{second['id']}] (score {hits[1]['score']:.2f}) {note['content']}"
+        assert visible_tokens(found) < structured(found)["tokens"] + 40 * len(hits)
+        assert "{" not in text
+
+        none = await client.call_tool("memory_search", {"query": "zebra", "namespace": "proj"})
+        assert content_text(none) == "no memories match"
+        assert structured(none)["hits"] == []
+
+        page = await client.call_tool("memory_list", {"namespace": "proj", "limit": 1})
+        lines = content_text(page).splitlines()
+        assert lines[0].startswith(f"[{mid}] (") and "tags q1,finance" in lines[0]
+        assert fake_store.items[mid].compressed[:20] in lines[0]
+        assert lines[1] == f"more: cursor={structured(page)['next_cursor']}"
+        assert structured(page)["items"][0]["tokens_original"] > 0
+        empty = await client.call_tool("memory_list", {"namespace": "nobody"})
+        assert content_text(empty) == "no memories in namespace nobody"
+
+        got = await client.call_tool("memory_get", {"id": mid, "form": "original"})
+        body, _, line = content_text(got).rpartition("\n")
+        assert body == PROSE
+        assert line == (
+            f"[{mid}, original, {structured(got)['tokens_original']} tokens, tags q1,finance]"
+        )
+        gone = await client.call_tool("memory_delete", {"id": mid})
+        assert content_text(gone) == f"deleted [{mid}]"
+
+
+def test_a_superseded_hit_names_the_newer_one() -> None:
+    from compression_layer.server.memory_tools import search_text
+    from compression_layer.server.models import MemoryHit, MemorySearchResult
+
+    old = MemoryHit(
+        id="mem_1",
+        uri="memory://d/mem_1",
+        score=0.5,
+        text="Deploys on Fridays.",
+        superseded_by="mem_2",
+    )
+    new = MemoryHit(id="mem_2", uri="memory://d/mem_2", score=0.7, text="No deploys on Fridays.")
+    assert search_text(MemorySearchResult(hits=[new, old], tokens=9)).splitlines() == [
+        "[mem_2] (score 0.70) No deploys on Fridays.",
+        "[mem_1] (score 0.50, superseded by [mem_2]) Deploys on Fridays.",
+    ]

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from srv_helpers import error_text, structured
+from srv_helpers import (
+    PROSE,
+    SAMPLE_SERVICE,
+    api_json,
+    check_compress_result,
+    content_text,
+    error_text,
+    service_log,
+    structured,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +45,13 @@ async def test_stdio_process_serves_tools(root: Path, tmp_path: Path) -> None:
         out = structured(await client.call_tool("compress_context", {"paths": ["total.py"]}))
         assert out["engine"] == "structural" and "def total" in out["compressed"]
         assert out["tokens_compressed"] < out["tokens_original"]
+        # What the model reads over a real pipe: the compressed text and one line of figures.
+        code = SAMPLE_SERVICE.read_text(encoding="utf-8")
+        for original in (PROSE, code, api_json(), service_log()):
+            result = await client.call_tool("compress_context", {"text": original})
+            assert check_compress_result(result, original)["text_form"] == "compressed"
+        found = await client.call_tool("memory_search", {"query": "anything"})
+        assert content_text(found) == "no memories match"
         refused = await client.call_tool("compress_context", {"paths": ["../x.txt"]})
         assert "outside the allowed roots" in error_text(refused)
         status = structured(await client.call_tool("adapter_status", {}))

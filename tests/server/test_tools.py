@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from srv_helpers import CODE, PROSE, error_text, structured
+from srv_helpers import CODE, PROSE, content_text, error_text, structured
 
 Server = MCPServer[Any]
 TOOLS = {
@@ -112,7 +112,11 @@ async def test_symlink_out_of_root_is_refused(server: Server, root: Path, tmp_pa
 
 async def test_adapter_status_reports_engines_and_kinds(server: Server) -> None:
     async with Client(server) as client:
-        out = structured(await client.call_tool("adapter_status", {}))
+        result = await client.call_tool("adapter_status", {})
+        out = structured(result)
+        lines = content_text(result).splitlines()
+        assert lines[0].startswith(f"extractive: {out['adapters'][0]['name']} (")
+        assert lines[-1].startswith("engines: auto, ")
         kinds = {a["kind"]: a for a in out["adapters"]}
         assert set(kinds) == {"extractive", "generative"}
         assert kinds["extractive"]["name"]

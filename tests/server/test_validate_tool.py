@@ -7,9 +7,11 @@ from typing import Any
 
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from srv_helpers import PROSE, error_text, server_settings, structured
+from srv_helpers import PROSE, content_text, error_text, server_settings, structured
 
+from compression_layer.server.models import ValidationResult
 from compression_layer.server.state import EngineState, ServerState
+from compression_layer.server.tools import validation_text
 from compression_layer.server.validate import run_validation
 from compression_layer.settings import CompressSettings
 from compression_layer.validation.report import OfflineChecks, TokenReduction, ValidationReport
@@ -20,9 +22,13 @@ SHORT = "Quarterly review 14 March 2024 Berlin: revenue +12.5% to $4.2 million."
 
 async def test_offline_validation_through_mcp(server: Server) -> None:
     async with Client(server) as client:
-        out = structured(
-            await client.call_tool("validate_compression", {"original": PROSE, "compressed": SHORT})
+        result = await client.call_tool(
+            "validate_compression", {"original": PROSE, "compressed": SHORT}
         )
+    out = structured(result)
+    first = content_text(result).splitlines()[0]
+    assert first.startswith(f"{out['tokens_original']}→{out['tokens_compressed']} tokens")
+    assert f"similarity {out['similarity']:.2f}" in first and "Alice Chen" in first
     assert out["tokens_compressed"] < out["tokens_original"]
     assert 0.0 < out["similarity"] <= 1.0
     assert "Alice Chen" in " ".join(out["facts_missing"])  # dropped from SHORT
@@ -61,3 +67,33 @@ async def test_harness_report_is_flattened(root: Path) -> None:
     assert result.facts_missing == ["Alice Chen"]
     assert result.notes == ["1 model skipped"]
     assert result.cross_model is not None and result.cross_model["threshold"] == 0.8
+
+
+def test_validation_text_has_one_line_per_model() -> None:
+    report = {
+        "offline_only": False,
+        "threshold": 0.8,
+        "passed": False,
+        "cost_usd": 0.0042,
+        "models": [
+            {"model": "claude", "mean": 0.91, "min": 0.85, "passed": True},
+            {"model": "gpt", "error": "OPENAI_API_KEY is not set"},
+        ],
+    }
+    result = ValidationResult(
+        tokens_original=92,
+        tokens_compressed=20,
+        ratio=0.2174,
+        facts_missing=[],
+        similarity=0.8,
+        cross_model=report,
+        cross_model_available=True,
+        notes=["1 model skipped"],
+    )
+    assert validation_text(result).splitlines() == [
+        "92→20 tokens (o200k, ratio 0.22); similarity 0.80; no facts missing",
+        "claude: answers agree 0.91 (min 0.85), pass",
+        "gpt: error: OPENAI_API_KEY is not set",
+        "overall: fail at threshold 0.80, $0.0042",
+        "notes: 1 model skipped",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio
+from mcp_types import CallToolResult
 from pydantic import Field
 
 from compression_layer.errors import InputError
@@ -17,7 +18,14 @@ from compression_layer.server.models import (
     MemoryRecord,
     MemorySearchResult,
 )
-from compression_layer.server.tools import ServerContext, as_tool_errors, state_of
+from compression_layer.server.tools import (
+    ServerContext,
+    as_tool_errors,
+    clip,
+    listing,
+    state_of,
+    tool_result,
+)
 
 Namespace = Annotated[
     str, Field(min_length=1, description="Memory namespace, e.g. a project or user name")
@@ -43,11 +51,46 @@ def to_record(memory: Any, form: Literal["original", "compressed"] | None) -> Me
         tokens_compressed=memory.tokens_compressed,
         engine=memory.engine,
         status=getattr(memory, "status", None),
+        notes=list(getattr(memory, "notes", None) or []),
         tags=list(memory.tags),
         metadata=dict(memory.metadata or {}),
         created_at=memory.created_at,
         updated_at=memory.updated_at,
     )
+
+
+def _tags(tags: list[str]) -> str:
+    return f", tags {','.join(tags)}" if tags else ""
+
+
+def _figures(record: MemoryRecord) -> str:
+    """``92→48 tokens, extractive, tags a,b``: one memory's figures."""
+    engine = f", {record.engine}" if record.engine else ""
+    tokens = f"{record.tokens_original}→{record.tokens_compressed} tokens"
+    return f"{tokens}{engine}{_tags(record.tags)}"
+
+
+def _hit_line(hit: MemoryHit) -> str:
+    newer = f", superseded by [{hit.superseded_by}]" if hit.superseded_by else ""
+    return f"[{hit.id}] (score {hit.score:.2f}{_tags(hit.tags)}{newer}) {hit.text.strip()}"
+
+
+def search_text(result: MemorySearchResult) -> str:
+    """One hit per line, best first; a blank line between hits when any text spans lines."""
+    if not result.hits:
+        return "no memories match"
+    lines = [_hit_line(h) for h in result.hits]
+    return ("\n\n" if any("\n" in line for line in lines) else "\n").join(lines)
+
+
+def list_text(result: MemoryListResult, previews: dict[str, str]) -> str:
+    """One memory per line with a short preview; the cursor of the next page last."""
+    if not result.items:
+        return f"no memories in namespace {result.namespace}"
+    lines = [f"[{r.id}] ({_figures(r)}) {clip(previews.get(r.id, ''), 60)}" for r in result.items]
+    if result.next_cursor:
+        lines.append(f"more: cursor={result.next_cursor}")
+    return "\n".join(lines)
 
 
 async def _store(ctx: ServerContext) -> Any:
@@ -70,12 +113,12 @@ async def memory_store(
     compress: Annotated[
         bool, Field(description="Keep a compressed form for injection (the original is kept too)")
     ] = True,
-) -> MemoryRecord:
+) -> Annotated[CallToolResult, MemoryRecord]:
     """Save a fact, decision, summary or document to long-term memory for later conversations.
 
-    The original is always kept; a compressed form is stored for cheap injection. Returns the new
-    memory's id, uri and token counts (not the text you just sent). Storing the same content twice
-    in a namespace does not create a duplicate.
+    The original is always kept; a compressed form is stored for cheap injection. Returns one
+    line: the memory's id, whether it was created (or already existed) and its token counts, not
+    the text you just sent. Storing the same content twice in a namespace makes no duplicate.
     """
     with as_tool_errors():
         store = await _store(ctx)
@@ -86,7 +129,12 @@ async def memory_store(
             metadata=metadata,
             compress=compress,
         )
-        return to_record(memory, None)
+        record = to_record(memory, None)
+        status = record.status or "stored"
+        text = f"{status} [{record.id}] in {namespace}: {_figures(record)}"
+        if record.notes:
+            text += "; " + listing("notes", record.notes, 2, 80)
+        return tool_result(text, record)
 
 
 async def memory_search(
@@ -100,11 +148,13 @@ async def memory_search(
     max_tokens: Annotated[
         int | None, Field(gt=0, description="Stop adding hits once their texts reach this budget")
     ] = None,
-) -> MemorySearchResult:
+) -> Annotated[CallToolResult, MemorySearchResult]:
     """Find stored memories relevant to a query (keyword + semantic search), best first.
 
-    Use it to recall what was saved in earlier conversations. Hits carry the compressed text,
-    ready to use as context; `max_tokens` caps their total size. Use memory_get for an original.
+    Use it to recall what was saved in earlier conversations. Returns one hit per line,
+    `[id] (score, tags) compressed text`, ready to use as context; `max_tokens` caps their total
+    size. A hit marked `superseded by [id]` has a newer, nearly identical memory that differs in
+    a fact or a negation and may correct it. Use memory_get with the id for the original.
     """
     from compression_layer.tokens import count_tokens
 
@@ -117,11 +167,14 @@ async def memory_search(
                 uri=memory_uri(namespace, h.id),
                 score=float(h.score),
                 text=h.compressed,
+                tags=list(getattr(h, "tags", None) or []),
+                superseded_by=getattr(h, "superseded_by", None),
                 metadata=dict(h.metadata or {}),
             )
             for h in hits
         ]
-        return MemorySearchResult(hits=out, tokens=sum(count_tokens(h.text) for h in out))
+        result = MemorySearchResult(hits=out, tokens=sum(count_tokens(h.text) for h in out))
+        return tool_result(search_text(result), result)
 
 
 async def memory_get(
@@ -131,19 +184,26 @@ async def memory_get(
         Literal["original", "compressed"],
         Field(description="'compressed' (short, default) or 'original' (the full text)"),
     ] = "compressed",
-) -> MemoryRecord:
-    """Fetch one memory by id, as its compressed form or its full original text."""
+) -> Annotated[CallToolResult, MemoryRecord]:
+    """Fetch one memory by id, as its compressed form or its full original text.
+
+    Returns the text, then one line in brackets with its id, form, token counts and tags."""
     with as_tool_errors():
         store = await _store(ctx)
-        return to_record(await store.get(id), form)
+        record = to_record(await store.get(id), form)
+        tokens = record.tokens_original if form == "original" else record.tokens_compressed
+        line = f"[{record.id}, {form}, {tokens} tokens{_tags(record.tags)}]"
+        return tool_result(f"{(record.text or '').rstrip()}\n{line}", record)
 
 
-async def memory_delete(ctx: ServerContext, id: MemoryId) -> MemoryDeleteResult:
+async def memory_delete(
+    ctx: ServerContext, id: MemoryId
+) -> Annotated[CallToolResult, MemoryDeleteResult]:
     """Delete one memory permanently (original and compressed form). Cannot be undone."""
     with as_tool_errors():
         store = await _store(ctx)
         await store.delete(id)  # an unknown id raises: the model sees it, not a silent no-op
-        return MemoryDeleteResult(id=id, deleted=True)
+        return tool_result(f"deleted [{id}]", MemoryDeleteResult(id=id, deleted=True))
 
 
 async def memory_list(
@@ -151,18 +211,22 @@ async def memory_list(
     namespace: Namespace = "default",
     limit: Annotated[int, Field(gt=0, le=200, description="Page size")] = 20,
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
-) -> MemoryListResult:
-    """List the memories of a namespace in the order they were stored, without their text.
+) -> Annotated[CallToolResult, MemoryListResult]:
+    """List the memories of a namespace in the order they were stored.
 
-    Page with `cursor`. Use memory_get to read one, memory_search to find by meaning.
+    One line each: `[id] tokens, engine, tags: the start of its compressed text`; the last line
+    gives the cursor of the next page, if any. Use memory_get to read one in full,
+    memory_search to find by meaning.
     """
     with as_tool_errors():
         store = await _store(ctx)
         page = await store.list(namespace, limit, cursor)
         items, next_cursor = _page(page)
-        return MemoryListResult(
+        result = MemoryListResult(
             namespace=namespace, items=[to_record(m, None) for m in items], next_cursor=next_cursor
         )
+        previews = {m.id: m.compressed for m in items}
+        return tool_result(list_text(result, previews), result)
 
 
 def _page(page: Any) -> tuple[list[Any], str | None]:
@@ -179,7 +243,7 @@ async def adapter_status(
     kind: Annotated[
         str | None, Field(description="extractive or generative; omit for every kind")
     ] = None,
-) -> AdapterStatusResult:
+) -> Annotated[CallToolResult, AdapterStatusResult]:
     """Which compression adapter of each kind is active, its evaluation metrics, the last swap to
     a newly promoted adapter and the last load error. Also lists the engine names
     compress_context accepts."""
@@ -209,9 +273,42 @@ async def adapter_status(
             if kind is None or r.kind == kind
         ]
         snapshot = state.engines.current
-        return AdapterStatusResult(
+        result = AdapterStatusResult(
             adapters=infos,
             engines=engine_names(),
             default_engine=snapshot.settings.engine,
             generation=snapshot.generation,
         )
+        return tool_result(status_text(result), result)
+
+
+def _metric(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _adapter_line(info: AdapterInfo) -> str:
+    state = "loaded" if info.loaded else "not loaded"
+    head = f"{info.kind}: {info.name or 'none'} ({info.source}, {state})"
+    shown = {key: _metric(value) for key, value in info.metrics.items()}
+    numbers = [f"{key} {value}" for key, value in shown.items() if value is not None]
+    if numbers:
+        head += "; " + listing("metrics", numbers, 4, 30).removeprefix("metrics: ")
+    if info.registry_active and info.registry_active != info.name:
+        head += f"; registry wants {info.registry_active}"
+    if info.last_swap:
+        head += f"; swapped {info.last_swap:%Y-%m-%d %H:%M}"
+    if info.last_error:
+        head += f"; error: {clip(info.last_error, 80)}"
+    return head
+
+
+def status_text(result: AdapterStatusResult) -> str:
+    """One line per adapter kind, then the engines."""
+    lines = [_adapter_line(a) for a in result.adapters]
+    lines.append(
+        f"engines: {', '.join(result.engines)} (default {result.default_engine}, "
+        f"generation {result.generation})"
+    )
+    return "\n".join(lines)

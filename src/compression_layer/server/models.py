@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,12 +19,22 @@ class FileCompression(BaseModel):
     tokens_original: int
     tokens_compressed: int
     facts_missing: list[str] = Field(default_factory=list)
+    operators_missing: list[str] = Field(default_factory=list)
 
 
 class CompressContextResult(CompressionResult):
-    """The library's CompressionResult, plus a per-file breakdown when ``paths`` were given."""
+    """The library's CompressionResult, plus a per-file breakdown when ``paths`` were given and
+    what the tool's text content (what the model reads) holds."""
 
     files: list[FileCompression] = Field(default_factory=list)
+    text_form: Literal["compressed", "original"] = Field(
+        default="compressed",
+        description="the text content holds the compressed text plus one line of figures, or the "
+        "original unchanged when that would not have been shorter",
+    )
+    tokens_visible: int | None = Field(
+        default=None, description="o200k_base tokens of the text content the model reads"
+    )
 
 
 class ValidationResult(BaseModel):
@@ -60,6 +70,9 @@ class MemoryRecord(BaseModel):
     status: str | None = Field(
         default=None, description="memory_store only: created, existing, near_duplicate_skipped..."
     )
+    notes: list[str] = Field(
+        default_factory=list, description="memory_store only: what was merged into an existing one"
+    )
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
@@ -73,7 +86,13 @@ class MemoryHit(BaseModel):
     uri: str
     score: float
     text: str
+    tags: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    superseded_by: str | None = Field(
+        default=None,
+        description="a newer hit, nearly the same text but differing in a fact or operator, "
+        "that may correct this one",
+    )
 
 
 class MemorySearchResult(BaseModel):

@@ -3,6 +3,10 @@
 Each docstring is what the model reads when choosing a tool, so it says when to use the tool and
 what comes back. Errors the caller can fix are raised as ``ToolError``: the client gets an
 ``isError`` result carrying the message, and the server keeps serving.
+
+Every tool returns a ``CallToolResult`` annotated with its pydantic model: the text content is
+what the model reads and is kept short (a tool that saves tokens must not spend them on its own
+envelope); the structured content is the full object, validated against the advertised schema.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import anyio
 import anyio.to_process
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
 
 from compression_layer.compress.types import CompressionResult
 from compression_layer.errors import CompressionLayerError, InputError
@@ -47,14 +52,14 @@ def as_tool_errors() -> Iterator[None]:
 
 
 async def _sources(
-    state: ServerState, text: str | None, paths: list[str] | None
+    state: ServerState, text: str, paths: list[str] | None
 ) -> list[tuple[str | None, str]]:
     from compression_layer.compress.inputs import check_text, read_path
 
     limit = state.settings.max_text_bytes
-    if text is not None and paths:
+    if text and paths:
         raise InputError("give either text or paths, not both")
-    if text is not None:
+    if text:
         return [(None, check_text(text, max_bytes=limit, source="text"))]
     if not paths:
         raise InputError("nothing to compress: give text, or paths of files under the roots")
@@ -70,6 +75,130 @@ async def _sources(
     return out
 
 
+def tool_result(text: str, structured: BaseModel) -> CallToolResult:
+    """What the model reads (``text``) apart from what the application gets (the full model)."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=structured.model_dump(mode="json"),
+    )
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """One line of at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def listing(label: str, items: list[str], shown: int, limit: int = 40) -> str:
+    """``label: a, b +3 more``; with ``shown=0`` only the count."""
+    if shown <= 0:
+        return f"{label}: {len(items)}"
+    head = ", ".join(clip(i, limit) for i in items[:shown])
+    more = len(items) - min(shown, len(items))
+    return f"{label}: {head}" + (f" +{more} more" if more else "")
+
+
+# The figures line may add at most this many tokens to the engine's output (o200k_base).
+FIGURES_BUDGET = 40
+
+
+def figures_line(result: CompressContextResult, shown: int) -> str:
+    """``[compressed 412→198 tokens (o200k), extractive; facts missing: …]``: lists only what
+    is present, at most ``shown`` items each."""
+    parts = [
+        f"compressed {result.tokens_original}→{result.tokens_compressed} tokens (o200k), "
+        f"{result.engine}"
+    ]
+    operators = list(getattr(result, "operators_missing", None) or [])
+    for label, items in (
+        ("facts missing", result.facts_missing),
+        ("operators missing", operators),
+        ("notes", result.notes),
+    ):
+        if items:
+            parts.append(listing(label, items, shown, 40 if label != "notes" else 60))
+    return "[" + "; ".join(parts) + "]"
+
+
+def compression_text(result: CompressContextResult, original: str) -> str:
+    """The tool's text content: the compressed text plus one line of figures.
+
+    The line lists what was lost (fewer items until it fits in ``FIGURES_BUDGET`` tokens, or
+    only the counts). When the compressed text and its line would not be shorter than the
+    original, the original itself is returned instead, without a line: lossless and no dearer.
+    Sets ``result.text_form`` and ``result.tokens_visible`` to match.
+    """
+    from compression_layer.tokens import count_tokens
+
+    body = result.compressed.rstrip("\n")
+    text = body
+    for shown in (3, 2, 1, 0):
+        line = figures_line(result, shown)
+        # +1: the newline, and BPE merges at the seam can only save tokens, not add many.
+        if count_tokens(line) + 1 <= FIGURES_BUDGET:
+            text = f"{body}\n{line}"
+            break
+    visible = count_tokens(text)
+    if visible > result.tokens_compressed + FIGURES_BUDGET:  # a seam that cost more: no line
+        text, visible = body, count_tokens(body)
+    n_original = count_tokens(original)
+    if visible >= n_original:
+        text, visible = original, n_original
+        result.text_form = "original"
+    else:
+        result.text_form = "compressed"
+    result.tokens_visible = visible
+    return text
+
+
+def _score(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "n/a"
+
+
+def _verdict(passed: Any) -> str:
+    return "pass" if passed is True else "fail" if passed is False else "undecided"
+
+
+def validation_text(result: ValidationResult) -> str:
+    """The figures on one line, then one line per model asked, then the overall verdict."""
+    head = (
+        f"{result.tokens_original}→{result.tokens_compressed} tokens (o200k, ratio "
+        f"{result.ratio:.2f}); similarity {_score(result.similarity)}; "
+    )
+    facts = result.facts_missing
+    head += listing("facts missing", facts, 5) if facts else "no facts missing"
+    operators = list(getattr(result, "operators_missing", None) or [])
+    if operators:
+        head += "; " + listing("operators missing", operators, 5)
+    lines = [head]
+    report = result.cross_model or {}
+    if not report.get("offline_only") and report.get("models"):
+        for model in report["models"]:
+            name = model.get("model", "?")
+            if model.get("error"):
+                lines.append(f"{name}: error: {clip(str(model['error']), 80)}")
+            else:
+                lines.append(
+                    f"{name}: answers agree {_score(model.get('mean'))} "
+                    f"(min {_score(model.get('min'))}), {_verdict(model.get('passed'))}"
+                )
+        cost = float(report.get("cost_usd") or 0.0)
+        lines.append(
+            f"overall: {_verdict(report.get('passed'))} at threshold "
+            f"{_score(report.get('threshold'))}, ${cost:.4f}"
+        )
+    if result.notes:
+        lines.append(listing("notes", result.notes, 2, 100))
+    return "\n".join(lines)
+
+
+def _original_view(sources: list[tuple[str | None, str]]) -> str:
+    """The sources as the model would read them uncompressed (several files under headers)."""
+    if len(sources) == 1:
+        return sources[0][1]
+    return "\n\n".join(f"=== {label} ===\n{body.rstrip()}" for label, body in sources)
+
+
 def _combine(results: list[tuple[str | None, CompressionResult]]) -> CompressContextResult:
     from compression_layer.tokens import count_tokens
 
@@ -81,6 +210,7 @@ def _combine(results: list[tuple[str | None, CompressionResult]]) -> CompressCon
             tokens_original=r.tokens_original,
             tokens_compressed=r.tokens_compressed,
             facts_missing=r.facts_missing,
+            operators_missing=list(getattr(r, "operators_missing", None) or []),
         )
         for label, r in results
         if label is not None
@@ -101,6 +231,11 @@ def _combine(results: list[tuple[str | None, CompressionResult]]) -> CompressCon
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
         latency_ms=round(sum(r.latency_ms for _, r in results), 3),
         facts_missing=[f"{label}: {f}" for label, r in results for f in r.facts_missing],
+        operators_missing=[
+            f"{label}: {o}"
+            for label, r in results
+            for o in getattr(r, "operators_missing", None) or []
+        ],
         adapter=next((r.adapter for _, r in results if r.adapter), None),
         notes=[f"{label}: {n}" for label, r in results for n in r.notes],
         files=files,
@@ -129,10 +264,12 @@ async def _run_compress(
 
 async def compress_context(
     ctx: ServerContext,
+    # Plain `str`, not `str | None`: the SDK parses JSON-looking strings for any other annotation
+    # (a courtesy for clients that send lists as strings), which turned JSON text into a dict.
     text: Annotated[
-        str | None,
+        str,
         Field(description="The text to compress (prose, code, JSON, logs). Omit when using paths."),
-    ] = None,
+    ] = "",
     paths: Annotated[
         list[str] | None,
         Field(
@@ -155,17 +292,18 @@ async def compress_context(
         int | None, Field(gt=0, description="Token budget instead of a rate")
     ] = None,
     query: Annotated[
-        str | None,
+        str,
         Field(description="The question the context is for; lossy engines keep what answers it"),
-    ] = None,
-) -> CompressContextResult:
+    ] = "",
+) -> Annotated[CallToolResult, CompressContextResult]:
     """Compress context before putting it in a prompt: long documents, files, logs, JSON, code.
 
     Use it when text is large and only needs to be understood, not reproduced byte for byte.
     Code, JSON and logs are compressed losslessly by default; prose drops low-information words
     while keeping numbers, dates, names, URLs and identifiers. Pass `paths` to compress files
-    without reading them into the conversation first. Returns the compressed text with the token
-    counts before and after, the ratio, the engine used and any facts the compression lost.
+    without reading them into the conversation first. Returns the compressed text, then one line
+    in brackets: tokens before and after, the engine, and any facts or operators (not, may,
+    unless...) it lost. If compressing would not save tokens, returns the original unchanged.
     """
     state = state_of(ctx)
     with as_tool_errors():
@@ -184,12 +322,15 @@ async def compress_context(
                 engine=engine,
                 rate=rate,
                 target_tokens=target_tokens,
-                query=query,
+                query=query or None,
                 domain=domain_for_path(label) if label else None,
                 settings=snapshot.settings,
             )
             results.append((label, await _run_compress(state, run, body, engine)))
-        return _combine(results)
+        combined = _combine(results)
+        # Token counts of up to a few MB: off the event loop like the compression itself.
+        text = await anyio.to_thread.run_sync(compression_text, combined, _original_view(sources))
+        return tool_result(text, combined)
 
 
 async def validate_compression(
@@ -207,16 +348,18 @@ async def validate_compression(
         list[str] | None,
         Field(description="Questions the compressed text must still answer like the original"),
     ] = None,
-) -> ValidationResult:
+) -> Annotated[CallToolResult, ValidationResult]:
     """Check whether a compressed text still carries what the original says.
 
     Use it before relying on a compression for something important. Always returns the token
     reduction, the facts (numbers, dates, identifiers) missing from the compressed text and the
     semantic similarity; with `models`, also asks those models the same questions over both texts
-    and reports whether their answers agree (this calls external APIs and costs money).
+    and reports whether their answers agree (this calls external APIs and costs money). Returns
+    a few short lines: the figures, then one per model asked.
     """
     from compression_layer.server.validate import run_validation
 
     state = state_of(ctx)
     with as_tool_errors():
-        return await run_validation(state, original, compressed, models, questions)
+        result = await run_validation(state, original, compressed, models, questions)
+        return tool_result(validation_text(result), result)
