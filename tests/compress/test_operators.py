@@ -195,3 +195,17 @@ def test_generative_guard_appends_or_falls_back() -> None:
     )
     assert out.engine == "extractive"
     assert any("missing operator" in n for n in out.notes)
+
+
+def test_dropping_words_inside_a_comparison_is_not_a_lost_operator() -> None:
+    assert (
+        operators.missing("Towers need less water flow than lakes.", "need less than lakes") == []
+    )
+    assert "more than" in operators.missing("It grew more than 5%.", "It grew than 5%.")
+
+
+def test_a_quantity_operator_keeps_its_number_word() -> None:
+    text = "Downton Abbey aired over six series and nearly half of the cast stayed."
+    r = compress(text, engine="extractive", rate=0.3)
+    assert "over six" in r.compressed and "nearly half" in r.compressed
+    assert r.operators_missing == []

@@ -114,14 +114,35 @@ def extract(text: str) -> list[Operator]:
     return out
 
 
+_QUANTITY_WORD = re.compile(rf"\s+{_NUMBER_WORD}\b", re.IGNORECASE)
+
+
 def protected_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of every operator of ``text``."""
-    return [(op.start, op.end) for op in extract(text)]
+    """Character spans of every operator of ``text``.
+
+    "over six series": an operator that only counts before a number carries a number word
+    with it, since "over" without "six" is no longer a quantity (digits are facts already).
+    """
+    spans: list[tuple[int, int]] = []
+    for op in extract(text):
+        end = op.end
+        if op.kind == "comparison" and (number := _QUANTITY_WORD.match(text, end)):
+            end = number.end()
+        spans.append((op.start, end))
+    return spans
 
 
 def counts(text: str) -> Counter[str]:
-    """How often each operator key occurs in ``text``."""
-    return Counter(op.key for op in extract(text))
+    """How often each operator key occurs in ``text``.
+
+    A ``<comparative> than`` phrase also counts as a ``than``: dropping the words between
+    "less water flow than" leaves "less than", which keeps the comparison, not adds one.
+    """
+    found = Counter(op.key for op in extract(text))
+    for key, n in list(found.items()):
+        if key.endswith(" than") and key != "than":
+            found["than"] += n
+    return found
 
 
 def missing(original: str, compressed: str) -> list[str]:
