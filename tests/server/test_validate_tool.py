@@ -97,3 +97,28 @@ def test_validation_text_has_one_line_per_model() -> None:
         "overall: fail at threshold 0.80, $0.0042",
         "notes: 1 model skipped",
     ]
+
+
+async def test_a_lost_negation_fails_validation_through_mcp(server: Server) -> None:
+    original = "The committee did not approve the merger on 3 May."
+    async with Client(server) as client:
+        lost = await client.call_tool(
+            "validate_compression",
+            {"original": original, "compressed": "committee approved merger 3 May"},
+        )
+        kept = await client.call_tool(
+            "validate_compression",
+            {"original": original, "compressed": "committee did not approve merger 3 May."},
+        )
+    out = structured(lost)
+    assert out["operators_missing"] == ["not"] and out["facts_missing"] == []
+    assert out["passed"] is False
+    assert "operators missing" in content_text(lost) and "FAILED" in content_text(lost)
+    assert structured(kept)["passed"] is True and structured(kept)["operators_missing"] == []
+
+
+def test_offline_fallback_reports_operators() -> None:
+    from compression_layer.server.validate import _offline
+
+    result = _offline("Refunds are paid unless the seal is broken.", "Refunds paid.")
+    assert result.operators_missing == ["unless"] and result.passed is False

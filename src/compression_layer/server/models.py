@@ -46,6 +46,14 @@ class ValidationResult(BaseModel):
     facts_missing: list[str] = Field(
         description="numbers, dates, URLs, identifiers of the original absent from the compressed"
     )
+    operators_missing: list[str] = Field(
+        default_factory=list,
+        description="negations, modals, conditions, comparisons or '?' the compressed has fewer of",
+    )
+    passed: bool = Field(
+        default=True,
+        description="False when a fact or operator is lost, or a model's answers disagree",
+    )
     similarity: float | None = Field(
         default=None, description="MiniLM cosine similarity of the two texts"
     )

@@ -170,6 +170,8 @@ def validation_text(result: ValidationResult) -> str:
     operators = list(getattr(result, "operators_missing", None) or [])
     if operators:
         head += "; " + listing("operators missing", operators, 5)
+    if not getattr(result, "passed", True):
+        head += "; FAILED: meaning lost" if facts or operators else "; FAILED"
     lines = [head]
     report = result.cross_model or {}
     if not report.get("offline_only") and report.get("models"):
@@ -352,10 +354,12 @@ async def validate_compression(
     """Check whether a compressed text still carries what the original says.
 
     Use it before relying on a compression for something important. Always returns the token
-    reduction, the facts (numbers, dates, identifiers) missing from the compressed text and the
-    semantic similarity; with `models`, also asks those models the same questions over both texts
-    and reports whether their answers agree (this calls external APIs and costs money). Returns
-    a few short lines: the figures, then one per model asked.
+    reduction, the facts (numbers, dates, identifiers) and the meaning operators (not, never,
+    may, must, unless, more than, at least, '?') missing from the compressed text, and the
+    semantic similarity; a lost fact or operator fails the check. With `models`, also asks
+    those models the same questions over both texts and reports whether their answers agree
+    (this calls external APIs and costs money). Returns a few short lines: the figures, then
+    one per model asked.
     """
     from compression_layer.server.validate import run_validation
 

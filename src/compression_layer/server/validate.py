@@ -23,17 +23,21 @@ def _harness() -> PairValidator | None:
 
 
 def _offline(original: str, compressed: str) -> ValidationResult:
-    """Token reduction, missing facts and MiniLM similarity: no key, no network (CPU-bound)."""
-    from compression_layer.compress.facts import missing
+    """Token reduction, missing facts and operators, MiniLM similarity: no key, no network."""
+    from compression_layer.compress import facts, operators
     from compression_layer.embeddings import similarity
     from compression_layer.tokens import count_tokens
 
     n_orig, n_comp = count_tokens(original), count_tokens(compressed)
+    lost = list(facts.missing(original, compressed))
+    ops = list(operators.missing(original, compressed))
     return ValidationResult(
         tokens_original=n_orig,
         tokens_compressed=n_comp,
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
-        facts_missing=list(missing(original, compressed)),
+        facts_missing=lost,
+        operators_missing=ops,
+        passed=not lost and not ops,
         similarity=round(similarity(original, compressed), 4),
     )
 
@@ -74,6 +78,8 @@ def _from_report(original: str, compressed: str, report: Any) -> ValidationResul
         tokens_compressed=n_comp,
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
         facts_missing=list(offline.facts_missing or []),
+        operators_missing=list(getattr(offline, "operators_missing", None) or []),
+        passed=report.passed is not False and getattr(offline, "passed", None) is not False,
         similarity=offline.similarity,
         cross_model=report.model_dump(mode="json"),
         cross_model_available=True,
