@@ -139,23 +139,29 @@ async def test_near_duplicate_policy(db_path: Path, policy: str) -> None:
         first = await store.store(NEAR_A, tags=["a"], metadata={"k": 1})
         second = await store.store(NEAR_B, tags=["b"], metadata={"j": 2})
         far = await store.store("Completely unrelated note about lunch")
-        in_batch = await store.store_many([NEAR_A + " ?", "other text entirely here"])
+        in_batch = await store.store_many([NEAR_A + " .", "other text entirely here"])
+        # The same words as a question: similar, but '?' is a meaning operator, so it is kept.
+        question = await store.store(NEAR_A + "?")
         count = (await store.stats()).memories
     assert far.status == "created"
+    assert question.status == "created" and question.id != first.id
     if policy == "skip":
         assert second.status == "near_duplicate_skipped" and second.id == first.id
         assert second.content == NEAR_A
+        # The skipped text's labels are not lost: they are merged into the memory kept.
+        assert second.tags == ["a", "b"] and second.metadata == {"k": 1, "j": 2}
+        assert second.notes == ["tags added: b", "metadata keys set: j"]
         assert in_batch[0].status == "near_duplicate_skipped"
-        assert count == 3
+        assert count == 4
     elif policy == "update":
         assert second.status == "near_duplicate_updated" and second.id == first.id
         assert second.content == NEAR_B
         assert second.tags == ["a", "b"] and second.metadata == {"k": 1, "j": 2}
         assert in_batch[0].id == first.id
-        assert count == 3
+        assert count == 4
     else:
         assert second.status == "created" and second.id != first.id
-        assert count == 5
+        assert count == 6
 
 
 async def test_near_duplicates_within_one_batch_under_skip(db_path: Path) -> None:
@@ -288,7 +294,7 @@ async def test_near_duplicates_with_different_numbers_are_both_kept(
 
 
 def test_same_facts() -> None:
-    from compression_layer.memory.writes import same_facts
+    from compression_layer.memory.search import same_facts
 
     assert same_facts("meeting at 3pm.", "Meeting at 3PM")
     assert not same_facts("meeting at 3pm", "meeting at 4pm")

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.rows import COLUMNS
-from compression_layer.memory.search import fts_query, pack, rrf
+from compression_layer.memory.search import Version, fts_query, newer_first, pack, rrf
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from compression_layer.memory.store import MemoryStore, SearchMode
 
 _MODES = ("hybrid", "dense", "bm25")
+# Fused hits past the k-th that are still checked for being a newer version of a top-k hit: two
+# versions of one statement are near in both lists, so a few places cover them.
+_VERSION_WINDOW = 10
 
 
 async def run_search(
@@ -69,16 +72,21 @@ async def run_search(
                 [store.settings.dense_weight, store.settings.bm25_weight],
                 store.settings.rrf_k,
             )
-        # Without a budget only the top k are needed; with one, later hits may fill the gaps.
-        fused = fused if max_tokens is not None else fused[:k]
+        # Without a budget only the top k are needed, and a few more in which a newer version
+        # of one of them may rank lower; with a budget, later hits may fill the gaps.
+        fused = fused if max_tokens is not None else fused[: k + _VERSION_WINDOW]
         rows = await _rows(store, [pk for pk, _ in fused])
     dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
     bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
-    hits = [
-        _hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk))
-        for pk, score in fused
-        if pk in rows
-    ]
+    ranked = [(pk, score) for pk, score in fused if pk in rows]
+    hits = _newer_first(
+        [_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
+        [rows[pk][15] for pk, _ in ranked],
+        [
+            None if rows[pk][17] is None else np.frombuffer(rows[pk][17], np.float32)
+            for pk, _ in ranked
+        ],
+    )
     if max_tokens is None:
         return hits[:k]
     return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
@@ -123,14 +131,46 @@ async def _bm25(
         return [(int(pk), float(score)) for pk, score in await cur.fetchall()]
 
 
+_ROW_AND_VECTOR = ", ".join(f"m.{c}" for c in COLUMNS.split(", ")) + ", e.vector"
+
+
 async def _rows(store: MemoryStore, pks: list[int]) -> dict[int, Any]:
+    """Rows by pk, each followed by its stored vector (None when embedded by another model)."""
     if not pks:
         return {}
     async with store._conn.execute(
-        f"SELECT {COLUMNS} FROM memories WHERE pk IN (SELECT value FROM json_each(?))",
-        (json.dumps(pks),),
+        f"SELECT {_ROW_AND_VECTOR} FROM memories m LEFT JOIN embeddings e "
+        "ON e.text_hash = m.embed_hash AND e.model = m.embed_model AND m.embed_model = ? "
+        "WHERE m.pk IN (SELECT value FROM json_each(?))",
+        (store.embed_model, json.dumps(pks)),
     ) as cur:
         return {int(r[0]): r for r in await cur.fetchall()}
+
+
+def _newer_first(
+    hits: list[SearchHit],
+    created: list[str],
+    vectors: list[npt.NDArray[np.float32] | None],
+) -> list[SearchHit]:
+    """Rank a newer version of a statement (a correction) above the older one it differs from,
+    and mark the older with ``superseded_by``; see ``search.newer_first``."""
+    have = [i for i, v in enumerate(vectors) if v is not None]
+    if len(have) < 2:
+        return hits
+    matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
+    items = [Version(hits[i].namespace, hits[i].content, created[i]) for i in have]
+    order, superseded = newer_first(items, matrix)
+    if not superseded and order == list(range(len(have))):
+        return hits
+    moved = [hits[have[i]] for i in order]
+    for old, new in superseded.items():
+        moved_at = order.index(old)
+        moved[moved_at] = moved[moved_at].model_copy(update={"superseded_by": hits[have[new]].id})
+    # Hits without a stored vector (another embedding model) keep their own places.
+    out = list(hits)
+    for slot, hit in zip(have, moved, strict=True):
+        out[slot] = hit
+    return out
 
 
 def _hit(row: Any, score: float, dense_rank: int | None, bm25_rank: int | None) -> SearchHit:

@@ -185,9 +185,13 @@ class MemoryStore:
     ) -> Memory:
         """Store one memory; returns it with ``status`` saying what happened.
 
-        The same content already in the namespace returns the existing memory (``existing``).
-        A near-duplicate (cosine >= ``near_duplicate_threshold``) is skipped, updates the old
-        memory (tags merged, metadata keys overwritten) or is kept, per ``near_duplicate_policy``.
+        The same content already in the namespace returns the existing memory (``existing``),
+        with the new tags and metadata keys merged into it (``notes`` says which). A
+        near-duplicate (cosine >= ``near_duplicate_threshold`` and the same facts and meaning
+        operators, see ``search.meaning_differences``) is skipped (its labels merged into the
+        kept memory), updates the old memory (tags merged, metadata keys overwritten) or is
+        kept, per ``near_duplicate_policy``. A similar text that differs in a fact or in a
+        negation, modal, condition or comparison is a correction, never a duplicate: it is kept.
         """
         result = await self.store_many(
             [content], namespace=namespace, tags=tags, metadata=metadata, compress=compress
@@ -333,6 +337,8 @@ class MemoryStore:
         ``mode`` hybrid fuses exact dense (MiniLM cosine) and BM25 (FTS5) rankings by weighted
         reciprocal rank fusion; dense and bm25 use one list. ``tags``: only memories carrying
         all of them. ``max_tokens``: keep the best hits whose compressed texts fit the budget.
+        Of two versions of one statement (similar, differing in a fact or operator), the newer
+        ranks first and the older carries ``superseded_by``.
         """
         from compression_layer.memory.searching import run_search
 
@@ -345,7 +351,7 @@ class MemoryStore:
         while True:
             page = await self.list(namespace, limit=500, cursor=cursor)
             for memory in page.items:
-                yield memory.model_dump(exclude={"status"})
+                yield memory.model_dump(exclude={"status", "notes"})
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor

@@ -31,6 +31,11 @@ class Memory(BaseModel):
         description="set by store(): created, existing (same content already in the namespace), "
         "near_duplicate_skipped (a similar memory was kept instead) or near_duplicate_updated",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="set by store(): what was merged into an existing memory instead of being "
+        "written anew (tags added, metadata keys set)",
+    )
 
 
 class SearchHit(BaseModel):
@@ -47,6 +52,11 @@ class SearchHit(BaseModel):
     tokens_compressed: int
     dense_rank: int | None = Field(None, description="1-based rank in the dense list, if in it")
     bm25_rank: int | None = Field(None, description="1-based rank in the BM25 list, if in it")
+    superseded_by: str | None = Field(
+        None,
+        description="id of a newer hit that is nearly the same text but differs in a fact or in "
+        "a negation, modal, condition or comparison: it may correct this one, and ranks above it",
+    )
 
 
 class MemoryPage(BaseModel):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from compression_layer.memory.rows import (
     now,
     row_to_memory,
 )
+from compression_layer.memory.search import meaning_differences
 from compression_layer.memory.types import Memory, StoreStatus
 from compression_layer.memory.validate import (
     check_content,
@@ -123,27 +123,39 @@ async def existing_rows(store: MemoryStore, keys: Iterable[Key]) -> dict[Key, An
 
 
 async def store_pending(store: MemoryStore, pending: list[Pending], compress: bool) -> list[Memory]:
-    """De-duplicate, compress, embed and write a validated batch; one Memory per input."""
+    """De-duplicate, compress, embed and write a validated batch; one Memory per input.
+
+    Nothing asked for is dropped without a word: an item whose content is already stored comes
+    back as ``existing`` with that memory's id, and the tags and metadata it brought are merged
+    into that memory (``notes`` says what was added).
+    """
     if not pending:
         return []
     firsts: dict[Key, Pending] = {}
+    repeat_notes: dict[int, list[str]] = {}
     for p in pending:
-        firsts.setdefault(key(p), p)
+        first = firsts.setdefault(key(p), p)
+        if first is not p:
+            repeat_notes[id(p)] = absorb_labels(first, p)
     async with store._lock:
         before = await existing_rows(store, firsts)
     todo = [p for k, p in firsts.items() if k not in before]
+    # Labels to merge into stored duplicates; the merge re-reads the row in the write
+    # transaction (a row deleted meanwhile keeps the answer read here, as before).
+    relabel = [firsts[k] for k, row in before.items() if _adds_labels(row, firsts[k])]
     vectors: Vectors = {}
     if todo:
         vectors = await _compress_and_embed(store, todo, compress)
     final = {k: row_to_memory(r, "existing") for k, r in before.items()}
-    if todo:
+    if todo or relabel:
         async with store._lock:
-            final.update(await _write_batch(store, todo, vectors))
+            final.update(await _write_batch(store, todo, relabel, vectors))
     results: list[Memory] = []
     for p in pending:
         memory = final[key(p)]
         if p is not firsts[key(p)] and memory.status == "created":
-            memory = memory.model_copy(update={"status": "existing"})
+            notes = repeat_notes.get(id(p), [])
+            memory = memory.model_copy(update={"status": "existing", "notes": notes})
         results.append(memory)
     return results
 
@@ -161,42 +173,95 @@ async def _compress_and_embed(store: MemoryStore, todo: list[Pending], compress:
 
 
 async def _write_batch(
-    store: MemoryStore, todo: list[Pending], vectors: Vectors
+    store: MemoryStore, todo: list[Pending], relabel: list[Pending], vectors: Vectors
 ) -> dict[Key, Memory]:
+    """Write ``todo`` (new content) and merge the labels of ``relabel`` (content already stored)."""
     out: dict[Key, Memory] = {}
     async with transaction(store):
-        again = await existing_rows(store, [key(p) for p in todo])
-        out.update({k: row_to_memory(r, "existing") for k, r in again.items()})
+        by_key = {key(p): p for p in [*todo, *relabel]}
+        again = await existing_rows(store, by_key)
+        for k, row in again.items():
+            p = by_key[k]
+            out[k] = await _relabel(store, row, p.tags, p.metadata_json, "existing")
         fresh = [p for p in todo if key(p) not in again]
-        accepted, aliases = await _near_duplicates(store, fresh, vectors)
+        accepted, aliases, labels = await _near_duplicates(store, fresh, vectors)
+        kept = {
+            pk: await _relabel(store, row, tags, meta, "near_duplicate_skipped")
+            for pk, (row, tags, meta) in labels.items()
+        }
         await write_rows(store, accepted, vectors)
     update_cache(store, accepted, vectors)
     final_ids = {id(p) for p in accepted}
     for p in accepted:
         out[key(p)] = p.to_memory()
-    for k, (target, status) in aliases.items():
+    for k, (target, status, notes) in aliases.items():
         while isinstance(target, Pending) and id(target) not in final_ids:
             target = aliases[key(target)][0]
-        memory = target.to_memory() if isinstance(target, Pending) else target
-        out[k] = memory if status is None else memory.model_copy(update={"status": status})
+        memory = target.to_memory() if isinstance(target, Pending) else kept[target]
+        changes: dict[str, Any] = {"notes": [*notes, *memory.notes]}
+        if status is not None:
+            changes["status"] = status
+        out[k] = memory.model_copy(update=changes)
     return out
 
 
-_FACT = re.compile(r"\S*\d\S*")
+def merge_labels(
+    old_tags: list[str], old_meta: str, new_tags: list[str], new_meta: str
+) -> tuple[list[str], str, list[str]]:
+    """Tags (old first, then new ones) and metadata JSON (new keys win) of a merge, and notes
+    saying what the new side added; no notes means nothing changed."""
+    tags = old_tags + [t for t in new_tags if t not in old_tags]
+    before, after = json.loads(old_meta), json.loads(new_meta)
+    changed = [
+        k
+        for k, v in after.items()
+        if k not in before or json.dumps(before[k], sort_keys=True) != json.dumps(v, sort_keys=True)
+    ]
+    notes: list[str] = []
+    if len(tags) > len(old_tags):
+        notes.append("tags added: " + ", ".join(tags[len(old_tags) :]))
+    if changed:
+        notes.append("metadata keys set: " + ", ".join(changed))
+    merged = json.dumps({**before, **after}, ensure_ascii=False) if changed else old_meta
+    return tags, merged, notes
 
 
-def same_facts(a: str, b: str) -> bool:
-    """Whether two texts hold the same digit-bearing tokens (times, dates, amounts, versions).
+def absorb_labels(target: Pending, p: Pending) -> list[str]:
+    """Merge ``p``'s tags and metadata into ``target`` (about to be written); the notes."""
+    target.tags, target.metadata_json, notes = merge_labels(
+        target.tags, target.metadata_json, p.tags, p.metadata_json
+    )
+    return notes
 
-    MiniLM barely sees numbers: "the key expires on 2024-05-01" and "... 2024-06-01" have a
-    cosine of 0.998. Treating those as duplicates would drop the newer fact, so a near-duplicate
-    must also agree on every such token.
-    """
 
-    def facts(text: str) -> list[str]:
-        return sorted(t.strip(".,;:!?()[]{}\"'").lower() for t in _FACT.findall(text))
+def _adds_labels(row: Any, p: Pending) -> bool:
+    return bool(merge_labels(json.loads(row[13]), row[14], p.tags, p.metadata_json)[2])
 
-    return facts(a) == facts(b)
+
+async def _relabel(
+    store: MemoryStore,
+    row: Any,
+    tags: list[str],
+    metadata_json: str,
+    status: StoreStatus,
+) -> Memory:
+    """Merge tags and metadata into stored memory ``row``; inside a transaction."""
+    memory = row_to_memory(row, status)
+    merged_tags, merged_meta, notes = merge_labels(memory.tags, row[14], tags, metadata_json)
+    if notes:
+        stamp = now()
+        await store._conn.execute(
+            "UPDATE memories SET tags = ?, metadata = ?, updated_at = ? WHERE pk = ?",
+            (json.dumps(merged_tags, ensure_ascii=False), merged_meta, stamp, row[0]),
+        )
+        await store._conn.executemany(
+            "INSERT OR IGNORE INTO memory_tags (memory_pk, tag) VALUES (?, ?)",
+            [(row[0], t) for t in merged_tags],
+        )
+        memory = memory.model_copy(
+            update={"tags": merged_tags, "metadata": json.loads(merged_meta), "updated_at": stamp}
+        )
+    return memory.model_copy(update={"notes": notes})
 
 
 def _merge_into(
@@ -211,20 +276,72 @@ def _merge_into(
     """``new`` replaces an older memory: it keeps the old id, pk and creation time, and merges
     tags (old first) and metadata (new keys win), so an update never silently drops labels."""
     new.id, new.pk, new.created_at, new.status = old_id, old_pk, old_created, status
-    new.tags = old_tags + [t for t in new.tags if t not in old_tags]
-    merged = {**json.loads(old_meta), **json.loads(new.metadata_json)}
-    new.metadata_json = json.dumps(merged, ensure_ascii=False)
+    new.tags, new.metadata_json, _ = merge_labels(old_tags, old_meta, new.tags, new.metadata_json)
     new.updated_at = now()
+
+
+_NEAR_CANDIDATES = 8  # stored memories above the threshold checked per new item, best first
+
+
+async def _rows_by_pk(store: MemoryStore, pks: set[int]) -> dict[int, Any]:
+    if not pks:
+        return {}
+    async with store._conn.execute(
+        f"SELECT {COLUMNS} FROM memories WHERE pk IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(pks)),),
+    ) as cur:
+        return {int(r[0]): r for r in await cur.fetchall()}
+
+
+def _twin(
+    p: Pending,
+    vec: npt.NDArray[np.float32],
+    slots: list[Pending],
+    slot_vecs: list[npt.NDArray[np.float32]],
+    stored: list[tuple[int, float]],
+    claimed: dict[int, int],
+    rows: Mapping[int, Any],
+    threshold: float,
+) -> tuple[int | None, int | None] | None:
+    """The most similar text above ``threshold`` that ``p`` is a near-duplicate of, as (slot in
+    this batch, None) or (None, pk of a stored memory); None when there is none.
+
+    Similar is not enough: a text that differs in a fact or a meaning operator ("is not
+    allergic", "at 4pm", "may attend") is a correction or a new statement and must be kept.
+    """
+    found: list[tuple[float, int, int | None, int | None]] = []
+    if slots:
+        sims = np.stack(slot_vecs) @ vec
+        found += [(float(sims[s]), 0, s, None) for s in np.flatnonzero(sims >= threshold).tolist()]
+    for pk, sim in stored:
+        slot = claimed.get(pk)  # a stored memory this batch already rewrites: compare the rewrite
+        found.append((sim, 1, slot, None if slot is not None else pk))
+    for _, _, at, stored_pk in sorted(found, key=lambda c: (-c[0], c[1])):
+        if at is not None:
+            text = slots[at].content
+        elif stored_pk is not None and stored_pk in rows:
+            text = rows[stored_pk][3]
+        else:
+            continue
+        if not meaning_differences(p.content, text):
+            return at, stored_pk
+    return None
+
+
+Alias = tuple[Pending | int, StoreStatus | None, list[str]]
+Labels = dict[int, tuple[Any, list[str], str]]
 
 
 async def _near_duplicates(
     store: MemoryStore, fresh: list[Pending], vectors: Vectors
-) -> tuple[list[Pending], dict[Key, tuple[Pending | Memory, StoreStatus | None]]]:
-    """Apply ``near_duplicate_policy``: which items to write, and where the others went."""
+) -> tuple[list[Pending], dict[Key, Alias], Labels]:
+    """Apply ``near_duplicate_policy``: which items to write, where the others went (a pending
+    item, or the pk of a stored memory) and the labels to merge into stored memories."""
     policy = store.settings.near_duplicate_policy
-    aliases: dict[Key, tuple[Pending | Memory, StoreStatus | None]] = {}
+    aliases: dict[Key, Alias] = {}
+    labels: Labels = {}
     if policy == "keep" or not fresh:
-        return list(fresh), aliases
+        return list(fresh), aliases, labels
     threshold = store.settings.near_duplicate_threshold
     accepted: list[Pending] = []
     groups: dict[str, list[Pending]] = {}
@@ -233,63 +350,50 @@ async def _near_duplicates(
     for ns, items in groups.items():
         matrix = np.stack([vectors[p.embed_hash] for p in items])
         index = await store._index(ns)
+        stored: list[list[tuple[int, float]]] = [[] for _ in items]
         if index is not None:
-            db_pks, db_sims = await asyncio.to_thread(index.max_similarity, matrix)
-        else:
-            db_pks = np.full(len(items), -1, dtype=np.int64)
-            db_sims = np.full(len(items), -np.inf, dtype=np.float32)
+            stored = await asyncio.to_thread(index.above, matrix, threshold, _NEAR_CANDIDATES)
+        rows = await _rows_by_pk(store, {pk for near in stored for pk, _ in near})
         slots: list[Pending] = []
         slot_vecs: list[npt.NDArray[np.float32]] = []
         claimed: dict[int, int] = {}  # pk of a stored memory -> slot already updating it
         for j, p in enumerate(items):
             vec = matrix[j]
-            b_sim, b_slot = -np.inf, -1
-            if slots:
-                sims = np.stack(slot_vecs) @ vec
-                b_slot = int(np.argmax(sims))
-                b_sim = float(sims[b_slot])
-            db_sim, db_pk = float(db_sims[j]), int(db_pks[j])
-            slot: int | None = b_slot if b_sim >= db_sim else claimed.get(db_pk)
-            old: Memory | None = None
-            if max(db_sim, b_sim) >= threshold and slot is None:
-                async with store._conn.execute(
-                    f"SELECT {COLUMNS} FROM memories WHERE pk = ?", (db_pk,)
-                ) as cur:
-                    old = row_to_memory(await cur.fetchone() or ())
-            near = max(db_sim, b_sim) >= threshold and same_facts(
-                p.content, slots[slot].content if slot is not None else old.content if old else ""
-            )
-            if not near:
+            twin = _twin(p, vec, slots, slot_vecs, stored[j], claimed, rows, threshold)
+            if twin is None:
                 slots.append(p)
                 slot_vecs.append(vec)
                 continue
-            if policy == "skip":
-                target: Pending | Memory | None = slots[slot] if slot is not None else old
-                if target is not None:
-                    aliases[key(p)] = (target, "near_duplicate_skipped")
+            slot, pk = twin
+            if policy == "skip" and slot is not None:
+                aliases[key(p)] = (
+                    slots[slot],
+                    "near_duplicate_skipped",
+                    absorb_labels(slots[slot], p),
+                )
+            elif policy == "skip" and pk is not None:
+                row, tags, meta = labels.get(pk, (rows[pk], json.loads(rows[pk][13]), rows[pk][14]))
+                tags, meta, _ = merge_labels(tags, meta, p.tags, p.metadata_json)
+                labels[pk] = (row, tags, meta)
+                aliases[key(p)] = (pk, "near_duplicate_skipped", [])
             elif slot is not None:
                 prev = slots[slot]
                 status: StoreStatus = "near_duplicate_updated" if prev.pk else "created"
                 _merge_into(
                     p, prev.id, prev.pk, prev.created_at, prev.tags, prev.metadata_json, status
                 )
-                aliases[key(prev)] = (p, None)
+                aliases[key(prev)] = (p, None, [])
                 slots[slot], slot_vecs[slot] = p, vec
-            elif old is not None:
+            elif pk is not None:
+                old = row_to_memory(rows[pk])
                 _merge_into(
-                    p,
-                    old.id,
-                    db_pk,
-                    old.created_at,
-                    old.tags,
-                    json.dumps(old.metadata, ensure_ascii=False),
-                    "near_duplicate_updated",
+                    p, old.id, pk, old.created_at, old.tags, rows[pk][14], "near_duplicate_updated"
                 )
-                claimed[db_pk] = len(slots)
+                claimed[pk] = len(slots)
                 slots.append(p)
                 slot_vecs.append(vec)
         accepted.extend(slots)
-    return accepted, aliases
+    return accepted, aliases, labels
 
 
 async def write_rows(store: MemoryStore, items: Sequence[Pending], vectors: Vectors) -> None:
