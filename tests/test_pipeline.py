@@ -191,3 +191,22 @@ def test_configured_rate_overrides_the_adapter_default(monkeypatch: pytest.Monke
     text = "The committee met in the old hall and discussed the long plan for the river. " * 8
     monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__RATE", "0.3")
     assert compress(text).compressed == compress(text, rate=0.3).compressed
+
+
+def test_code_output_that_does_not_reparse_returns_the_input() -> None:
+    class Breaker:
+        name = "breaker"
+
+        def run(
+            self, text: str, domain: Any, request: Any
+        ) -> pipeline.EngineOutput:  # drops a colon: no longer Python
+            return pipeline.EngineOutput(text.replace("):", ")", 1), "breaker")
+
+    pipeline.register_engine("breaker", lambda s: Breaker())
+    try:
+        r = compress(PY, engine="breaker")
+    finally:
+        del pipeline.ENGINES["breaker"]
+    assert r.compressed == PY
+    assert any("did not re-parse" in n for n in r.notes)
+    assert ast.dump(ast.parse(r.compressed)) == ast.dump(ast.parse(PY))

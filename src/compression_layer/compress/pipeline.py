@@ -306,6 +306,13 @@ def compress(
         request = request.model_copy(update={"rate": rate})
     out = chosen.run(text, found, request)
     out.notes[:0] = notes
+    if found.kind in ("code", "json") and not out.verified and out.text != text:
+        # Code and data must still parse as they did: otherwise the input comes back unchanged.
+        from compression_layer.compress.codeguard import check_code_output
+
+        out.text, broke = check_code_output(text, out.text, found.language or found.kind)
+        if broke:
+            out.notes.append(broke)
     lost, ops = _guard(text, out, cfg)
     n_orig = tokens.count_tokens(text)
     n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
