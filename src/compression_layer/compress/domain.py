@@ -1,9 +1,15 @@
 """Domain detection: prose, code (with its language), mixed markdown, JSON or logs.
 
 The pipeline routes on this, so it must be cheap: a few KB take well under a millisecond.
-Everything is heuristic: JSON is parsed, logs are recognised by line prefixes, markdown fences
-are split exactly, and languages are scored from keyword counts (one regex pass plus
-``str.count``) rather than by running a regex per feature. ``ast.parse`` confirms Python.
+Everything is heuristic: JSON is parsed, logs (and test-runner or CI output) are recognised by
+line prefixes, markdown fences are split exactly, and languages are scored from keyword counts
+(one regex pass plus ``str.count``) rather than by running a regex per feature.
+
+Source files are recognised whatever they open with: a shebang names its interpreter, and a
+leading block of comments (a licence header, an encoding cookie) or a module docstring is skipped
+before the code is scored. Python-looking text is confirmed with ``ast.parse`` of the whole text
+(or of its first 20,000 characters cut at a top-level statement), which also keeps a module whose
+docstring holds markdown fences or reST ``~~~`` underlines from being read as markdown.
 """
 
 from __future__ import annotations
@@ -38,6 +44,80 @@ _LOG_LINE = re.compile(
     r")",
     re.MULTILINE,
 )
+# Test runners, build tools and CI (pytest, tracebacks, jest/mocha/npm, cargo, go test, GitHub
+# Actions, pip, compiler diagnostics): lines that count as log lines beside _LOG_LINE.
+_RUNNER_LINE = re.compile(
+    r"^[ \t]*(?:"
+    r"={3,} \S|_{3,} \S|(?:_ ){8,}|-{3,} (?:Captured|generated|coverage)"  # pytest rules
+    r"|(?:PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b|\S+::\S*.* (?:PASSED|FAILED|SKIPPED)\b"
+    r"|\S+\.py [.sFEx]+ *(?:\[ *\d+%\])?$|E {2,}\S|> {3,}\S|\S+\.py:\d+: \w"
+    r"|platform \w+ -- Python|(?:rootdir|configfile|plugins|cachedir): |collect(?:ed|ing) \d"
+    r"|Traceback \(most recent call last\)|File \"[^\"\n]+\", line \d+|\w+(?:Error|Exception): "
+    r"|(?:PASS|FAIL) +\S+\.\w+|\d+ (?:passing|failing|pending)\b|Ran all test suites"
+    r"|(?:Tests|Test Suites|Test Files|Snapshots|Time|Duration): +\d|npm (?:ERR!|WARN|error)"
+    r"|> \S+@\S+ \w|at (?:\S+ )?\(?\S+:\d+:\d+\)?$|>? *\d+ \| |\| +\^"
+    r"|(?:Compiling|Checking) \S+ v\d|Finished .* in [\d.]+s|Running (?:unittests |tests/|`)"
+    r"|running \d+ tests?$|test \S+ \.\.\. (?:ok|FAILED|ignored)|test result: |failures:$"
+    r"|---- \S+ std(?:out|err) ----|thread '[^'\n]*' panicked|note: run with `|--> \S+:\d+:\d+"
+    r"|(?:error|warning)(?:\[\w+\])?: |\S+:\d+:\d+: (?:error|warning|note)\b|\S+\(\d+,\d+\): \w"
+    r"|=== (?:RUN|PAUSE|CONT|NAME) |--- (?:PASS|FAIL|SKIP): |(?:PASS|FAIL|ok)$|\S+_test\.go:\d+: "
+    r"|(?:ok|FAIL|\?) +\S+\s+(?:[\d.]+s|\(cached\)|\[no test files\])"
+    r"|##\[\w+\]|::(?:error|warning|notice|debug|group|endgroup)\b|Run \S+@v\d"
+    r"|(?:Collecting|Downloading|Installing collected|Successfully (?:installed|built|set up)) "
+    r"|Requirement already satisfied|(?:FAIL|ERROR): \S+ \(|Ran \d+ tests? in |FAILED \(\w+="
+    r"|OK(?: \(\w+=\d+\))?$|[.FEsx]{3,}$|Found \d+ errors?|\S+:\d+(?::\d+)?: [A-Z]+\d+\b"
+    r")|^[ \t]+[✓✔✕✗×√●] \S",  # jest/mocha results are indented; a checklist is not
+    re.MULTILINE,
+)
+_LOG_OR_RUNNER = re.compile(f"{_LOG_LINE.pattern}|{_RUNNER_LINE.pattern}", re.MULTILINE)
+# Markers no prose or source file opens a line with: with one of them, a quarter of log-like
+# lines is enough (test output interleaves source lines and messages with its own).
+_RUNNER_SIGNATURE = re.compile(
+    r"^[ \t]*(?:={3,} (?:test session starts|FAILURES|ERRORS|short test summary info)"
+    r"|={3,} .*\b(?:passed|failed)\b.* in [\d.]+s|(?:FAILED|ERROR) \S+::"
+    r"|Traceback \(most recent call last\):|Test Suites: |Tests: +\d|test result: (?:ok|FAILED)"
+    r"|running \d+ tests?$|--- (?:PASS|FAIL): |=== RUN |(?:ok|FAIL) +\S+\t[\d.]+s|npm ERR! "
+    r"|##\[(?:group|error)\]|\d+ passing \(\d+m?s\)|Ran \d+ tests? in )",
+    re.MULTILINE,
+)
+# "Caroline: ...", "[10:02:11] Bob: ...", "User: ...", "Melanie (1:56 pm on 8 May, 2023): ...",
+# "<alice> ...": a chat transcript, prose for the engines even when timestamps make it look
+# like a log. Names start upper-case then lower-case, so log levels (INFO:, ERROR:) never match,
+# and a bracket before the name holds a time, never a level ("[INFO] Server: ..." is a log).
+_SPEAKER_LINE = re.compile(
+    r"^[ \t]*(?:\[\d[\w/.:,+ -]{3,39}\][ \t]*|[\d/.:, -]{5,30}[ \t]+-[ \t]+)?(?:\*\*)?"
+    r"(?:(?!\w*(?:Error|Exception|Warning)\b)[A-Z][a-z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}"
+    r"|(?i:user|assistant|system|human|ai|bot|model))"
+    r"(?:\*\*)?(?: \([^)\n]{1,60}\))?(?:\*\*)?:(?:\*\*)?[ \t]+\S"
+    r"|^[ \t]*(?:\[\d[\w/.:,+ -]{3,39}\][ \t]*)?<[\w.|-]{1,30}> \S",
+    re.MULTILINE,
+)
+_NON_SPACE = re.compile(r"\S")
+_SHEBANG = re.compile(r"#![ \t]*(\S+)(?:[ \t]+(?:-\S+[ \t]+)*([\w.+-]+))?")
+_INTERPRETERS = {
+    **dict.fromkeys(("sh", "bash", "zsh", "ksh", "dash", "ash", "fish"), "shell"),
+    **dict.fromkeys(("node", "nodejs", "bun"), "javascript"),
+    **dict.fromkeys(("deno", "ts-node", "tsx"), "typescript"),
+}
+_COOKIE = re.compile(r"[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+# A comment line of a preamble: "# text" (not "#include", "#[derive", "#define"), "//", "--".
+_COMMENT_LINE = re.compile(r"[ \t]*(?:#(?:[ \t#!*=~-]|$)|//|-- |--$)")
+_DOCSTRING_OPEN = re.compile(r"[rRuU]?(\"\"\"|''')")
+_PARSE_LIMIT = 20_000  # characters of Python-looking text ast.parse confirms
+# A line at column 0 that starts a statement (not one that continues the one before it); a
+# def or class is preferred: prose inside a string rarely starts a line with one.
+_PY_TOP_LEVEL = re.compile(r"\n(?=[A-Za-z_@])(?!(?:elif|else|except|finally)\b)")
+_PY_DEF_LEVEL = re.compile(r"\n(?=@|(?:async def|def|class) )")
+# Statements only code forms: compound ones need a colon and a body; simple ones ("return
+# home", "global warming") parse from two words, so one of them alone is not enough.
+_PY_COMPOUND = (
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+    ast.With, ast.AsyncWith, ast.Try, ast.Match,
+)  # fmt: skip
+_PY_SIMPLE = (
+    ast.Import, ast.Raise, ast.Return, ast.Assert, ast.Delete, ast.Global,
+)  # fmt: skip
+_PY_STATEMENT_START = re.compile(r"[A-Za-z_][\w.]*[ \t]*(?:[(\[]|(?::[^=\n]+)?=[^=])")
 _PY_STARTS = ("def ", "class ", "import ", "from ", "@", "async ", "with ", "for ", "if ", "try:")
 _PY_LINE_STARTS = ("\ndef ", " def ", "\nclass ", "\nimport ", "\nfrom ", "\n@", "    @")
 _SQL_LOWER = re.compile(r"select(?<!\wselect)\s+(?:\*|[\w.]+(?:\s*,\s*[\w.]+)*)\s+from\s+\w+")
@@ -298,7 +378,7 @@ def detect_language(code: str) -> str | None:
     return best if scores[best] >= 4.0 else None
 
 
-def _language_scores(sample: str) -> dict[str, float]:
+def _language_scores(sample: str, python_parses: bool | None = None) -> dict[str, float]:
     words = Counter(_WORD.findall(sample))
     scores = dict.fromkeys(_FEATURES, 0.0)
     # Only the feature words present are visited; each literal is counted once for all.
@@ -318,7 +398,7 @@ def _language_scores(sample: str) -> dict[str, float]:
         scores["typescript"] = min(scores["typescript"], scores["javascript"] - 0.5)
     if scores["cpp"] - scores["c"] < 3.0:
         scores["cpp"] = min(scores["cpp"], scores["c"] - 0.5)
-    if _parses_as_python(sample):
+    if python_parses if python_parses is not None else _parses_as_python(sample):
         scores["python"] += 10.0
     return scores
 
@@ -328,33 +408,241 @@ def _parses_as_python(sample: str) -> bool:
 
     Parsing costs more than all the counting, so cheap substring checks gate it.
     """
-    head = sample.lstrip()
-    if not head.startswith(_PY_STARTS) and not any(k in sample for k in _PY_LINE_STARTS):
+    if not _python_like(sample):
         return False
     try:
         ast.parse(textwrap.dedent(sample))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
 
 
+def _python_like(sample: str) -> bool:
+    head = sample.lstrip()
+    return head.startswith(_PY_STARTS) or any(k in sample for k in _PY_LINE_STARTS)
+
+
 def detect(text: str) -> Domain:
-    """Classify ``text`` as json, log, mixed (markdown prose with fenced code), code or prose."""
+    """Classify ``text`` as json, log, mixed (markdown prose with fenced code), code or prose.
+
+    Test-runner and CI output count as logs; chat transcripts (``Name: text`` lines) as prose.
+    """
     stripped = text.strip()
     if not stripped:
         return Domain(kind="prose", confidence=0.0)
     as_json = _json_confidence(stripped)
     if as_json:
         return Domain(kind="json", confidence=as_json)
-    if "```" in text or "~~~" in text:
+    head = _head(text)
+    if head.shebang:
+        return Domain(kind="code", language=head.shebang, confidence=0.95)
+    body = text[head.start : head.start + _SAMPLE]
+    body = body if body.strip() else text[:_SAMPLE]
+    module = _python_module(text, head, body)
+    if module == "python":
+        return Domain(kind="code", language="python", confidence=0.97)
+    if module == "data" or (head.comments >= 2 and not _NON_SPACE.search(text, head.start)):
+        # Only comments, or only `NAME = "value"` lines (Python constants, TOML): code, of no
+        # one language unless keywords name it; the structural engine then touches whitespace.
+        keywords = _code_or_prose(text[:_SAMPLE], False)
+        return keywords if keywords.language == "python" else Domain(kind="code", confidence=0.8)
+    if ("```" in text or "~~~" in text) and not head.python:
         fenced = _fenced_domain(text)
         if fenced is not None:
             return fenced
     sample = text[:_SAMPLE]
-    log_share = _log_share(sample)
-    if log_share >= 0.5:
+    log_share = 0.0 if head.python else _log_share(sample)
+    if log_share and _share(_SPEAKER_LINE, sample) < 0.5:
         return Domain(kind="log", confidence=round(0.5 + log_share / 2, 3))
-    return _code_or_prose(sample)
+    # A failed parse of the whole text settles the sample too, when the sample is all of it.
+    parses = False if module == "failed" and len(text) <= _SAMPLE else None
+    found = _code_or_prose(body, parses, "python" if head.python else None)
+    if found.kind == "prose" and head.start:
+        # Comments opened the text but what follows reads as prose: judge it with its comments.
+        whole = _code_or_prose(sample, parses)
+        return whole if whole.kind == "code" else found
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """How a source file opens: where its code starts and what the opening says about it."""
+
+    start: int  # first line after the shebang, comment lines, block comments and docstring
+    shebang: str | None  # the language of the interpreter a shebang names
+    python: bool  # an encoding cookie or a module docstring was seen
+    comments: int  # comment lines and block comments seen
+
+
+def _head(text: str) -> _Head:
+    pos, shebang, python, docstring, comments = 0, None, False, False, 0
+    first = _SHEBANG.match(text)
+    if first is not None:
+        shebang = _interpreter(first.group(1), first.group(2))
+        pos = _line_end(text, 0)
+    limit = min(len(text), 50_000)  # a preamble longer than this is not one
+    while pos < limit:
+        end = _line_end(text, pos)
+        line = text[pos:end]
+        if not line.strip():
+            pos = end
+        elif _COMMENT_LINE.match(line):
+            python = python or _COOKIE.match(line) is not None
+            pos, comments = end, comments + 1
+        elif line.lstrip().startswith("/*"):
+            close = text.find("*/", pos + line.index("/*") + 2)
+            if close < 0:
+                break
+            pos, comments = close + 2, comments + 1
+        elif not docstring and (quote := _DOCSTRING_OPEN.match(line)) is not None:
+            close = text.find(quote.group(1), pos + quote.end())
+            if close < 0:
+                break
+            pos, python, docstring = close + 3, True, True
+        else:
+            break
+    return _Head(pos, shebang, python, comments)
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end + 1
+
+
+def _interpreter(program: str, argument: str | None) -> str | None:
+    name = program.rsplit("/", 1)[-1]
+    if name == "env":
+        name = argument or ""
+    name = name.lower().rstrip("0123456789.")
+    if name.startswith(("python", "pypy")):
+        return "python"
+    if name in ("ruby", "perl", "php", "lua", "awk", "tcl", "rscript"):
+        return "r" if name == "rscript" else name
+    return _INTERPRETERS.get(name)
+
+
+def _python_module(text: str, head: _Head, body: str) -> str | None:
+    """``"python"`` when ``text`` parses as a Python module with real code in it, ``"data"`` when
+    it parses as assignments of plain values only, ``"failed"`` when it does not parse; None
+    when not tried or when it parses as something else (a bare name, TOML's ``[table]``).
+
+    Long text is cut before its last top-level statement within ``_PARSE_LIMIT`` characters of
+    the end of its preamble (a long docstring is one token: cheap to parse); when that cut falls
+    inside a string, once more before the statement the parser stopped in.
+    """
+    if not (head.python or _python_like(body) or _PY_STATEMENT_START.match(body.lstrip())):
+        return None
+    src = text.removeprefix("\ufeff")
+    cut = len(src) > head.start + _PARSE_LIMIT
+    if cut:
+        end = _statement_before(src, head.start, head.start + _PARSE_LIMIT)
+        if end is None:
+            return None
+        src = src[:end]
+    if src.lstrip("\n")[:1] in (" ", "\t"):
+        src = textwrap.dedent(src)
+    tree = _parse(src)
+    if isinstance(tree, SyntaxError) and cut and tree.lineno:
+        stop = 0
+        for _ in range(tree.lineno - 1):
+            stop = src.find("\n", stop) + 1
+        end = _statement_before(src, head.start, stop)
+        tree = _parse(src[:end]) if end else tree
+    if not isinstance(tree, ast.Module):
+        return "failed"
+    return _module_kind(tree.body, head.python)
+
+
+def _statement_before(src: str, start: int, limit: int) -> int | None:
+    for pattern in (_PY_DEF_LEVEL, _PY_TOP_LEVEL):
+        found = None
+        for found in pattern.finditer(src, start, limit):  # noqa: B007 (the last one counts)
+            pass
+        if found is not None:
+            return found.start()
+    return None
+
+
+def _parse(src: str) -> ast.Module | SyntaxError | None:
+    try:
+        return ast.parse(src)
+    except SyntaxError as exc:
+        return exc
+    except (ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _module_kind(body: list[ast.stmt], opened_as_python: bool) -> str | None:
+    """Code, not words that happen to parse (``Paris``, ``global warming``, ``key = true``)."""
+    if body and _is_str_expr(body[0]):
+        body = body[1:]
+    for stmt in body:
+        # A bare name, list or number is never a statement of a real module: prose or TOML.
+        if isinstance(stmt, ast.Expr) and not (
+            _is_str_expr(stmt) or isinstance(stmt.value, ast.Call | ast.Await)
+        ):
+            return None
+    if opened_as_python or any(_python_statement(s) for s in body):
+        return "python"
+    if len(body) >= 2 and any(isinstance(s, _PY_SIMPLE) for s in body):
+        return "python"
+    if body and all(isinstance(s, ast.Assign) for s in body):
+        return "data"
+    return None
+
+
+def _python_statement(stmt: ast.stmt) -> bool:
+    """A statement prose or a config file does not form: a block, an import, a method call
+    (``Paris (France)`` is a call too), ``raise E(...)``, an assignment only Python writes."""
+    if isinstance(stmt, _PY_COMPOUND) or _python_import(stmt) or _python_assignment(stmt):
+        return True
+    if isinstance(stmt, ast.Raise):
+        return isinstance(stmt.exc, ast.Call)
+    return isinstance(stmt, ast.Expr) and _method_call(stmt.value)
+
+
+def _python_import(stmt: ast.stmt) -> bool:
+    """``from x import y``, ``import a.b``, ``import a as b``: not two words of prose."""
+    if isinstance(stmt, ast.ImportFrom):
+        return True
+    return isinstance(stmt, ast.Import) and any(a.asname or "." in a.name for a in stmt.names)
+
+
+def _method_call(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Call)
+
+
+def _is_str_expr(stmt: ast.stmt) -> bool:
+    return (
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    )
+
+
+def _python_assignment(stmt: ast.stmt) -> bool:
+    """An assignment only Python writes: to a dunder, or of a call, attribute, None/True/False."""
+    if isinstance(stmt, ast.AugAssign) or (isinstance(stmt, ast.AnnAssign) and stmt.value):
+        return True
+    if not isinstance(stmt, ast.Assign):
+        return False
+    if any(isinstance(t, ast.Name) and t.id.startswith("__") for t in stmt.targets):
+        return True
+    return not _data_like(stmt.value)
+
+
+def _data_like(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id not in ("None", "True", "False")
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.List):
+        return all(_data_like(e) for e in node.elts)
+    if isinstance(node, ast.Dict):  # {mode: 'production'}: a JS object literal parses too
+        return not node.keys or any(isinstance(k, ast.Name) for k in node.keys)
+    return False
 
 
 def _json_confidence(stripped: str) -> float:
@@ -396,15 +684,31 @@ def _fenced_domain(text: str) -> Domain | None:
 
 
 def _log_share(sample: str) -> float:
-    lines = [line for line in sample.splitlines() if line.strip()]
+    """Share of log-like lines, or 0.0 below the bar: half of the lines, or a quarter when a
+    test runner's own marker (``===== FAILURES``, ``test result:``, ``--- FAIL:``) is there."""
+    lines = sum(1 for line in sample.splitlines() if line.strip())
     if not lines:
         return 0.0
-    hits = len(_LOG_LINE.findall(sample))
-    return min(1.0, hits / len(lines)) if hits >= min(2, len(lines)) else 0.0
+    hits = len(_LOG_OR_RUNNER.findall(sample))
+    if hits < min(2, lines):
+        return 0.0
+    share = min(1.0, hits / lines)
+    if share >= 0.5 or (share >= 0.25 and _RUNNER_SIGNATURE.search(sample)):
+        return share
+    return 0.0
 
 
-def _code_or_prose(sample: str) -> Domain:
-    scores = _language_scores(sample)
+def _share(pattern: re.Pattern[str], sample: str) -> float:
+    lines = sum(1 for line in sample.splitlines() if line.strip())
+    return len(pattern.findall(sample)) / lines if lines else 0.0
+
+
+def _code_or_prose(
+    sample: str, python_parses: bool | None = None, hint: str | None = None
+) -> Domain:
+    scores = _language_scores(sample, python_parses)
+    if hint:
+        scores[hint] += 6.0  # a module docstring or an encoding cookie opened the text
     ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
     (language, score), runner_up = ranked[0], ranked[1][1]
     shape = _code_shape(sample)
