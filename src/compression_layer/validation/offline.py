@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 
 from compression_layer import tokens
+from compression_layer.compress import facts, operators
 from compression_layer.validation.metrics import (
     SimilarityFn,
     ast_equivalent,
@@ -67,24 +68,6 @@ def answer_retention(
     return (kept / present if present else None), present
 
 
-def _facts_missing(original: str, compressed: str, notes: list[str]) -> list[str] | None:
-    try:
-        from compression_layer.compress.facts import missing
-    except ImportError:
-        notes.append("facts check unavailable: compression_layer.compress.facts not importable")
-        return None
-    return list(missing(original, compressed))
-
-
-def _operators_missing(original: str, compressed: str, notes: list[str]) -> list[str] | None:
-    try:
-        from compression_layer.compress.operators import missing
-    except ImportError:
-        notes.append("operator check unavailable: compression_layer.compress not importable")
-        return None
-    return list(missing(original, compressed))
-
-
 def offline_checks(
     original: str,
     compressed: str,
@@ -97,8 +80,8 @@ def offline_checks(
     checks = OfflineChecks(
         tokens=token_reductions(original, compressed),
         similarity=round(sim, 4),
-        facts_missing=_facts_missing(original, compressed, notes),
-        operators_missing=_operators_missing(original, compressed, notes),
+        facts_missing=facts.missing(original, compressed),
+        operators_missing=operators.missing(original, compressed),
         notes=notes,
     )
     checks.is_code = looks_like_code(original)
