@@ -23,7 +23,6 @@ import os
 import re
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -66,25 +65,20 @@ def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
     ops_kept = ops_total = neg_kept = neg_total = 0
     answers: list[bool] = []
     fact_scores: list[float] = []
-    lost_examples: list[dict[str, str]] = []
+    lost_examples: list[dict[str, Any]] = []
     started = time.perf_counter()
-    for context, golds in items:
+    for index, (context, golds) in enumerate(items):
         result = compress(context)
         out = result.compressed
         tok_in += result.tokens_original
         tok_out += result.tokens_compressed
         fact_scores.append(facts.kept_ratio(context, out))
-        before = operators.extract(context)
-        after = operators.counts(out)
-        for kind_filter, acc in ((None, "ops"), ("negation", "neg")):
-            want = Counter(op.key for op in before if kind_filter in (None, op.kind))
-            kept = sum(min(n, after.get(k, 0)) for k, n in want.items())
-            if acc == "ops":
-                ops_kept, ops_total = ops_kept + kept, ops_total + sum(want.values())
-            else:
-                neg_kept, neg_total = neg_kept + kept, neg_total + sum(want.values())
-        if len(lost_examples) < 5 and operators.missing(context, out):
-            lost_examples.append({"original": context[:300], "compressed": out[:300]})
+        kept, total = operators.kept(context, out)
+        ops_kept, ops_total = ops_kept + kept, ops_total + total
+        kept, total = operators.kept(context, out, ("negation",))
+        neg_kept, neg_total = neg_kept + kept, neg_total + total
+        if len(lost_examples) < 5 and (lost := operators.missing(context, out)):
+            lost_examples.append({"item": index, "missing": lost})
         answers.extend(answer_kept(g, out)[0] for g in golds)
     return {
         "items": len(items),

@@ -30,6 +30,7 @@ from compression_layer.compress.extractive_text import (
     sentence_ids,
     split_units,
     structural_units,
+    units_in_spans,
 )
 from compression_layer.errors import InputError
 from compression_layer.tokens import count_tokens, encoding
@@ -98,16 +99,8 @@ def forced_units(text: str, units: list[Unit]) -> set[int]:
     """
     from compression_layer.compress import operators
 
-    keep = structural_units(text, units)
     spans = sorted([*_fact_spans(text), *operators.protected_spans(text)])
-    if spans:
-        starts = np.array([s for s, _ in spans])
-        ends = np.maximum.accumulate(np.array([e for _, e in spans]))
-        for i, unit in enumerate(units):
-            k = int(np.searchsorted(starts, unit.end, side="left")) - 1
-            if k >= 0 and ends[k] > unit.start:
-                keep.add(i)
-    return keep
+    return structural_units(text, units) | units_in_spans(units, spans)
 
 
 # Name kinds forced only where first mentioned: a later "Beyoncé" adds nothing the guard or a

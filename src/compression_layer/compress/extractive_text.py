@@ -188,6 +188,18 @@ def drop_orphan_marks(units: list[Unit], keep: list[bool]) -> None:
             since_mark = True
 
 
+def units_in_spans(units: list[Unit], spans: list[tuple[int, int]]) -> set[int]:
+    """Indices of the units that overlap any of ``spans`` (character ranges, sorted by start)."""
+    hit: set[int] = set()
+    j = 0
+    for i, unit in enumerate(units):
+        while j < len(spans) and spans[j][1] <= unit.start:
+            j += 1
+        if j < len(spans) and spans[j][0] < unit.end:
+            hit.add(i)
+    return hit
+
+
 def join_units(units: list[Unit], keep: list[bool]) -> str:
     """Re-join the kept units: original spacing between neighbours, newlines always kept."""
     parts: list[str] = []

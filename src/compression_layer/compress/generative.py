@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from compression_layer.compress.pipeline import Engine, EngineOutput, register_engine
+from compression_layer.compress.pipeline import (
+    Engine,
+    EngineOutput,
+    append_lost,
+    register_engine,
+)
 from compression_layer.compress.types import CompressRequest, Domain
 from compression_layer.errors import EngineError
 from compression_layer.generative_settings import GenerativeSettings
@@ -121,15 +126,7 @@ def guard_output(
             result = engine.run(original, domain, request)
             result.notes[:0] = [*out.notes, f"fact guard: {why}; fell back to {result.engine}"]
             return result
-    if ops:
-        # An operator alone ("not") means nothing: append the sentences that hold it.
-        sentences = operators.sentences_with(original, ops)
-        out.text = "\n".join([out.text.rstrip(), *sentences])
-        out.notes.append(f"operator guard: appended {len(sentences)} sentence(s) for {ops}")
-        lost = facts.missing(original, out.text)
-    if lost:
-        out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
-        out.notes.append(f"fact guard: appended {len(lost)} missing fact(s)")
+    append_lost(original, out, lost, ops)
     return out
 
 

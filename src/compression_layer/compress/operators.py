@@ -72,8 +72,6 @@ _REGEX = re.compile(
     re.IGNORECASE,
 )
 _SPACE = re.compile(r"\s+")
-_NEGATION_KEYS = frozenset({"not", "never", "no", "none", "nothing", "nobody", "nowhere"})
-_NEGATION_KEYS |= {"neither", "nor", "without", "no longer", "not yet", "no one", "cannot"}
 _MONTH_MAY = re.compile(r"May(?=\s+\d)|(?<=\d\s)May")
 
 
@@ -163,22 +161,15 @@ def missing(original: str, compressed: str) -> list[str]:
     return out
 
 
-def retention(original: str, compressed: str, kinds: tuple[str, ...] = KINDS) -> float | None:
-    """Share of the operator occurrences of ``original`` kept in ``compressed`` (None if none).
+def kept(original: str, compressed: str, kinds: tuple[str, ...] = KINDS) -> tuple[int, int]:
+    """``(kept, total)`` operator occurrences of ``original`` (of ``kinds``) in ``compressed``.
 
-    Occurrences are matched per key by count, so two kept ``not`` cover at most two lost ones.
+    Occurrences are matched per key by count, as :func:`missing` does: two kept ``not`` cover
+    at most two of the original's.
     """
     before = Counter(op.key for op in extract(original) if op.kind in kinds)
-    total = sum(before.values())
-    if not total:
-        return None
-    after = Counter(op.key for op in extract(compressed) if op.kind in kinds)
-    return sum(min(n, after.get(k, 0)) for k, n in before.items()) / total
-
-
-def is_negation(key: str) -> bool:
-    """True for the keys of negation operators (``not``, ``never``, ``without`` ...)."""
-    return key in _NEGATION_KEYS or key.startswith(("lack", "fail"))
+    after = counts(compressed)
+    return sum(min(n, after.get(k, 0)) for k, n in before.items()), sum(before.values())
 
 
 def sentences_with(original: str, keys: list[str]) -> list[str]:

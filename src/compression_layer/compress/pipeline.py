@@ -235,19 +235,31 @@ def _guard(
         out.notes.append(f"dropped with comments/docstrings: {'; '.join([*lost, *ops])}")
         return [], []
     if out.engine != "structural" and settings.fact_guard == "append":
-        if ops:
-            sentences = operators.sentences_with(original, ops)
-            out.text = "\n".join([out.text.rstrip(), *sentences])
-            out.notes.append(f"operator guard appended {len(sentences)} sentence(s) for {ops}")
-        if lost:
-            lost = facts.missing(original, out.text)
-        if lost:
-            out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
-            out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
-        if ops or lost:
-            lost = facts.missing(original, out.text)
-            ops = operators.missing(original, out.text)
+        return append_lost(original, out, lost, ops)
     return lost, ops
+
+
+def append_lost(
+    original: str, out: EngineOutput, lost: list[str], ops: list[str]
+) -> tuple[list[str], list[str]]:
+    """Append what a lossy output lost; return what is still missing afterwards.
+
+    A lost operator ("not", "unless") means nothing on its own, so the original sentences that
+    hold it are appended; facts still missing after that go on one ``facts:`` line.
+    """
+    from compression_layer.compress import facts, operators
+
+    if not lost and not ops:
+        return [], []
+    if ops:
+        sentences = operators.sentences_with(original, ops)
+        out.text = "\n".join([out.text.rstrip(), *sentences])
+        out.notes.append(f"operator guard appended {len(sentences)} sentence(s) for {ops}")
+        lost = facts.missing(original, out.text)  # the sentences may carry some of them
+    if lost:
+        out.text = f"{out.text.rstrip()}\nfacts: {'; '.join(lost)}"
+        out.notes.append(f"fact guard appended {len(lost)} missing fact(s)")
+    return facts.missing(original, out.text), operators.missing(original, out.text)
 
 
 def _never_longer(original: str, out: EngineOutput, n_orig: int, n_comp: int) -> int:

@@ -14,7 +14,6 @@ import gzip
 import json
 import random
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,9 +162,8 @@ def evaluate(
     seed: int = 0,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Metrics of every method at every rate: ``{method: {rate: {metric: value}}}``."""
-    from compression_layer.compress import facts
+    from compression_layer.compress import facts, operators
 
-    operator_totals = [_operator_tally(it.context) for it in items]
     prepared = engine.prepare([it.context for it in items])
     tokens_in = [count_tokens(it.context) for it in items]
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -178,7 +176,7 @@ def evaluate(
             loose: list[bool] = []
             strict: list[bool] = []
             ops = [0.0, 0, 0.0, 0]  # operators kept, operators, negations kept, negations
-            for it, p, tally in zip(items, prepared, operator_totals, strict=True):
+            for it, p in zip(items, prepared, strict=True):
                 per_query = method == "extractive+query"
                 outs = (
                     [compress_with(engine, p, method, rate, q, rng) for q, _ in it.questions]
@@ -188,7 +186,10 @@ def evaluate(
                 out_tokens += sum(count_tokens(o) for o in outs) / len(outs)
                 fact_scores.append(float(np.mean([facts.kept_ratio(it.context, o) for o in outs])))
                 for o in outs:
-                    kept = _operators_kept(tally, o)
+                    kept = (
+                        *operators.kept(it.context, o),
+                        *operators.kept(it.context, o, _NEGATION),
+                    )
                     for k in range(4):
                         ops[k] += kept[k] / len(outs)
                 for k, (_, answers) in enumerate(it.questions):
@@ -202,31 +203,7 @@ def evaluate(
     return results
 
 
-def _operator_tally(text: str) -> tuple[Counter[str], Counter[str]]:
-    """Operator and negation counts per key of one context (computed once per item)."""
-    from compression_layer.compress import operators
-
-    found = operators.extract(text)
-    return (
-        Counter(op.key for op in found),
-        Counter(op.key for op in found if op.kind == "negation"),
-    )
-
-
-def _operators_kept(
-    tally: tuple[Counter[str], Counter[str]], compressed: str
-) -> tuple[int, int, int, int]:
-    """(operators kept, operators, negations kept, negations) of one output, matched by count."""
-    from compression_layer.compress import operators
-
-    after = operators.counts(compressed)
-    every, negations = tally
-    return (
-        sum(min(n, after.get(k, 0)) for k, n in every.items()),
-        sum(every.values()),
-        sum(min(n, after.get(k, 0)) for k, n in negations.items()),
-        sum(negations.values()),
-    )
+_NEGATION = ("negation",)
 
 
 def _operator_summary(ops: list[float]) -> dict[str, float]:

@@ -23,6 +23,7 @@ from compression_layer.compress.extractive_text import (
     is_stopword,
     normalise,
     split_units,
+    units_in_spans,
 )
 from compression_layer.errors import InputError
 
@@ -146,17 +147,8 @@ def _force_operators(source: str, units: list[Unit], labels: list[bool]) -> list
     """
     from compression_layer.compress import operators
 
-    spans = operators.protected_spans(source)
-    if not spans:
-        return labels
-    out = list(labels)
-    j = 0
-    for i, unit in enumerate(units):
-        while j < len(spans) and spans[j][1] <= unit.start:
-            j += 1
-        if j < len(spans) and spans[j][0] < unit.end:
-            out[i] = True
-    return out
+    forced = units_in_spans(units, operators.protected_spans(source))
+    return [label or i in forced for i, label in enumerate(labels)]
 
 
 def _target_words(target: str) -> list[str]:
