@@ -40,7 +40,8 @@ from typing import Any
 from compression_layer.compress.domain import detect
 from compression_layer.compress.facts import kept_ratio, missing
 from compression_layer.compress.pipeline import domain_for_path, parse_domain
-from compression_layer.compress.structural import compress_structural, json_expand
+from compression_layer.compress.structural.data import json_expand
+from compression_layer.compress.structural.dispatch import compress_structural
 from compression_layer.compress.types import Domain
 from compression_layer.tokens import count_tokens
 

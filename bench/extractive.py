@@ -56,9 +56,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def ablation(folder: Path, data: Path) -> list[dict[str, Any]]:
     """Quality at rate 0.5 (held-out SQuAD, NQ) and latency of every adapter in ``folder``."""
-    from compression_layer.compress.extractive import ExtractiveEngine
-    from compression_layer.training import evaluate_compress as ev
-    from compression_layer.training.evaluate_speed import inputs_of_tokens, latency
+    from compression_layer.compress.extractive.engine import ExtractiveEngine
+    from compression_layer.training.evaluate import compress as ev
+    from compression_layer.training.evaluate.speed import inputs_of_tokens, latency
 
     squad = ev.load_squad(data, range(4, 8))
     nq = ev.load_nq(data)[400:]  # held out: rows 0-399 tuned the biases
@@ -99,7 +99,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from compression_layer.training.eval_cli import run_eval, summary_table
+    from compression_layer.cli.eval import run_eval, summary_table
 
     if args.threads:
         torch.set_num_threads(args.threads)

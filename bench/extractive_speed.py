@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from compression_layer.compress.extractive import ExtractiveEngine
-from compression_layer.training import evaluate_compress as ev
-from compression_layer.training.evaluate_speed import inputs_of_tokens, latency, throughput
+from compression_layer.compress.extractive.engine import ExtractiveEngine
+from compression_layer.training.evaluate import compress as ev
+from compression_layer.training.evaluate.speed import inputs_of_tokens, latency, throughput
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

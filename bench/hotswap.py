@@ -58,10 +58,10 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
     os.environ["COMPRESSION_LAYER_GENERATIVE__BASE_MODEL"] = str(model)
     os.environ["COMPRESSION_LAYER_GENERATIVE__MAX_NEW_TOKENS"] = "8"
 
-    from compression_layer.adapters import AdapterRegistry
-    from compression_layer.adapters_gate import GateMetrics
+    from compression_layer.adapters.registry import AdapterRegistry
     from compression_layer.compress.types import CompressRequest, Domain
-    from compression_layer.hotswap import EngineHolder, watch_registry
+    from compression_layer.server.hotswap import EngineHolder, watch_registry
+    from compression_layer.training.gate import GateMetrics, promote
 
     def constant_gate(record: Any) -> GateMetrics:
         return GateMetrics(token_reduction=0.5, fact_retention=1.0, answer_retention=1.0)
@@ -69,7 +69,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
     registry = AdapterRegistry()
     for folder in folders.values():
         registry.register(folder)
-    registry.promote("a", evaluator=constant_gate)
+    promote(registry, "a", evaluator=constant_gate)
     holder = EngineHolder("generative")
     await holder.refresh()
 
@@ -102,7 +102,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
             target = "b" if i % 2 == 0 else "a"
             seen = len(done)
             started = time.perf_counter()
-            registry.promote(target, evaluator=constant_gate)
+            promote(registry, target, evaluator=constant_gate)
             with anyio.fail_after(60):
                 while not any(a == target for _, a in done[seen:]):
                     await anyio.sleep(0.005)

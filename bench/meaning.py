@@ -59,7 +59,7 @@ def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
     """Compress each context once through the pipeline; aggregate what survived."""
     from compression_layer import compress
     from compression_layer.compress import facts, operators
-    from compression_layer.training.evaluate_compress import answer_kept
+    from compression_layer.training.evaluate.compress import answer_kept
 
     tok_in = tok_out = 0
     ops_kept = ops_total = neg_kept = neg_total = 0
@@ -97,7 +97,7 @@ def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
 
 def wordlist(data: Path) -> list[dict[str, Any]]:
     """Frequency of each candidate on the tuning splits, and the teacher's keep rate."""
-    from compression_layer.training import evaluate_compress as ev
+    from compression_layer.training.evaluate import compress as ev
     from compression_layer.training.labels import clean_pairs, read_pairs
 
     tuning = [it.context for it in ev.load_squad(data, range(0, 4))]
@@ -139,7 +139,7 @@ def main() -> int:
         print(f"shared data not found at {args.data}: nothing to benchmark", file=sys.stderr)
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from compression_layer.training import evaluate_compress as ev
+    from compression_layer.training.evaluate import compress as ev
 
     sets = {
         "squad-heldout (articles 4-7)": [

@@ -52,3 +52,24 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny Qwen3 folder shared by the whole session (needs the mlx extra)."""
+    pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
+    from tiny_qwen import build_tiny_qwen3
+
+    return build_tiny_qwen3(tmp_path_factory.mktemp("tiny-qwen3"))
+
+
+@pytest.fixture(scope="session")
+def tiny_adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two adapters on ``tiny_model`` trained towards different targets (``a`` and ``b``)."""
+    from tiny_qwen import PROMPTS, TARGET_A, TARGET_B, chat_rows, train_tiny_adapter
+
+    root = tmp_path_factory.mktemp("adapters")
+    return {
+        "a": train_tiny_adapter(tiny_model, root / "a", chat_rows(PROMPTS, TARGET_A), name="a"),
+        "b": train_tiny_adapter(tiny_model, root / "b", chat_rows(PROMPTS, TARGET_B), name="b"),
+    }

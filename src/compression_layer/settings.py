@@ -67,7 +67,7 @@ class _YamlSource(PydanticBaseSettingsSource):
         return loaded
 
 
-class _AreaSettings(BaseSettings):
+class AreaSettings(BaseSettings):
     """Base for every area: forbids unknown keys and wires the YAML source into the precedence."""
 
     yaml_file: ClassVar[str] = ""
@@ -84,7 +84,7 @@ class _AreaSettings(BaseSettings):
         return (init_settings, env_settings, _YamlSource(settings_cls, cls.yaml_file))
 
 
-class CompressSettings(_AreaSettings):
+class CompressSettings(AreaSettings):
     """Core compression defaults.
 
     From ``configs/compress.yaml`` and env ``COMPRESSION_LAYER_COMPRESS__*``.
@@ -110,7 +110,7 @@ class CompressSettings(_AreaSettings):
     )
 
 
-class MemorySettings(_AreaSettings):
+class MemorySettings(AreaSettings):
     """Agent memory store (``configs/memory.yaml``, env ``COMPRESSION_LAYER_MEMORY__*``)."""
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MEMORY__", extra="forbid")
@@ -139,7 +139,7 @@ class MemorySettings(_AreaSettings):
     )
 
 
-class ServerSettings(_AreaSettings):
+class ServerSettings(AreaSettings):
     """MCP server (``configs/server.yaml``, env ``COMPRESSION_LAYER_SERVER__*``).
 
     The HTTP bearer token is not a setting: it is read from ``COMPRESSION_LAYER_TOKEN`` only, so
@@ -194,7 +194,7 @@ class ValidationProvider(BaseModel):
     concurrency: int | None = Field(default=None, gt=0, description="default: area setting")
 
 
-class ValidationSettings(_AreaSettings):
+class ValidationSettings(AreaSettings):
     """Cross-model validation: ``configs/validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``.
 
     ``catalog`` maps a model name (an alias such as ``claude`` or a full id) to its provider and
@@ -285,7 +285,7 @@ class TinkerOptions(BaseModel):
     )
 
 
-class TrainingSettings(_AreaSettings):
+class TrainingSettings(AreaSettings):
     """Generative adapter training (``configs/training.yaml``, env ``..._TRAINING__<KEY>``).
 
     The first keys are mlx-lm's own ``lora`` flags with the same names and meaning, so the same
@@ -322,7 +322,7 @@ class TrainingSettings(_AreaSettings):
     tinker: TinkerOptions = Field(default_factory=TinkerOptions)
 
 
-class GenerateSettings(_AreaSettings):
+class GenerateSettings(AreaSettings):
     """Teacher pair generation (``configs/generate.yaml``, env ``COMPRESSION_LAYER_GENERATE__*``).
 
     Model names are keys of the validation catalog (or ``provider:model-id``): the teacher goes
@@ -359,7 +359,7 @@ class GenerateSettings(_AreaSettings):
     max_file_bytes: int = Field(default=5_000_000, gt=0, description="larger corpus files skipped")
 
 
-T = TypeVar("T", bound=_AreaSettings)
+T = TypeVar("T", bound=AreaSettings)
 
 
 class Settings(BaseModel):
@@ -410,3 +410,71 @@ def get_settings() -> Settings:
         validation=load_area(ValidationSettings),
         training=load_area(TrainingSettings),
     )
+
+
+DEFAULT_BASE_MODEL = "mlx-community/Qwen3-4B-Instruct-2507-4bit"
+
+
+class GenerativeSettings(AreaSettings):
+    """Generative (MLX) and remote (OpenAI-compatible) engines.
+
+    ``configs/generative.yaml``, env ``COMPRESSION_LAYER_GENERATIVE__<KEY>``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GENERATIVE__", extra="forbid")
+    yaml_file: ClassVar[str] = "generative.yaml"
+
+    base_model: str = Field(
+        default=DEFAULT_BASE_MODEL,
+        description="local MLX model folder, or a Hugging Face repo id already in the local cache",
+    )
+    adapter: str | None = Field(
+        default=None,
+        description="adapter folder or registry name; default: the registry's active generative",
+    )
+    max_tokens_factor: float = Field(
+        default=1.5, gt=0.0, description="output cap = budget tokens * factor + min_new_tokens"
+    )
+    min_new_tokens: int = Field(default=16, ge=1, description="added to every output cap")
+    max_new_tokens: int = Field(default=2048, ge=1, description="hard ceiling on generated tokens")
+    fact_guard: Literal["append", "fallback"] = Field(
+        default="append",
+        description="missing facts: append a facts line, or fall back to the extractive engine",
+    )
+    remote_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1"
+    )
+    remote_model: str | None = Field(
+        default=None, description="model (or LoRA adapter) name it serves"
+    )
+    remote_api_key_env: str | None = Field(
+        default=None, description="env var holding the endpoint's key; None: a placeholder key"
+    )
+    remote_timeout_s: float = Field(default=60.0, gt=0.0)
+    remote_max_retries: int = Field(default=2, ge=0)
+
+
+class AdapterSettings(AreaSettings):
+    """The adapter registry's promotion gate (``adapters.yaml``, env ``..._ADAPTERS__<KEY>``).
+
+    A candidate must meet the absolute minimums, and may not fall more than ``tolerance`` below
+    the active adapter of its kind on any metric.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}ADAPTERS__", extra="forbid")
+    yaml_file: ClassVar[str] = "adapters.yaml"
+
+    tolerance: float = Field(
+        default=0.02, ge=0.0, le=1.0, description="allowed drop vs the active one"
+    )
+    min_token_reduction: float = Field(default=0.1, ge=-1.0, le=1.0)
+    min_fact_retention: float = Field(default=0.8, ge=0.0, le=1.0)
+    min_answer_retention: float = Field(default=0.7, ge=0.0, le=1.0)
+    heldout_items: int = Field(
+        default=20, ge=1, description="held-out items the built-in gate scores"
+    )
+    heldout_path: Path | None = Field(
+        default=None,
+        description="SQuAD-format JSON; default ../shared/data/squad, else a packaged sample",
+    )
+    gate_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="rate asked of the candidate")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from compression_layer.compress.codeguard import check_code_output
-from compression_layer.compress.structural import compress_json, compress_python
+from compression_layer.compress.structural.code import compress_python
+from compression_layer.compress.structural.data import compress_json
 
 MODULE = '''\
 """Parcels and their weight limits.

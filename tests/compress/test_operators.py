@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from compression_layer import compress
-from compression_layer.compress import operators, pipeline
-from compression_layer.compress.types import CompressRequest, Domain
+from compression_layer.compress import operators
+from compression_layer.compress.engines import DEFAULT_ENGINES, EngineTable
+from compression_layer.compress.extractive.service import ExtractiveAdapterEngine
+from compression_layer.compress.types import CompressRequest, Domain, Engine
 from compression_layer.settings import CompressSettings
 from compression_layer.validation.offline import offline_checks
 
@@ -131,11 +132,9 @@ class DropsNot:
 
 
 @pytest.fixture
-def drops_not() -> Iterator[None]:
-    original = pipeline.ENGINES["extractive"]
-    pipeline.register_engine("extractive", lambda s: pipeline.ExtractiveAdapterEngine(DropsNot()))
-    yield
-    pipeline.register_engine("extractive", original)
+def drops_not() -> EngineTable:
+    """An engine table (the test's own) whose extractive engine drops every "not"."""
+    return DEFAULT_ENGINES.copy(extractive=lambda s: ExtractiveAdapterEngine(DropsNot()))
 
 
 TEXT = (
@@ -144,37 +143,39 @@ TEXT = (
 )
 
 
-def test_pipeline_appends_the_sentence_of_a_lost_operator(drops_not: None) -> None:
-    r = compress(TEXT)
+def test_pipeline_appends_the_sentence_of_a_lost_operator(drops_not: EngineTable) -> None:
+    r = compress(TEXT, engines=drops_not)
     assert r.operators_missing == []
     assert r.compressed.endswith("The committee did not approve the merger.")
     assert r.tokens_compressed < r.tokens_original
     assert any("operator guard" in n for n in r.notes)
 
 
-def test_pipeline_reports_lost_operators_when_the_guard_is_off(drops_not: None) -> None:
-    r = compress(TEXT, settings=CompressSettings(fact_guard="off"))
+def test_pipeline_reports_lost_operators_when_the_guard_is_off(drops_not: EngineTable) -> None:
+    r = compress(TEXT, settings=CompressSettings(fact_guard="off"), engines=drops_not)
     assert r.operators_missing == ["not"]
 
 
-def test_an_output_not_shorter_than_its_input_is_replaced_by_the_input(drops_not: None) -> None:
+def test_an_output_not_shorter_than_its_input_is_replaced_by_the_input(
+    drops_not: EngineTable,
+) -> None:
     text = "It did not rain. It did not snow at all during the long cold winter months."
-    r = compress(text)
+    r = compress(text, engines=drops_not)
     assert r.compressed == text and r.operators_missing == [] and r.facts_missing == []
     assert any("not shorter than the input" in n for n in r.notes)
 
 
 def test_generative_guard_appends_or_falls_back() -> None:
-    from compression_layer.compress.generative import guard_output
-    from compression_layer.compress.pipeline import EngineOutput
-    from compression_layer.generative_settings import GenerativeSettings
+    from compression_layer.compress.generative.guard import guard_output
+    from compression_layer.compress.types import EngineOutput
+    from compression_layer.settings import GenerativeSettings
 
     original = "The committee did not approve the merger. It met on 3 May."
     lossy = EngineOutput("committee approved merger; met 3 May", "generative")
     request = CompressRequest(rate=0.5)
     domain = Domain(kind="prose")
 
-    def unavailable() -> pipeline.Engine:
+    def unavailable() -> Engine:
         raise AssertionError("append mode must not fall back")
 
     out = guard_output(

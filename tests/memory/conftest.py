@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from memory_fakes import FakeCompressor, FakeEmbedder
 
 from compression_layer.memory import MemoryStore
 from compression_layer.settings import MemorySettings
+from memory_fakes import FakeCompressor, FakeEmbedder
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from mcp.server.mcpserver import MCPServer
-from srv_helpers import CODE, PROSE, FakeMemoryStore, server_settings
 
 from compression_layer.server.app import build_server
 from compression_layer.server.state import ServerState
 from compression_layer.settings import CompressSettings
+from srv_helpers import CODE, PROSE, FakeMemoryStore, server_settings
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
-from srv_helpers import PROSE, structured
 
 from compression_layer.server.state import ServerState
 from compression_layer.server.transports import http_app
 from compression_layer.settings import ServerSettings
+from srv_helpers import PROSE, structured
 
 TOKEN = "s3cret-token-for-tests"
 INIT = {

@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
+
 from srv_helpers import (
     PROSE,
     FakeMemoryStore,

@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+
+from compression_layer.server.models import CompressContextResult
+from compression_layer.server.tools import FIGURES_BUDGET, compression_text
+from compression_layer.tokens import count_tokens
 from srv_helpers import (
     PROSE,
     SAMPLE_SERVICE,
@@ -21,10 +25,6 @@ from srv_helpers import (
     service_log,
     visible_tokens,
 )
-
-from compression_layer.server.models import CompressContextResult
-from compression_layer.server.tools import FIGURES_BUDGET, compression_text
-from compression_layer.tokens import count_tokens
 
 Server = MCPServer[Any]
 INPUTS = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcp import Client
-from srv_helpers import PROSE, error_text, server_settings, structured
 
 from compression_layer.server.app import build_server
 from compression_layer.settings import CompressSettings
+from srv_helpers import PROSE, error_text, server_settings, structured
 
 
 async def test_real_store_round_trip(root: Path, _isolated_home: Path) -> None:

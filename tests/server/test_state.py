@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from mcp import Client
-from srv_helpers import CODE, server_settings, structured
 
 from compression_layer.server.app import build_server
 from compression_layer.server.state import EngineState, ServerState
 from compression_layer.settings import CompressSettings
+from srv_helpers import CODE, server_settings, structured
 
 
 def test_bad_adapter_is_recorded_not_raised(tmp_path: Path) -> None:

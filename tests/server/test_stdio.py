@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+
 from srv_helpers import (
     PROSE,
     SAMPLE_SERVICE,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
+
 from srv_helpers import CODE, PROSE, content_text, error_text, structured
 
 Server = MCPServer[Any]

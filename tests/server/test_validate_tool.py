@@ -7,7 +7,6 @@ from typing import Any
 
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
-from srv_helpers import PROSE, content_text, error_text, server_settings, structured
 
 from compression_layer.server.models import ValidationResult
 from compression_layer.server.state import EngineState, ServerState
@@ -15,6 +14,7 @@ from compression_layer.server.tools import validation_text
 from compression_layer.server.validate import run_validation
 from compression_layer.settings import CompressSettings
 from compression_layer.validation.report import OfflineChecks, TokenReduction, ValidationReport
+from srv_helpers import PROSE, content_text, error_text, server_settings, structured
 
 Server = MCPServer[Any]
 SHORT = "Quarterly review 14 March 2024 Berlin: revenue +12.5% to $4.2 million."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ from compression_layer.training.data import (
     read_inputs,
     split_pairs,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generative"))
 
 LONG = "The committee met on 4 May 2021 in Geneva and approved a budget of $3.2 million."
 
@@ -64,7 +61,7 @@ def test_clean_drops_with_reasons(tmp_path: Path) -> None:
     row = json.loads(train[0])
     roles = [m["role"] for m in row["messages"]]
     assert roles == ["system", "user", "assistant"]
-    from compression_layer.compress.generative import SYSTEM_PROMPT
+    from compression_layer.compress.generative.prompt import SYSTEM_PROMPT
 
     assert row["messages"][0]["content"] == SYSTEM_PROMPT  # the engine's prompt, not the input's
     assert json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["kept"] == 6
@@ -111,8 +108,9 @@ def test_missing_input_is_clear(tmp_path: Path) -> None:
 
 def test_completion_only_weights_and_tinker_rows(tmp_path: Path) -> None:
     pytest.importorskip("mlx_lm")
-    from tiny_qwen import build_tiny_qwen3
     from transformers import AutoTokenizer
+
+    from tiny_qwen import build_tiny_qwen3
 
     model_dir = build_tiny_qwen3(tmp_path / "tiny")
     tok = AutoTokenizer.from_pretrained(str(model_dir))

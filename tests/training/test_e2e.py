@@ -24,15 +24,16 @@ import anyio
 import pytest
 import yaml
 
+from repo_paths import SHARED_DATA
+
 pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generative"))
 
 from mcp import Client
-from test_evaluate import tiny_shared
-from tiny_qwen import build_tiny_qwen3
 from typer.testing import CliRunner
 
-from compression_layer.cli import app
+from compression_layer.cli.main import app
+from tiny_qwen import build_tiny_qwen3
+from tiny_shared import tiny_shared
 
 pytestmark = pytest.mark.slow
 
@@ -43,9 +44,7 @@ TOPICS = [
 ]
 
 
-SEED_TRAIN = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "seed-pairs" / "train.jsonl"
-)
+SEED_TRAIN = SHARED_DATA / "seed-pairs" / "train.jsonl"
 
 
 def seed_sample(n: int = 6, max_chars: int = 900) -> list[str]:

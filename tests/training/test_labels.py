@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compression_layer.compress.extractive_text import join_units, split_units
+from compression_layer.compress.extractive.text import join_units, split_units
 from compression_layer.errors import InputError
 from compression_layer.training.labels import (
     Pair,

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generative"))
-
-from tiny_qwen import PROMPTS, build_tiny_qwen3, chat_rows
 
 from compression_layer.errors import ConfigError
 from compression_layer.training.config import load_config
 from compression_layer.training.mlx import train_mlx
+from tiny_qwen import PROMPTS, build_tiny_qwen3, chat_rows
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +86,11 @@ def test_train_writes_run_and_registers(tmp_path: Path, tiny: Path) -> None:
     assert manifest["kind"] == "generative" and manifest["data_hash"].startswith("sha256:")
     assert manifest["command"] == "test" and manifest["metrics"]["steps"] == 6
     assert result.registered_as == "tiny-run"
-    from compression_layer.adapters import AdapterRegistry
+    from compression_layer.adapters.registry import AdapterRegistry
 
     assert AdapterRegistry().show("tiny-run").manifest.kind == "generative"
     # the adapter loads in the generative engine
-    from compression_layer.compress.generative import load_model
+    from compression_layer.compress.generative.mlx import load_model
 
     assert load_model(str(tiny), adapter).adapter_name == "adapter"
 

@@ -18,7 +18,7 @@ import ast
 import json
 from typing import Any
 
-from compression_layer.compress import structural_pyast as pyast
+from compression_layer.compress.structural.python import ast_check as pyast
 
 __all__ = ["check_code_output"]
 

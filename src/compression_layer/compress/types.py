@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -47,3 +48,22 @@ class CompressionResult(BaseModel):
     )
     adapter: str | None = None
     notes: list[str] = Field(default_factory=list, description="fallbacks and guard actions")
+
+
+@dataclass
+class EngineOutput:
+    text: str
+    engine: str
+    adapter: str | None = None
+    notes: list[str] = field(default_factory=list)
+    # A structural pass whose own check passed (AST / token stream / round trip equal): it only
+    # removed comments, docstrings (when asked) and layout, never code, data or prose words.
+    verified: bool = False
+
+
+class Engine(Protocol):
+    """What the pipeline needs from an engine: compress one text of a known domain."""
+
+    name: str
+
+    def run(self, text: str, domain: Domain, request: CompressRequest) -> EngineOutput: ...

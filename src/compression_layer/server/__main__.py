@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from compression_layer.server.cli import register
+from compression_layer.cli.serve import register
 
 app = typer.Typer(
     name="compression-layer-server", no_args_is_help=True, pretty_exceptions_enable=False

@@ -140,11 +140,15 @@ def build_server(
                 max(1, min(cfg.compress_workers, os.cpu_count() or 1))
             ),
         )
-        from compression_layer.compress.pipeline import register_engine
+        from compression_layer.compress.engines import DEFAULT_ENGINES
         from compression_layer.server.swap import ServerAdapters
 
         state.adapters = adapters = ServerAdapters(state)
-        register_engine("generative", lambda _cs: adapters.generative_engine())
+        # This server's own table: its generative engine follows the registry; the library's
+        # default table is left as it was.
+        state.engine_table = DEFAULT_ENGINES.copy(
+            generative=lambda _cs: adapters.generative_engine()
+        )
         stop_watching = anyio.Event()
         async with AsyncExitStack() as stack:
             tasks = await stack.enter_async_context(anyio.create_task_group())

@@ -49,7 +49,7 @@ def merged_config(existing: dict[str, Any], entry: dict[str, Any]) -> dict[str, 
     return {**existing, "mcpServers": {**servers, SERVER_KEY: entry}}
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
@@ -72,7 +72,7 @@ def _read(path: Path) -> dict[str, Any]:
 def install(entry: dict[str, Any], path: Path | None = None) -> InstallOutcome:
     """Write our entry into the config at ``path`` (default: the platform's), with a backup."""
     target = path or default_config_path()
-    existing = _read(target)
+    existing = read_config(target)
     merged = merged_config(existing, entry)
     if target.exists() and merged == existing:
         return InstallOutcome(target, False, None, merged)

@@ -247,8 +247,6 @@ async def adapter_status(
     """Which compression adapter of each kind is active, its evaluation metrics, the last swap to
     a newly promoted adapter and the last load error. Also lists the engine names
     compress_context accepts."""
-    from compression_layer.compress.pipeline import engine_names
-
     state = state_of(ctx)
     with as_tool_errors():
         if kind is not None and kind not in ADAPTER_KINDS:
@@ -275,7 +273,7 @@ async def adapter_status(
         snapshot = state.engines.current
         result = AdapterStatusResult(
             adapters=infos,
-            engines=engine_names(),
+            engines=state.engine_table.names(),
             default_engine=snapshot.settings.engine,
             generation=snapshot.generation,
         )

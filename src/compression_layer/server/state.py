@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from compression_layer.compress.engines import EngineTable
 from compression_layer.settings import CompressSettings, ServerSettings
 
 
@@ -99,7 +100,7 @@ class EngineState:
 
         ``auto`` then falls back to the structural engine, and ``adapter_status`` shows why.
         """
-        from compression_layer.compress.pipeline import load_extractive
+        from compression_layer.compress.extractive.service import load_extractive
         from compression_layer.errors import CompressionLayerError
 
         try:
@@ -115,7 +116,7 @@ def _describe_extractive(settings: CompressSettings) -> AdapterRecord:
     if settings.extractive_adapter:
         path, source = Path(settings.extractive_adapter), "configured"
     else:
-        from compression_layer.compress.extractive import packaged_adapter_dir
+        from compression_layer.compress.extractive.engine import packaged_adapter_dir
 
         path, source = packaged_adapter_dir(), "packaged"
     record = AdapterRecord(kind="extractive", name=path.name, path=str(path), source=source)
@@ -138,6 +139,7 @@ class ServerState:
     roots: list[Path]
     memory: Any = None  # a compression_layer.memory.MemoryStore once opened
     adapters: Any = None  # a compression_layer.server.swap.ServerAdapters (registry hot-swap)
+    engine_table: EngineTable = field(default_factory=EngineTable)
     memory_error: str | None = None
     # Set once the embedder (and engines) finished loading in the background; memory tools
     # wait for it so a first call never loads a second copy of the model.

@@ -1,6 +1,6 @@
 """Hot-swap inside the server: follow the adapter registry and swap engines without a restart.
 
-One :class:`~compression_layer.hotswap.EngineHolder` per adapter kind watches the registry's
+One :class:`~compression_layer.server.hotswap.EngineHolder` per adapter kind watches the registry's
 active pointer. Their loaders load the new adapter off the event loop and, only once it loaded,
 install it: the extractive adapter as a new :class:`EngineState` snapshot (so worker processes
 for large texts follow too), the generative engine in the holder the pipeline reads. Calls in
@@ -15,9 +15,10 @@ from typing import Any
 
 import anyio
 
-from compression_layer.adapters import AdapterRecord, AdapterRegistry, load_engine
+from compression_layer.adapters.registry import AdapterRecord, AdapterRegistry
+from compression_layer.compress.engines import engine_for_adapter
 from compression_layer.errors import EngineError
-from compression_layer.hotswap import EngineHolder, KindStatus, watch_registry
+from compression_layer.server.hotswap import EngineHolder, KindStatus, watch_registry
 from compression_layer.server.state import ServerState
 
 log = logging.getLogger("compression_layer.server")
@@ -37,7 +38,7 @@ class ServerAdapters:
         }
 
     def _load_extractive(self, record: AdapterRecord | None) -> str | None:
-        from compression_layer.compress.pipeline import load_extractive
+        from compression_layer.compress.extractive.service import load_extractive
 
         path = str(record.path) if record else self._base.extractive_adapter
         load_extractive(path)  # raises EngineError naming the adapter: the old one stays
@@ -52,7 +53,7 @@ class ServerAdapters:
     def _load_generative(self, record: AdapterRecord | None) -> Any:
         if record is None:
             return None  # no generative adapter promoted: nothing to hold in memory
-        engine = load_engine("generative", record)
+        engine = engine_for_adapter("generative", record)
         self.state.engines.swap(self.state.engines.current.settings, kind="generative")
         self.state.engines.describe("generative", name=record.name, source="registry")
         return engine

@@ -309,10 +309,11 @@ async def compress_context(
     """
     state = state_of(ctx)
     with as_tool_errors():
-        from compression_layer.compress.pipeline import compress, domain_for_path, engine_names
+        from compression_layer.compress.pipeline import compress, domain_for_path
 
-        if engine is not None and engine not in engine_names():
-            choices = ", ".join(engine_names())
+        table = state.engine_table
+        if engine is not None and engine not in table:
+            choices = ", ".join(table.names())
             raise InputError(f"unknown engine {engine!r}; choose one of {choices}")
         sources = await _sources(state, text, paths)
         snapshot = state.engines.current
@@ -327,6 +328,9 @@ async def compress_context(
                 query=query or None,
                 domain=domain_for_path(label) if label else None,
                 settings=snapshot.settings,
+                # Engines held by this process (registry hot-swap) need the server's table; worker
+                # processes only run the default table's lossless and extractive engines.
+                engines=table if engine in _IN_PROCESS_ENGINES else None,
             )
             results.append((label, await _run_compress(state, run, body, engine)))
         combined = _combine(results)

@@ -69,7 +69,7 @@ class DatasetReport(BaseModel):
 
 def system_prompt() -> str:
     """The generative engine's system prompt (training and inference must match)."""
-    from compression_layer.compress.generative import SYSTEM_PROMPT
+    from compression_layer.compress.generative.prompt import SYSTEM_PROMPT
 
     return SYSTEM_PROMPT
 
@@ -242,7 +242,7 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
 
 def _extractive_rows(pairs: Sequence[TrainPair]) -> Iterable[dict[str, Any]]:
     """Prose rows in chat format with the aligned keep/drop labels (``training.labels``)."""
-    from compression_layer.compress.extractive_text import split_units
+    from compression_layer.compress.extractive.text import split_units
     from compression_layer.training.labels import align
 
     for pair in pairs:

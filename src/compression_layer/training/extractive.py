@@ -21,21 +21,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from compression_layer.compress.extractive_adapter import (
+from compression_layer.compress.extractive.adapter import (
     BASE_MODEL,
     AdapterConfig,
     QueryConfig,
     save_adapter,
 )
-from compression_layer.compress.extractive_encoder import Encoder, build_encoder
-from compression_layer.compress.extractive_model import (
+from compression_layer.compress.extractive.head import (
     KeepHead,
     head_inputs,
-    load_tokenizer,
     unit_vectors,
 )
-from compression_layer.compress.extractive_text import Unit
+from compression_layer.compress.extractive.text import Unit
 from compression_layer.errors import InputError
+from compression_layer.minilm import Encoder, build_encoder, load_tokenizer
 from compression_layer.training.labels import (
     Pair,
     clean_pairs,

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compression_layer.compress.extractive_text import (
+from compression_layer.compress.extractive.text import (
     Unit,
     is_stopword,
     normalise,

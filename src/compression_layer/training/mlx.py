@@ -61,7 +61,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _load_model(settings: TrainingSettings) -> tuple[Any, Any, Path]:
-    from compression_layer.compress.generative import resolve_base_model
+    from compression_layer.compress.generative.mlx import resolve_base_model
     from compression_layer.errors import EngineError
 
     try:
@@ -278,7 +278,7 @@ def train_mlx(
     (adapter_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     result = RunResult(run, adapter_dir, start, metrics)
     if register if register is not None else settings.register_adapter:
-        result.registered_as = _register(adapter_dir, name)
+        result.registered_as = register_adapter(adapter_dir, name)
     return result
 
 
@@ -310,9 +310,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _register(adapter_dir: Path, name: str) -> str:
+def register_adapter(adapter_dir: Path, name: str) -> str:
     """Register under ``name``; a re-run of the same name replaces nothing (suffix ``-N``)."""
-    from compression_layer.adapters import AdapterRegistry
+    from compression_layer.adapters.registry import AdapterRegistry
 
     registry = AdapterRegistry()
     taken = {r.name for r in registry.list()}

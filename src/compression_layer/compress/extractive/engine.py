@@ -1,0 +1,295 @@
+"""The extractive engine: keep the words a learned MiniLM classifier ranks highest.
+
+``compress(text, rate=...)`` scores every word unit, always keeps protected facts (numbers, dates,
+names, quotes, URLs... from :mod:`facts`) and layout (newlines, list markers, heading marks), then
+adds the best-scored remaining words until the o200k token budget is spent. With ``query`` the
+scores of sentences similar to the query (MiniLM cosine) and of words the query contains are
+raised, so an answer-bearing sentence survives nearly whole (the question-aware step of
+LongLLMLingua, done our way). One engine serves concurrent threads: after ``load`` it only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from compression_layer.compress.extractive.adapter import LoadedAdapter, load_adapter
+from compression_layer.compress.extractive.text import (
+    Unit,
+    drop_orphan_marks,
+    is_stopword,
+    join_units,
+    list_item_words,
+    normalise,
+    sentence_ids,
+    split_units,
+    structural_units,
+    units_in_spans,
+)
+from compression_layer.errors import InputError
+from compression_layer.tokens import count_tokens, encoding
+
+DEFAULT_ADAPTER = "extractive-default"
+
+
+@dataclass
+class ExtractiveOutput:
+    """Compressed text, the o200k share of tokens kept, and notes (budget overruns...)."""
+
+    text: str
+    kept_ratio: float
+    notes: list[str] = field(default_factory=list)
+
+
+def packaged_adapter_dir() -> Path:
+    """Folder of the adapter shipped inside the package."""
+    return Path(
+        str(resources.files("compression_layer").joinpath("data/adapters", DEFAULT_ADAPTER))
+    )
+
+
+def unit_costs(units: list[Unit]) -> npt.NDArray[np.int64]:
+    """o200k tokens each unit adds to the output (words carry their leading space)."""
+    return np.array(
+        [_piece_cost((" " + u.text) if u.is_word else u.text) for u in units], dtype=np.int64
+    )
+
+
+@lru_cache(maxsize=65536)
+def _piece_cost(piece: str) -> int:
+    # One word at a time: tiktoken's batch call starts a thread pool per call, which cost more
+    # than the encoder itself on a 500-token input; words repeat, so the cache hits most.
+    return len(encoding().encode_ordinary(piece))
+
+
+def _content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
+    """1.0 for content words: the teacher drops some that answers need, so they get a bias."""
+    return np.array([u.is_word and not is_stopword(u.text) for u in units], dtype=np.float64)
+
+
+def _repeat_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
+    """1.0 for a content word whose normalised form already appeared earlier in the text.
+
+    A repeat carries less new information than a first mention, so under a budget the first
+    mention should win; the penalty spends the freed tokens on words seen nowhere else.
+    """
+    seen: set[str] = set()
+    out = np.zeros(len(units), dtype=np.float64)
+    for i, unit in enumerate(units):
+        if unit.is_word and not is_stopword(unit.text):
+            key = normalise(unit.text)
+            if key in seen:
+                out[i] = 1.0
+            seen.add(key)
+    return out
+
+
+def forced_units(text: str, units: list[Unit]) -> set[int]:
+    """Units that are always kept: facts, meaning operators, and layout.
+
+    Facts (numbers, names, identifiers ...) and operators (not, n't, may, unless, more than, ?)
+    are kept because losing one changes what the text says; layout (list markers, headings,
+    speaker labels, table pipes, sentence ends) because losing it changes how it reads.
+    """
+    from compression_layer.compress import operators
+
+    spans = sorted([*_fact_spans(text), *operators.protected_spans(text)])
+    return structural_units(text, units) | units_in_spans(units, spans)
+
+
+# Name kinds forced only where first mentioned: a later "Beyoncé" adds nothing the guard or a
+# reader needs, and forcing every mention cost 1.1 points of answers kept on the tuning split
+# (SQuAD articles 0-3). Numbers, dates, money and quotes stay forced at every mention: "3 apples
+# and 3 pears" are two facts that happen to share a spelling.
+_FIRST_MENTION_KINDS = frozenset({"name", "identifier"})
+
+
+def _fact_spans(text: str) -> list[tuple[int, int]]:
+    from compression_layer.compress import facts
+
+    seen: set[tuple[str, str]] = set()
+    spans: list[tuple[int, int]] = []
+    for fact in facts.extract(text):
+        key = (fact.kind, fact.text.casefold())
+        if fact.kind in _FIRST_MENTION_KINDS and key in seen:
+            continue
+        seen.add(key)
+        spans.append((fact.start, fact.end))
+    return spans
+
+
+def select(
+    scores: npt.NDArray[np.float64],
+    costs: npt.NDArray[np.int64],
+    forced: set[int],
+    budget: int,
+) -> list[bool]:
+    """Forced units, then the highest scores while the token budget allows (ties: text order)."""
+    keep = [False] * len(scores)
+    spent = 0
+    for i in forced:
+        keep[i] = True
+        spent += int(costs[i])
+    for i in np.argsort(-scores, kind="stable"):
+        if keep[i]:
+            continue
+        if spent + int(costs[i]) > budget:
+            continue
+        keep[i] = True
+        spent += int(costs[i])
+    return keep
+
+
+@dataclass
+class Prepared:
+    """A text split into units with its keep logits, token costs and forced (always kept) units."""
+
+    text: str
+    units: list[Unit]
+    logits: npt.NDArray[np.float64]
+    costs: npt.NDArray[np.int64]
+    forced: set[int]
+
+
+def _prepared(text: str, units: list[Unit], scores: npt.NDArray[np.float64]) -> Prepared:
+    forced = forced_units(text, units)
+    for words in list_item_words(text, units):
+        if not forced.intersection(words):
+            forced.add(max(words, key=lambda i: scores[i]))  # a bullet never stands empty
+    return Prepared(text, units, scores, unit_costs(units), forced)
+
+
+class ExtractiveEngine:
+    """Learned keep/drop compression of prose (see the module docstring)."""
+
+    name = "extractive"
+
+    def __init__(self, adapter: LoadedAdapter) -> None:
+        self._adapter = adapter
+        self.adapter_name: str = adapter.name
+        self.default_rate: float = adapter.default_rate
+
+    @classmethod
+    def load(cls, adapter_dir: Path | None = None) -> ExtractiveEngine:
+        """Load an adapter folder (``None``: the packaged default); EngineError names it if bad."""
+        return cls(load_adapter(adapter_dir or packaged_adapter_dir()))
+
+    def compress(
+        self,
+        text: str,
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+    ) -> ExtractiveOutput:
+        """Keep about ``rate`` of the o200k tokens (or ``target_tokens``) of ``text``."""
+        return self.compress_batch([text], rate=rate, target_tokens=target_tokens, query=query)[0]
+
+    def compress_batch(
+        self,
+        texts: list[str],
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+    ) -> list[ExtractiveOutput]:
+        """Compress several texts with one batched encoder pass over all their windows."""
+        if rate is not None and not 0.0 < rate <= 1.0:
+            raise InputError(f"rate must be in (0, 1], got {rate}")
+        if target_tokens is not None and target_tokens <= 0:
+            raise InputError(f"target_tokens must be positive, got {target_tokens}")
+        return [
+            self.finish(p, rate=rate, target_tokens=target_tokens, query=query)
+            for p in self.prepare(texts)
+        ]
+
+    def prepare(self, texts: list[str]) -> list[Prepared]:
+        """Score every unit of every text (one batched encoder pass); reusable across rates."""
+        docs = [split_units(t) for t in texts]
+        logits = self._adapter.keep_logits(docs)
+        bias = self._adapter.config.content_bias
+        repeat = self._adapter.config.repeat_penalty
+        return [
+            _prepared(
+                text,
+                units,
+                scores + bias * _content_mask(units) - repeat * _repeat_mask(units),
+            )
+            for text, units, scores in zip(texts, docs, logits, strict=True)
+        ]
+
+    def finish(
+        self,
+        prepared: Prepared,
+        *,
+        rate: float | None = None,
+        target_tokens: int | None = None,
+        query: str | None = None,
+        scores: npt.NDArray[np.float64] | None = None,
+    ) -> ExtractiveOutput:
+        """Select and join the units of a prepared text under the budget (``scores`` overrides)."""
+        text, units = prepared.text, prepared.units
+        original = count_tokens(text)
+        if not units or original == 0:
+            return ExtractiveOutput(text, 1.0, [])
+        notes: list[str] = []
+        if target_tokens is not None:
+            budget = target_tokens
+        else:
+            budget = math.floor(original * (rate if rate is not None else self.default_rate))
+        scores = prepared.logits.copy() if scores is None else scores.copy()
+        if query and query.strip():
+            scores += self._query_boost(units, query)
+        forced_cost = int(sum(int(prepared.costs[i]) for i in prepared.forced))
+        if forced_cost > budget:
+            notes.append(
+                f"protected facts, operators and layout need {forced_cost} tokens, above the "
+                f"budget of {budget}: kept them all (the shortest output that keeps meaning)"
+            )
+        keep = select(scores, prepared.costs, prepared.forced, budget)
+        drop_orphan_marks(units, keep)
+        out = join_units(units, keep)
+        return ExtractiveOutput(out, count_tokens(out) / original, notes)
+
+    def _query_boost(self, units: list[Unit], query: str) -> npt.NDArray[np.float64]:
+        """Raise sentences relevant to the query (MiniLM cosine + word overlap) and query words.
+
+        The top sentences get a boost that halves with each rank, so the most relevant one
+        survives nearly whole; the rest get a smaller push proportional to their relevance.
+        """
+        cfg = self._adapter.query
+        sids = sentence_ids(units)
+        n_sent = sids[-1] + 1
+        words: list[list[str]] = [[] for _ in range(n_sent)]
+        for unit, sid in zip(units, sids, strict=True):
+            words[sid].append(unit.text)
+        sims = _sentence_vectors(tuple(" ".join(w) for w in words)) @ _sentence_vectors((query,))[0]
+        query_words = {
+            normalise(u.text) for u in split_units(query) if u.is_word and not is_stopword(u.text)
+        }
+        hits = np.array(
+            [u.is_word and normalise(u.text) in query_words for u in units], dtype=np.float64
+        )
+        overlap = np.bincount(sids, weights=hits, minlength=n_sent) / max(1, len(query_words))
+        relevance = sims + cfg.overlap_weight * overlap
+        rank = np.empty(n_sent)
+        rank[np.argsort(-relevance, kind="stable")] = np.arange(n_sent)
+        sent_boost = np.where(rank < cfg.top_sentences, cfg.sentence_boost / (1.0 + rank), 0.0)
+        sent_boost += cfg.similarity_weight * (relevance - relevance.mean())
+        return np.asarray(sent_boost[sids] + cfg.word_boost * hits, dtype=np.float64)
+
+
+@lru_cache(maxsize=512)
+def _sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
+    """MiniLM embeddings of sentences, cached: several questions often share one context."""
+    from compression_layer.embeddings import embed
+
+    vectors = embed(list(sentences))
+    vectors.setflags(write=False)
+    return vectors

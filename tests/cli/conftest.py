@@ -1,0 +1,5 @@
+"""Fixtures of the CLI tests (validate): the fake provider server, settings pointing at it, keys."""
+
+from val_settings import fake_api, keys, settings
+
+__all__ = ["fake_api", "keys", "settings"]

@@ -1,0 +1,127 @@
+"""The ``memory`` CLI through typer's runner, with the fake compressor and embedder injected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compression_layer.cli import memory as cli
+from memory_fakes import FakeCompressor, FakeEmbedder
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli.STORE_OPTIONS, "compressor", FakeCompressor())
+    monkeypatch.setitem(cli.STORE_OPTIONS, "embedder", FakeEmbedder())
+
+
+def invoke(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(cli.app, list(args), input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_store_search_get_list_stats_delete(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    code, out, _ = invoke(
+        "store",
+        "The deploy key rotates every ninety days",
+        "--db",
+        db,
+        "-n",
+        "ops",
+        "-t",
+        "security",
+        "--metadata",
+        '{"owner": "sre"}',
+        "--json",
+    )
+    assert code == 0
+    memory = json.loads(out)
+    assert memory["status"] == "created" and memory["metadata"] == {"owner": "sre"}
+    code, out, _ = invoke("store", "--db", db, "-n", "ops", stdin="Lunch is at noon on Fridays\n")
+    assert code == 0 and out.split("\t")[1] == "created"
+
+    code, out, _ = invoke("search", "deploy key rotation", "--db", db, "-n", "ops", "--json")
+    hits = json.loads(out)
+    assert code == 0 and hits[0]["id"] == memory["id"]
+    code, out, _ = invoke("search", "deploy key", "--db", db, "-n", "ops", "--original")
+    assert "The deploy key rotates every ninety days" in out
+
+    code, out, _ = invoke("get", memory["id"], "--db", db)
+    assert code == 0 and out.strip() == "The deploy key rotates every ninety days"
+    code, out, _ = invoke("list", "--db", db, "-n", "ops", "--json")
+    assert json.loads(out)["items"][0]["id"] == memory["id"]
+    code, out, _ = invoke("stats", "--db", db, "--json")
+    assert json.loads(out)["namespaces"] == {"ops": 2}
+
+    code, out, _ = invoke("delete", memory["id"], "--db", db)
+    assert code == 0
+    code, _, err = invoke("get", memory["id"], "--db", db)
+    assert code == 2 and "no memory with id" in err
+    code, out, _ = invoke("delete", "--all", "-n", "ops", "--db", db)
+    assert code == 0 and "deleted 1" in out
+
+
+def test_export_import_is_lossless(tmp_path: Path) -> None:
+    src, dst = str(tmp_path / "a.db"), str(tmp_path / "b.db")
+    meta = {"quote": 'it\'s "here"', "n": [1, 2.5, None], "sql": "'; DROP TABLE x; --"}
+    for i, ns in enumerate(["one", "two", "two"]):
+        assert (
+            invoke(
+                "store",
+                f"memory {i} with unicode ✓ and\nnewlines",
+                "--db",
+                src,
+                "-n",
+                ns,
+                "--metadata",
+                json.dumps(meta),
+                "-t",
+                f"t{i}",
+            )[0]
+            == 0
+        )
+    dump = tmp_path / "dump.jsonl"
+    code, _, _ = invoke("export", str(dump), "--db", src)
+    assert code == 0
+    code, out, _ = invoke("import", str(dump), "--db", dst)
+    assert code == 0 and "imported 3" in out
+    code, out, _ = invoke("import", str(dump), "--db", dst)
+    assert "imported 0 memories, 3 already present" in out
+    code, again, _ = invoke("export", "--db", dst)
+    assert again == dump.read_text(encoding="utf-8")
+    code, out, _ = invoke("search", "memory unicode", "--db", dst, "-n", "two", "--json")
+    assert len(json.loads(out)) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["store", "", "--db", "{db}"], None, "content is empty"),
+        (["store", "x", "-n", "bad/ns", "--db", "{db}"], None, "invalid namespace"),
+        (["store", "x", "--metadata", "{nope", "--db", "{db}"], None, "not JSON"),
+        (["store", "x", "--metadata", "[1]", "--db", "{db}"], None, "JSON object"),
+        (["get", "mem_missing", "--db", "{db}"], None, "no memory with id"),
+        (["delete", "mem_missing", "--db", "{db}"], None, "no memory with id"),
+        (["delete", "--all", "--db", "{db}"], None, "--all needs --namespace"),
+        (["search", "x", "-k", "0", "--db", "{db}"], None, "k must be"),
+        (["search", "x", "--mode", "fuzzy", "--db", "{db}"], None, "mode must be"),
+        (["list", "--cursor", "abc", "--db", "{db}"], None, "invalid cursor"),
+        (["import", "-", "--db", "{db}"], "{not json}\n", "line 1: not JSON"),
+        (["import", "-", "--db", "{db}"], '{"id": "x"}\n', "record 1: missing"),
+        (["import", "/nonexistent/file.jsonl", "--db", "{db}"], None, "No such file"),
+        (["stats", "--db", "/proc/forbidden/m.db"], None, "error:"),
+    ],
+)
+def test_errors_exit_2_with_a_message_and_no_traceback(
+    tmp_path: Path, args: list[str], stdin: str | None, message: str
+) -> None:
+    db = str(tmp_path / "m.db")
+    code, _, err = invoke(*[a.replace("{db}", db) for a in args], stdin=stdin)
+    assert code == 2
+    assert message in err and "Traceback" not in err

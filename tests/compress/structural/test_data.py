@@ -1,0 +1,215 @@
+"""JSON compaction (exact round trip, tables) and log grouping (every value kept)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compression_layer.compress.facts import missing
+from compression_layer.compress.structural.data import compress_json, compress_log, json_expand
+from compression_layer.errors import InputError
+from compression_layer.tokens import count_tokens
+
+KEYS = st.sampled_from(["id", "name", "$table", "$$table", "rows", "é", "", "a b"]) | st.text(
+    max_size=6
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+
+
+def _uniform_objects(children: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
+    """Lists of 0-6 objects sharing one key order: what the table form is for."""
+    return st.lists(KEYS, min_size=1, max_size=4, unique=True).flatmap(
+        lambda keys: st.lists(
+            st.tuples(*[children for _ in keys]).map(
+                lambda vals: dict(zip(keys, vals, strict=True))
+            ),
+            max_size=6,
+        )
+    )
+
+
+JSON = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(KEYS, children, max_size=5)
+        | _uniform_objects(children)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON, st.sampled_from([None, 2]))
+def test_json_roundtrip_property(value: Any, indent: int | None) -> None:
+    text = json.dumps(value, indent=indent, ensure_ascii=indent is None)
+    out = compress_json(text)
+    assert out.checks == {"roundtrip": True}
+    assert json_expand(out.text) == json.loads(text)
+    assert len(out.text) <= len(text)
+
+
+def test_numbers_keep_their_text() -> None:
+    text = '{"a": 1.10, "b": 1e400, "c": 123456789012345678901234567890, "d": -0.0, "e": 1E-7}'
+    out = compress_json(text).text
+    assert out == '{"a":1.10,"b":1e400,"c":123456789012345678901234567890,"d":-0.0,"e":1E-7}'
+    assert json_expand(out)["c"] == 123456789012345678901234567890
+
+
+def test_uniform_arrays_become_tables() -> None:
+    rows = [{"id": i, "name": f"n{i}", "tags": ["a", "b"]} for i in range(3)]
+    out = compress_json(json.dumps({"rows": rows}, indent=2)).text
+    assert out == (
+        '{"rows":{"$table":["id","name","tags"],'
+        '"rows":[[0,"n0",["a","b"]],[1,"n1",["a","b"]],[2,"n2",["a","b"]]]}}'
+    )
+    assert json_expand(out) == {"rows": rows}
+    # Two rows or mixed key orders stay plain objects.
+    assert "$table" not in compress_json(json.dumps(rows[:2])).text
+    mixed = [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": 1, "b": 2}]
+    assert "$table" not in compress_json(json.dumps(mixed)).text
+
+
+def test_real_table_keys_are_escaped() -> None:
+    value = [{"$table": ["x"], "rows": [[1]]}] * 3 + [{"$table": 1, "rows": 2}]
+    out = compress_json(json.dumps(value)).text
+    assert '"$$table"' in out
+    assert json_expand(out) == value
+
+
+def test_duplicate_keys_and_key_order_are_preserved() -> None:
+    out = compress_json('{"b": 1, "a": 2, "b": 3}').text
+    assert out == '{"b":1,"a":2,"b":3}'
+    assert json_expand(out) == {"b": 3, "a": 2}
+
+
+def test_lone_surrogates_survive_as_escapes() -> None:
+    text = '["\\ud800", "é"]'
+    out = compress_json(text).text
+    assert json_expand(out) == json.loads(text)
+    out.encode("utf-8")
+
+
+def test_json_lines() -> None:
+    lines = "\n".join(json.dumps({"id": i, "level": "info", "msg": f"m{i}"}) for i in range(5))
+    out = compress_json(lines)
+    assert "\n" not in out.text and out.text.startswith('{"$table"')
+    assert json_expand(out.text) == [json.loads(line) for line in lines.splitlines()]
+    mixed = '{"a": 1}\n\n[1, 2]\n"x"\n'
+    out = compress_json(mixed)
+    assert out.text == '{"a":1}\n[1,2]\n"x"'
+    assert json_expand(out.text) == [{"a": 1}, [1, 2], "x"]
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"a": 1,}', "line 1 column 9"),
+        ('{\n  "a": [1, 2\n}', "line 3 column 1"),
+        ("", "line 1 column 1"),
+        ('{"a": 1}\n{"a"', "line 2"),
+    ],
+)
+def test_malformed_json_raises_input_error(text: str, where: str) -> None:
+    with pytest.raises(InputError, match=where):
+        compress_json(text)
+
+
+def test_pretty_json_loses_at_least_30_percent_of_tokens() -> None:
+    rng = random.Random(3)
+    records = [
+        {"id": i, "user": f"user_{rng.randint(1000, 9999)}", "score": round(rng.random(), 3)}
+        for i in range(100)
+    ]
+    text = json.dumps({"records": records}, indent=2)
+    out = compress_json(text).text
+    assert count_tokens(out) <= 0.7 * count_tokens(text)
+
+
+HEARTBEAT = [f"2024-01-01T10:00:{i:02d} INFO worker 7 heartbeat ok" for i in range(1, 51)]
+
+
+def test_near_repeats_collapse_with_every_value() -> None:
+    text = "\n".join(HEARTBEAT)
+    out = compress_log(text)
+    assert out.checks == {"values_kept": True}
+    assert out.text.startswith("[x50] {2024-01-01T10:00:01|2024-01-01T10:00:02|")
+    assert out.text.endswith("|2024-01-01T10:00:50} INFO worker 7 heartbeat ok")
+    for line in HEARTBEAT:
+        assert line.split()[0] in out.text
+    assert missing(text, out.text) == []
+    assert count_tokens(out.text) < 0.75 * count_tokens(text)
+
+
+def test_exact_repeats_and_order() -> None:
+    text = (
+        "start\nERROR boom at 0xdeadbeef\nERROR boom at 0xdeadbeef\nERROR boom at 0xdeadbeef\nend"
+    )
+    out = compress_log(text)
+    assert out.text == "start\nERROR boom at 0xdeadbeef [x3]\nend"
+
+
+def test_grouping_keeps_per_line_values_in_order() -> None:
+    text = "\n".join(
+        [
+            "req 1 took 5ms from 10.0.0.1",
+            "req 2 took 7ms from 10.0.0.2",
+            "req 3 took 5ms from 10.0.0.1",
+            "",
+            "",
+            "",
+            "GET /a 200",
+            "POST /b 500",
+            "GET /a 200",
+        ]
+    )
+    out = compress_log(text)
+    assert out.text.split("\n") == [
+        "[x3] req {1|2|3} took {5ms|7ms|5ms} from {10.0.0.1|10.0.0.2|10.0.0.1}",
+        "",
+        "GET /a 200",  # a group would not be shorter here
+        "POST /b 500",
+        "GET /a 200",
+    ]
+    assert missing(text, out.text) == []
+
+
+def test_min_repeat_and_short_runs() -> None:
+    text = "a 1\na 2\nb\nb\nb"
+    assert compress_log(text, min_repeat=3).text == "a 1\na 2\nb [x3]"
+    with pytest.raises(ValueError, match="min_repeat"):
+        compress_log(text, min_repeat=1)
+
+
+def test_log_values_kept_on_mixed_log() -> None:
+    rng = random.Random(5)
+    lines = []
+    for i in range(200):
+        kind = rng.choice(["heartbeat", "heartbeat", "request", "error"])
+        stamp = f"2024-03-0{1 + i // 100} 12:{i // 60:02d}:{i % 60:02d},{rng.randint(0, 999):03d}"
+        if kind == "heartbeat":
+            lines.append(f"{stamp} INFO heartbeat worker={rng.randint(1, 3)}")
+        elif kind == "request":
+            lines.append(
+                f"{stamp} INFO GET /api/items/{rng.randint(1, 99)} id={rng.getrandbits(64):x}"
+            )
+        else:
+            lines.append(f"{stamp} ERROR timeout after {rng.randint(1, 30)}s")
+    text = "\n".join(lines)
+    out = compress_log(text)
+    field = re.compile(r"\d+")
+    assert set(field.findall(text)) <= set(field.findall(out.text))
+    assert missing(text, out.text) == []
+    assert count_tokens(out.text) < count_tokens(text)

@@ -1,0 +1,65 @@
+"""The store with the real packaged MiniLM embedder (loaded once for the module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compression_layer.memory import MemoryStore
+from compression_layer.settings import MemorySettings
+from memory_fakes import FakeCompressor
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Any:
+    from compression_layer.embeddings import load_embedder
+
+    return load_embedder()
+
+
+async def test_dense_search_finds_a_paraphrase_with_no_shared_words(
+    minilm: Any, tmp_path: Path
+) -> None:
+    settings = MemorySettings(near_duplicate_policy="skip", synchronous="NORMAL")
+    async with MemoryStore.open(
+        tmp_path / "m.db", settings=settings, compressor=FakeCompressor(), embedder=minilm
+    ) as store:
+        assert store.embed_model == "all-MiniLM-L6-v2"
+        stored = await store.store_many(
+            [
+                "My dog loves chasing tennis balls in the park.",
+                "The invoice for March was paid by bank transfer.",
+                "We are flying to Tokyo next spring for a conference.",
+            ]
+        )
+        hits = await store.search("puppy playing fetch outdoors", k=1, mode="dense")
+        assert hits[0].id == stored[0].id
+        hybrid = await store.search("trip to Japan", k=3)
+        assert hybrid[0].id == stored[2].id
+        # A near-duplicate under MiniLM (cosine >= 0.95) is skipped by the default policy.
+        again = await store.store("My dog loves chasing tennis balls in the park!")
+        assert again.status == "near_duplicate_skipped" and again.id == stored[0].id
+
+
+def test_onnx_embedder_is_the_sentence_transformers_vector_space(minilm: Any) -> None:
+    import numpy as np
+
+    from compression_layer.embeddings import embed
+
+    texts = [
+        "Caroline (8 May 2023): I went to the LGBTQ support group yesterday.",
+        "short",
+        "The invoice for March was paid by bank transfer. " * 60,  # past 256 pieces: cut
+        "Ünïcödé text with emoji 🎉 and CJK 東京",
+    ]
+    ours = embed(texts)
+    theirs = minilm.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (4, 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert float((ours * theirs).sum(axis=1).min()) > 0.9999
+    # Order of the inputs is kept although batches are sorted by length.
+    np.testing.assert_allclose(embed(texts[::-1])[::-1], ours, atol=1e-5)
