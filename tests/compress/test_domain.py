@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression_layer.compress.domain import Segment, detect, detect_language, split_fences
+from compression_layer.compress.domain import detect
+from compression_layer.compress.fences import Segment, split_fences
+from compression_layer.compress.languages import detect_language
 
 SNIPPETS = {
     "python": """

@@ -65,7 +65,7 @@ def compress_structural(
 
 def _compress_code_block(text: str, language: str | None, strip: bool) -> StructuralOutput:
     if language is None:
-        from compression_layer.compress.domain import detect_language
+        from compression_layer.compress.languages import detect_language
 
         language = detect_language(text)
     lang = (language or "").lower()
@@ -93,7 +93,7 @@ def _json_or_layout(text: str) -> StructuralOutput:
 def _compress_mixed(
     text: str, strip: bool, prose: Callable[[str], str] | None = None
 ) -> StructuralOutput:
-    from compression_layer.compress.domain import split_fences
+    from compression_layer.compress.fences import split_fences
 
     parts: list[str] = []
     checks: dict[str, bool] = {}

@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from compression_layer.compress.domain import detect, split_fences
+from compression_layer.compress.domain import detect
+from compression_layer.compress.fences import split_fences
 from compression_layer.tokens import count_tokens
 from compression_layer.training.generate.corpus import Document
 
