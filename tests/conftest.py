@@ -25,7 +25,10 @@ def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _model_cache: Path
 ) -> Iterator[Path]:
-    """Every test gets its own data dir and an empty config dir; env overrides are cleared.
+    """Every test gets its own data dir and an empty user config dir; env overrides are cleared.
+
+    Packaged defaults (``compression_layer/data/config``) still apply, as for a user; the user's
+    real config dir and data dir are never read.
 
     Exported encoders are the exception: they are derived from packaged weights only, so they
     live in one session-wide cache (``COMPRESSION_LAYER_MODEL_CACHE``).

@@ -1,7 +1,7 @@
 """Name-keyed registry of provider kinds, and resolution of model names to providers.
 
 A *kind* is an implementation (``anthropic``, ``openai``, ``gemini``, ``openai-compatible``); a
-*provider* is a configured endpoint of a kind (``configs/validation.yaml`` ``providers:``); a
+*provider* is a configured endpoint of a kind (``providers:`` of the validation settings); a
 *model name* is a catalog key (``claude``, ``gpt-4.1-mini``) or ``provider:model-id``.
 Each kind's module imports its SDK only when a client is first needed, so this registry imports
 nothing optional.
@@ -100,7 +100,8 @@ def resolve_model(name: str, settings: ValidationSettings) -> ResolvedModel:
         known = ", ".join(sorted(settings.catalog)) or "(the catalog is empty)"
         raise UnknownModelError(
             f"unknown model {name!r}: known names are {known}; or use 'provider:model-id' with a "
-            f"provider from configs/validation.yaml ({', '.join(sorted(settings.providers))})"
+            f"configured provider ({', '.join(sorted(settings.providers))}); "
+            "`compression-layer config show validation` lists both"
         )
     provider = settings.providers.get(provider_name)
     if provider is None:
@@ -116,8 +117,8 @@ def resolve_model(name: str, settings: ValidationSettings) -> ResolvedModel:
     if prices is None:
         if provider.kind not in _FREE_KINDS:
             raise UnknownModelError(
-                f"no price known for {name!r}: add it to the catalog in configs/validation.yaml "
-                "so the budget can be enforced"
+                f"no price known for {name!r}: add it to the catalog in validation.yaml in the "
+                "config dir (`compression-layer config path`) so the budget can be enforced"
             )
         prices = (0.0, 0.0)
     return ResolvedModel(name, provider_name, provider.kind, api_id, prices[0], prices[1])

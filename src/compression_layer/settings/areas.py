@@ -1,94 +1,18 @@
-"""Settings: one pydantic-settings model per area, defaults declared once here.
-
-Precedence, highest first: values passed in code / CLI flags > environment variables
-(``COMPRESSION_LAYER_<AREA>__<KEY>``, or ``COMPRESSION_LAYER_HOME`` for the data dir) > the area's
-YAML file in the config directory > the defaults below. Unknown keys anywhere are rejected.
-
-The config directory is ``$COMPRESSION_LAYER_CONFIG_DIR`` if set, else ``./configs`` when it exists.
-"""
+"""The areas: one settings model each, its defaults declared once here (see the package doc)."""
 
 from __future__ import annotations
 
-import os
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import ClassVar, Literal
 
-import yaml
-from platformdirs import user_data_dir
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
 
-from compression_layer.errors import ConfigError
-
-APP_NAME = "compression-layer"
-ENV_PREFIX = "COMPRESSION_LAYER_"
-
-
-def data_dir() -> Path:
-    """The data dir: ``$COMPRESSION_LAYER_HOME`` or the platform's user data dir. Created lazily."""
-    home = os.environ.get(f"{ENV_PREFIX}HOME")
-    path = Path(home).expanduser() if home else Path(user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def config_dir() -> Path | None:
-    env = os.environ.get(f"{ENV_PREFIX}CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    local = Path.cwd() / "configs"
-    return local if local.is_dir() else None
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads ``<config_dir>/<area>.yaml``; a missing file contributes nothing."""
-
-    def __init__(self, settings_cls: type[BaseSettings], filename: str) -> None:
-        super().__init__(settings_cls)
-        self.filename = filename
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        cdir = config_dir()
-        if cdir is None:
-            return {}
-        path = cdir / self.filename
-        if not path.is_file():
-            return {}
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        return loaded
-
-
-class AreaSettings(BaseSettings):
-    """Base for every area: forbids unknown keys and wires the YAML source into the precedence."""
-
-    yaml_file: ClassVar[str] = ""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _YamlSource(settings_cls, cls.yaml_file))
+from compression_layer.settings.layers import ENV_PREFIX, AreaSettings
 
 
 class CompressSettings(AreaSettings):
-    """Core compression defaults.
-
-    From ``configs/compress.yaml`` and env ``COMPRESSION_LAYER_COMPRESS__*``.
-    """
+    """Core compression defaults (``compress.yaml``, env ``COMPRESSION_LAYER_COMPRESS__*``)."""
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}COMPRESS__", extra="forbid")
     yaml_file: ClassVar[str] = "compress.yaml"
@@ -111,7 +35,7 @@ class CompressSettings(AreaSettings):
 
 
 class MemorySettings(AreaSettings):
-    """Agent memory store (``configs/memory.yaml``, env ``COMPRESSION_LAYER_MEMORY__*``)."""
+    """Agent memory store (``memory.yaml``, env ``COMPRESSION_LAYER_MEMORY__*``)."""
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MEMORY__", extra="forbid")
     yaml_file: ClassVar[str] = "memory.yaml"
@@ -140,14 +64,15 @@ class MemorySettings(AreaSettings):
 
 
 class ServerSettings(AreaSettings):
-    """MCP server (``configs/server.yaml``, env ``COMPRESSION_LAYER_SERVER__*``).
+    """MCP server (``server.yaml``, env ``COMPRESSION_LAYER_SERVER__*``).
 
     The HTTP bearer token is not a setting: it is read from ``COMPRESSION_LAYER_TOKEN`` only, so
-    it never lands in a YAML file or a log of the settings.
+    it never lands in a YAML file or a log of the settings (``config show`` reports it masked).
     """
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}SERVER__", extra="forbid")
     yaml_file: ClassVar[str] = "server.yaml"
+    secret_env: ClassVar[tuple[str, ...]] = (f"{ENV_PREFIX}TOKEN",)
 
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
@@ -195,10 +120,12 @@ class ValidationProvider(BaseModel):
 
 
 class ValidationSettings(AreaSettings):
-    """Cross-model validation: ``configs/validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``.
+    """Cross-model validation (``validation.yaml``, env ``COMPRESSION_LAYER_VALIDATION__*``).
 
     ``catalog`` maps a model name (an alias such as ``claude`` or a full id) to its provider and
-    prices; ``providers`` maps a provider name to its kind, endpoint and key variable.
+    prices; ``providers`` maps a provider name to its kind, endpoint and key variable. Both ship
+    in the packaged ``data/config/validation.yaml`` (their one home: the defaults below are empty);
+    a user file adds or replaces entries by name, and ``name: null`` removes one.
     """
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}VALIDATION__", extra="forbid")
@@ -220,13 +147,11 @@ class ValidationSettings(AreaSettings):
     question_model: str | None = Field(default=None, description="model that writes QA questions")
     num_questions: int = Field(default=3, ge=0, le=20)
     judge_model: str | None = Field(default=None, description="LLM judge; None: metrics only")
-    catalog: dict[str, ValidationModel] = Field(default_factory=dict)
+    catalog: dict[str, ValidationModel] = Field(
+        default_factory=dict, description="model name -> provider, API id, prices (packaged)"
+    )
     providers: dict[str, ValidationProvider] = Field(
-        default_factory=lambda: {
-            "anthropic": ValidationProvider(kind="anthropic", api_key_env="ANTHROPIC_API_KEY"),
-            "openai": ValidationProvider(kind="openai", api_key_env="OPENAI_API_KEY"),
-            "gemini": ValidationProvider(kind="gemini", api_key_env="GEMINI_API_KEY"),
-        }
+        default_factory=dict, description="provider name -> kind, endpoint, key variable (packaged)"
     )
 
 
@@ -286,7 +211,7 @@ class TinkerOptions(BaseModel):
 
 
 class TrainingSettings(AreaSettings):
-    """Generative adapter training (``configs/training.yaml``, env ``..._TRAINING__<KEY>``).
+    """Generative adapter training (``training.yaml``, env ``..._TRAINING__<KEY>``).
 
     The first keys are mlx-lm's own ``lora`` flags with the same names and meaning, so the same
     YAML reads naturally next to mlx-lm's docs; ``name`` onwards are ours.
@@ -294,6 +219,7 @@ class TrainingSettings(AreaSettings):
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}TRAINING__", extra="forbid")
     yaml_file: ClassVar[str] = "training.yaml"
+    secret_env: ClassVar[tuple[str, ...]] = ("TINKER_API_KEY",)
 
     model: str = Field(
         default="mlx-community/Qwen3-4B-Instruct-2507-4bit",
@@ -323,7 +249,7 @@ class TrainingSettings(AreaSettings):
 
 
 class GenerateSettings(AreaSettings):
-    """Teacher pair generation (``configs/generate.yaml``, env ``COMPRESSION_LAYER_GENERATE__*``).
+    """Teacher pair generation (``generate.yaml``, env ``COMPRESSION_LAYER_GENERATE__*``).
 
     Model names are keys of the validation catalog (or ``provider:model-id``): the teacher goes
     through the same providers, keys, prices, response cache and cost ledger as validation. The
@@ -359,66 +285,13 @@ class GenerateSettings(AreaSettings):
     max_file_bytes: int = Field(default=5_000_000, gt=0, description="larger corpus files skipped")
 
 
-T = TypeVar("T", bound=AreaSettings)
-
-
-class Settings(BaseModel):
-    """All areas together, as the CLI and server see them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    compress: CompressSettings
-    memory: MemorySettings
-    server: ServerSettings
-    validation: ValidationSettings
-    training: TrainingSettings
-
-
-def load_area(cls: type[T], **overrides: Any) -> T:
-    """Build one area's settings; ``overrides`` (CLI flags) win. Errors name the bad keys."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    prefix = str(cls.model_config.get("env_prefix", "")).upper()
-    unknown_env = sorted(
-        key
-        for key in os.environ
-        if prefix
-        and key.upper().startswith(prefix)
-        and key[len(prefix) :].lower() not in cls.model_fields
-    )
-    if unknown_env:
-        raise ConfigError(f"unknown settings in the environment: {', '.join(unknown_env)}")
-    try:
-        return cls(**clean)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid {cls.yaml_file or cls.__name__} settings: {problems}") from exc
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Settings from env + YAML + defaults.
-
-    Cached; call ``get_settings.cache_clear()`` to reload.
-    """
-    return Settings(
-        compress=load_area(CompressSettings),
-        memory=load_area(MemorySettings),
-        server=load_area(ServerSettings),
-        validation=load_area(ValidationSettings),
-        training=load_area(TrainingSettings),
-    )
-
-
 DEFAULT_BASE_MODEL = "mlx-community/Qwen3-4B-Instruct-2507-4bit"
 
 
 class GenerativeSettings(AreaSettings):
     """Generative (MLX) and remote (OpenAI-compatible) engines.
 
-    ``configs/generative.yaml``, env ``COMPRESSION_LAYER_GENERATIVE__<KEY>``.
+    ``generative.yaml``, env ``COMPRESSION_LAYER_GENERATIVE__<KEY>``.
     """
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}GENERATIVE__", extra="forbid")
