@@ -49,8 +49,6 @@ def _module_name(path: Path) -> str:
 
 # Public APIs spelled with an underscore (namedtuple and ast nodes).
 UNDERSCORE_PUBLIC = {"_fields", "_asdict", "_replace", "_make", "_field_defaults"}
-# Being refactored in this change: writes, search and transfer still reach into MemoryStore.
-PENDING = {f"{PACKAGE}.memory.{m}" for m in ("searching", "transfer", "writes")}
 
 
 def _private(name: str) -> bool:
@@ -214,8 +212,6 @@ def test_the_checker_sees_a_cycle_and_a_private_import() -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_private_names_across_modules(name: str) -> None:
     module = MODULES[name]
-    if name in PENDING:
-        pytest.skip("memory refactor in progress")
     assert module.private_imports == [], f"{name} imports private names"
     assert module.private_reads == [], f"{name} reads private attributes of other modules"
 

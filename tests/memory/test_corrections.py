@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from compression_layer.memory import MemoryStore
-from compression_layer.memory.search import Version, is_version, meaning_differences, newer_first
+from compression_layer.memory.ranking import Version, is_version, meaning_differences, newer_first
 from compression_layer.settings import MemorySettings
 from memory_fakes import FakeCompressor
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from compression_layer.memory import MemoryInputError, MemoryStore
-from compression_layer.memory.search import VectorIndex, fts_query, pack, rrf
+from compression_layer.memory.ranking import fts_query, pack, rrf
+from compression_layer.memory.vectors import VectorIndex
 from compression_layer.settings import MemorySettings
 from memory_fakes import FakeCompressor, FakeEmbedder
 
@@ -294,7 +295,7 @@ async def test_near_duplicates_with_different_numbers_are_both_kept(
 
 
 def test_same_facts() -> None:
-    from compression_layer.memory.search import same_facts
+    from compression_layer.memory.ranking import same_facts
 
     assert same_facts("meeting at 3pm.", "Meeting at 3PM")
     assert not same_facts("meeting at 3pm", "meeting at 4pm")

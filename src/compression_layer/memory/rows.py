@@ -1,171 +1,185 @@
-"""Rows of the ``memories`` table and the pending records written into it.
+"""Rows of the ``memories`` table: the column list, row -> Memory, and the statements that read
+and write rows. Rows are read by column name (``db.Row``).
 
-Kept apart from the store so the SQL column list, the row -> Memory mapping and the compression
-step (which runs in a worker thread) can be read and tested on their own.
+Helpers that write expect to run inside a transaction (``Vectors.transaction``); those that only
+read expect the caller to hold ``db.lock``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
-from compression_layer.errors import CompressionLayerError
+import numpy as np
+import numpy.typing as npt
+
+from compression_layer.memory.db import Database, Row
+from compression_layer.memory.pending import Pending, merge_labels, now
 from compression_layer.memory.types import Memory, StoreStatus
-from compression_layer.memory.validate import sha256
-from compression_layer.tokens import count_tokens
 
-Compressor = Callable[[str], Any]
-"""``(text) -> result`` with ``compressed``, ``engine``, ``domain`` and optionally ``adapter``,
-``tokens_original``, ``tokens_compressed`` attributes (a ``CompressionResult`` fits)."""
+Key = tuple[str, str]
+"""(namespace, content_hash)."""
+Vectors = Mapping[str, npt.NDArray[np.float32]]
+"""Vectors by embed hash."""
 
 COLUMNS = (
     "pk, id, namespace, content, compressed, engine, adapter, domain, tokens_original, "
     "tokens_compressed, content_hash, embed_hash, embed_model, tags, metadata, created_at, "
     "updated_at"
 )
-
-
-def now() -> str:
-    """The current UTC time, ISO 8601 with microseconds (sorts as text)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def new_id() -> str:
-    """A random memory id: stable across export/import, unguessable, URL- and shell-safe."""
-    return "mem_" + uuid.uuid4().hex
-
-
-@dataclass
-class Pending:
-    """A memory about to be written (insert, or update of ``pk``)."""
-
-    id: str
-    namespace: str
-    content: str
-    content_hash: str
-    tags: list[str]
-    metadata_json: str
-    compressed: str = ""
-    engine: str = "none"
-    adapter: str | None = None
-    domain: str = "unknown"
-    tokens_original: int = 0
-    tokens_compressed: int = 0
-    embed_hash: str = ""
-    created_at: str = field(default_factory=now)
-    updated_at: str = ""
-    pk: int | None = None
-    status: StoreStatus = "created"
-
-    def params(self, embed_model: str) -> tuple[Any, ...]:
-        """Bound parameters for the INSERT, in COLUMNS order without pk."""
-        return (
-            self.id,
-            self.namespace,
-            self.content,
-            self.compressed,
-            self.engine,
-            self.adapter,
-            self.domain,
-            self.tokens_original,
-            self.tokens_compressed,
-            self.content_hash,
-            self.embed_hash,
-            embed_model,
-            json.dumps(self.tags, ensure_ascii=False),
-            self.metadata_json,
-            self.created_at,
-            self.updated_at or self.created_at,
-        )
-
-    def to_memory(self) -> Memory:
-        return Memory(
-            id=self.id,
-            namespace=self.namespace,
-            content=self.content,
-            compressed=self.compressed,
-            engine=self.engine,
-            adapter=self.adapter,
-            domain=self.domain,
-            tokens_original=self.tokens_original,
-            tokens_compressed=self.tokens_compressed,
-            content_hash=self.content_hash,
-            tags=list(self.tags),
-            metadata=json.loads(self.metadata_json),
-            created_at=self.created_at,
-            updated_at=self.updated_at or self.created_at,
-            status=self.status,
-        )
-
-
 INSERT_SQL = f"INSERT INTO memories ({COLUMNS.removeprefix('pk, ')}) VALUES ({', '.join('?' * 16)})"
+UPDATE_SQL = (
+    "UPDATE memories SET content = ?, compressed = ?, engine = ?, adapter = ?, domain = ?, "
+    "tokens_original = ?, tokens_compressed = ?, content_hash = ?, embed_hash = ?, "
+    "embed_model = ?, tags = ?, metadata = ?, updated_at = ? WHERE pk = ?"
+)
+DROP_ORPHAN_SQL = (
+    "DELETE FROM embeddings WHERE text_hash = ? AND model = ? AND NOT EXISTS "
+    "(SELECT 1 FROM memories WHERE embed_hash = ? AND embed_model = ?)"
+)
+_CHUNK = 500  # values per json_each() list
 
 
-def row_to_memory(row: Sequence[Any], status: StoreStatus | None = None) -> Memory:
+def row_to_memory(row: Row, status: StoreStatus | None = None) -> Memory:
     """A ``SELECT COLUMNS`` row as a Memory."""
     return Memory(
-        id=row[1],
-        namespace=row[2],
-        content=row[3],
-        compressed=row[4],
-        engine=row[5],
-        adapter=row[6],
-        domain=row[7],
-        tokens_original=row[8],
-        tokens_compressed=row[9],
-        content_hash=row[10],
-        tags=json.loads(row[13]),
-        metadata=json.loads(row[14]),
-        created_at=row[15],
-        updated_at=row[16],
+        id=row["id"],
+        namespace=row["namespace"],
+        content=row["content"],
+        compressed=row["compressed"],
+        engine=row["engine"],
+        adapter=row["adapter"],
+        domain=row["domain"],
+        tokens_original=row["tokens_original"],
+        tokens_compressed=row["tokens_compressed"],
+        content_hash=row["content_hash"],
+        tags=json.loads(row["tags"]),
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         status=status,
     )
 
 
-def apply_compression(item: Pending, compressor: Compressor | None) -> None:
-    """Fill the compressed fields of ``item``; runs in a worker thread.
+def row_key(row: Row) -> Key:
+    return (row["namespace"], row["content_hash"])
 
-    A failing engine must not lose the memory: on a package error the original is stored as its
-    own compressed form (engine ``none``). A "compression" that is not shorter is discarded too,
-    so injecting ``compressed`` never costs more tokens than the original.
-    """
-    tokens = count_tokens(item.content)
-    item.tokens_original = tokens
-    item.compressed, item.engine, item.adapter, item.tokens_compressed = (
-        item.content,
-        "none",
-        None,
-        tokens,
+
+async def row_by_id(db: Database, memory_id: str) -> Row | None:
+    return await db.fetchone(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+
+
+async def rows_by_pk(db: Database, pks: Iterable[int]) -> dict[int, Row]:
+    wanted = sorted(set(pks))
+    if not wanted:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT {COLUMNS} FROM memories WHERE pk IN (SELECT value FROM json_each(?))",
+        (json.dumps(wanted),),
     )
-    if compressor is None:
-        return
-    try:
-        result = compressor(item.content)
-    except CompressionLayerError:
-        return
-    item.domain = str(getattr(result, "domain", item.domain) or item.domain)
-    compressed = str(getattr(result, "compressed", "") or "")
-    if not compressed.strip():
-        return
-    n = count_tokens(compressed)
-    if n >= tokens:
-        return
-    item.compressed, item.tokens_compressed = compressed, n
-    item.engine = str(getattr(result, "engine", "unknown"))
-    adapter = getattr(result, "adapter", None)
-    item.adapter = str(adapter) if adapter else None
+    return {int(r["pk"]): r for r in rows}
 
 
-def embed_text(item: Pending, source: str) -> str:
-    """The text whose vector represents ``item`` (``embed_source`` setting)."""
-    return item.compressed if source == "compressed" else item.content
+async def existing_rows(db: Database, keys: Iterable[Key]) -> dict[Key, Row]:
+    """Rows already stored for these (namespace, content_hash) keys."""
+    by_ns: dict[str, list[str]] = {}
+    for ns, h in keys:
+        by_ns.setdefault(ns, []).append(h)
+    found: dict[Key, Row] = {}
+    for ns, hashes in by_ns.items():
+        for start in range(0, len(hashes), _CHUNK):
+            rows = await db.fetchall(
+                f"SELECT {COLUMNS} FROM memories WHERE namespace = ? AND content_hash IN "
+                "(SELECT value FROM json_each(?))",
+                (ns, json.dumps(hashes[start : start + _CHUNK])),
+            )
+            found.update({row_key(r): r for r in rows})
+    return found
 
 
-def set_embed_hash(item: Pending, source: str) -> str:
-    text = embed_text(item, source)
-    item.embed_hash = sha256(text)
-    return text
+async def taken_ids(db: Database, ids: Sequence[str]) -> dict[str, Key]:
+    """The (namespace, content_hash) of the memories that already use these ids."""
+    taken: dict[str, Key] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = await db.fetchall(
+            "SELECT id, namespace, content_hash FROM memories WHERE id IN "
+            "(SELECT value FROM json_each(?))",
+            (json.dumps(list(ids[start : start + _CHUNK])),),
+        )
+        taken.update({str(r["id"]): (str(r["namespace"]), str(r["content_hash"])) for r in rows})
+    return taken
+
+
+async def write_rows(db: Database, model: str, items: Sequence[Pending], vectors: Vectors) -> None:
+    """Insert new items and update those with a ``pk``; their pks are set on return."""
+    embeds = {p.embed_hash: vectors[p.embed_hash] for p in items}
+    await db.executemany(
+        "INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) VALUES (?, ?, ?, ?)",
+        [(h, model, int(v.shape[0]), v.astype(np.float32).tobytes()) for h, v in embeds.items()],
+    )
+    for p in items:
+        if p.pk is not None:
+            await update_row(db, model, p)
+    inserts = [p for p in items if p.pk is None]
+    if inserts:
+        await db.executemany(INSERT_SQL, [p.params(model) for p in inserts])
+        pk_by_id: dict[str, int] = {}
+        ids = [p.id for p in inserts]
+        for start in range(0, len(ids), _CHUNK):
+            rows = await db.fetchall(
+                "SELECT id, pk FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids[start : start + _CHUNK]),),
+            )
+            pk_by_id.update({str(r["id"]): int(r["pk"]) for r in rows})
+        for p in inserts:
+            p.pk = pk_by_id[p.id]
+    await db.executemany(
+        "INSERT OR IGNORE INTO memory_tags (memory_pk, tag) VALUES (?, ?)",
+        [(p.pk, tag) for p in items for tag in p.tags],
+    )
+
+
+async def update_row(db: Database, model: str, p: Pending) -> None:
+    """Rewrite stored memory ``p.pk`` with ``p``'s fields; drop its old vector if now unused."""
+    old = await db.fetchone("SELECT embed_hash, embed_model FROM memories WHERE pk = ?", (p.pk,))
+    params = p.params(model)
+    await db.execute(UPDATE_SQL, (*params[2:14], p.updated_at or now(), p.pk))
+    await db.execute("DELETE FROM memory_tags WHERE memory_pk = ?", (p.pk,))
+    if old is not None:
+        await drop_orphan_vector(db, old["embed_hash"], old["embed_model"])
+
+
+async def drop_orphan_vector(db: Database, text_hash: str, model: str) -> None:
+    """Delete a stored vector no memory points at any more."""
+    await db.execute(DROP_ORPHAN_SQL, (text_hash, model, text_hash, model))
+
+
+async def set_labels(
+    db: Database, pk: int, tags: list[str], metadata_json: str, stamp: str
+) -> None:
+    """Replace the tags and metadata of memory ``pk``."""
+    await db.execute(
+        "UPDATE memories SET tags = ?, metadata = ?, updated_at = ? WHERE pk = ?",
+        (json.dumps(tags, ensure_ascii=False), metadata_json, stamp, pk),
+    )
+    await db.execute("DELETE FROM memory_tags WHERE memory_pk = ?", (pk,))
+    await db.executemany(
+        "INSERT INTO memory_tags (memory_pk, tag) VALUES (?, ?)", [(pk, t) for t in tags]
+    )
+
+
+async def relabel(
+    db: Database, row: Row, tags: list[str], metadata_json: str, status: StoreStatus
+) -> Memory:
+    """Merge tags and metadata into stored memory ``row``; its notes say what was added."""
+    memory = row_to_memory(row, status)
+    merged_tags, merged_meta, notes = merge_labels(
+        memory.tags, row["metadata"], tags, metadata_json
+    )
+    if notes:
+        stamp = now()
+        await set_labels(db, int(row["pk"]), merged_tags, merged_meta, stamp)
+        memory = memory.model_copy(
+            update={"tags": merged_tags, "metadata": json.loads(merged_meta), "updated_at": stamp}
+        )
+    return memory.model_copy(update={"notes": notes})

@@ -1,338 +1,192 @@
-"""Search building blocks: the dense index, FTS5 query text, rank fusion, packing, and telling a
-near-duplicate from a correction (``meaning_differences``, ``newer_first``).
-
-Dense search is exact: one float32 matrix per namespace, multiplied by the query vector with
-numpy (BLAS). At 100k x 384 that is ~150 MB read per query, a few milliseconds; no approximate
-index is needed at the sizes an agent memory reaches, and exact search has no recall loss.
-"""
+"""The search path of the memory store: dense + BM25 candidate lists, fusion, hits, packing."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from compression_layer.compress import facts, operators
+from compression_layer.memory.db import Database, Row
+from compression_layer.memory.errors import MemoryInputError
+from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
+from compression_layer.memory.rows import COLUMNS
+from compression_layer.memory.types import SearchHit
+from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
+from compression_layer.memory.vectors import Vectors
+from compression_layer.settings import MemorySettings
 
-FloatMatrix = npt.NDArray[np.float32]
-
-# Words that carry no retrieval signal in questions; dropping them keeps the OR-query of BM25
-# from matching nearly every row on "the", "did", "what". Kept short and generic on purpose.
-_STOPWORDS_TEXT = """
-    a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers herself him himself his how i if in into is it its itself
-    just me more most my myself no nor not now of off on once only or other our ours ourselves out
-    over own same she should so some such than that the their theirs them themselves then there
-    these they this those through to too under until up very was we were what when where which
-    while who whom why will with would you your yours yourself yourselves s t don ll ve re d m"""
-STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
-
-_WORD = re.compile(r"\w+", re.UNICODE)
+SearchMode = Literal["hybrid", "dense", "bm25"]
+MODES: tuple[str, ...] = get_args(SearchMode)
+# Fused hits past the k-th that are still checked for being a newer version of a top-k hit: two
+# versions of one statement are near in both lists, so a few places cover them.
+_VERSION_WINDOW = 10
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: the query's content words, each quoted, joined with OR.
-
-    Quoting every term makes user text inert (no FTS syntax, no column filters); OR instead of the
-    default AND lets BM25 rank partial matches, which is what a question against memories needs.
-    Returns None when the text has no word at all.
-    """
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS]
-    chosen = content or words
-    unique = list(dict.fromkeys(w.replace('"', "") for w in chosen))
-    if not unique:
-        return None
-    return " OR ".join(f'"{w}"' for w in unique)
-
-
-@dataclass
-class VectorIndex:
-    """The vectors of one namespace, rows aligned with ``pks``; grows by doubling on append."""
-
-    dim: int
-    _pks: npt.NDArray[np.int64] = field(init=False)
-    _vecs: FloatMatrix = field(init=False)
-    size: int = 0
-
-    def __post_init__(self) -> None:
-        self._pks = np.zeros(0, dtype=np.int64)
-        self._vecs = np.zeros((0, self.dim), dtype=np.float32)
-
-    @classmethod
-    def from_rows(cls, dim: int, pks: Sequence[int], vectors: FloatMatrix) -> VectorIndex:
-        index = cls(dim)
-        index._pks = np.asarray(pks, dtype=np.int64)
-        # A copy: vectors read from SQLite are read-only buffers, and upsert writes in place.
-        index._vecs = np.array(vectors, dtype=np.float32, copy=True).reshape(len(pks), dim)
-        index.size = len(pks)
-        return index
-
-    @property
-    def pks(self) -> npt.NDArray[np.int64]:
-        return self._pks[: self.size]
-
-    @property
-    def vectors(self) -> FloatMatrix:
-        return self._vecs[: self.size]
-
-    def append(self, pks: Sequence[int], vectors: FloatMatrix) -> None:
-        """Add rows; amortised O(rows) thanks to capacity doubling."""
-        n = len(pks)
-        if n == 0:
-            return
-        need = self.size + n
-        if need > len(self._pks):
-            cap = max(need, 2 * len(self._pks), 64)
-            pk_buf = np.zeros(cap, dtype=np.int64)
-            vec_buf = np.zeros((cap, self.dim), dtype=np.float32)
-            pk_buf[: self.size] = self.pks
-            vec_buf[: self.size] = self.vectors
-            self._pks, self._vecs = pk_buf, vec_buf
-        self._pks[self.size : need] = np.asarray(pks, dtype=np.int64)
-        self._vecs[self.size : need] = vectors
-        self.size = need
-
-    def upsert(self, pk: int, vector: FloatMatrix) -> None:
-        """Replace the vector of ``pk`` if present, else append it."""
-        where = np.flatnonzero(self.pks == pk)
-        if len(where):
-            self._vecs[int(where[0])] = vector
-        else:
-            self.append([pk], vector.reshape(1, -1))
-
-    def remove(self, pk: int) -> None:
-        """Drop the row of ``pk`` (no-op when absent)."""
-        keep = self.pks != pk
-        if bool(keep.all()):
-            return
-        pks, vecs = self.pks[keep], self.vectors[keep]
-        self._pks, self._vecs, self.size = pks.copy(), vecs.copy(), len(pks)
-
-    def top(
-        self, query: FloatMatrix, n: int, allowed: Iterable[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """The ``n`` best (pk, cosine) pairs for a unit-norm query, best first."""
-        if self.size == 0 or n <= 0:
+async def run_search(
+    db: Database,
+    vectors: Vectors,
+    settings: MemorySettings,
+    query: str,
+    namespace: str,
+    k: int,
+    tags: Sequence[str] | None,
+    max_tokens: int | None,
+    mode: SearchMode,
+) -> list[SearchHit]:
+    """See ``MemoryStore.search``."""
+    db.check_open()
+    check_query(query)
+    check_namespace(namespace)
+    check_k(k)
+    wanted = check_tags(tags) if tags else []
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
+        raise MemoryInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    if mode not in MODES:
+        raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    depth = max(settings.candidates, k)
+    qvec: npt.NDArray[np.float32] | None = None
+    if mode != "bm25":
+        qvec = (await asyncio.to_thread(vectors.embed, [query]))[0]
+    async with db.lock:
+        await vectors.sync(db)
+        allowed = await _tagged(db, namespace, wanted) if wanted else None
+        if allowed is not None and not allowed:
             return []
-        scores = self.vectors @ query.reshape(-1)
-        pks = self.pks
-        if allowed is not None:
-            mask = np.isin(pks, np.fromiter(allowed, dtype=np.int64))
-            scores = np.where(mask, scores, -np.inf)
-            n = min(n, int(mask.sum()))
-            if n == 0:
-                return []
-        n = min(n, self.size)
-        part = np.argpartition(-scores, n - 1)[:n] if n < self.size else np.arange(self.size)
-        order = part[np.argsort(-scores[part], kind="stable")]
-        return [(int(pks[i]), float(scores[i])) for i in order]
+        index = await vectors.index(db, namespace) if qvec is not None else None
+        # Dense (numpy, GIL released) and BM25 (SQLite's thread) overlap on separate cores.
+        dense_job = (
+            asyncio.to_thread(index.top, qvec, depth, allowed)
+            if index is not None and qvec is not None
+            else _nothing()
+        )
+        bm25_job = _bm25(db, query, namespace, depth, allowed) if mode != "dense" else _nothing()
+        dense, lexical = await asyncio.gather(dense_job, bm25_job)
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = [(pk, -score) for pk, score in lexical]
+        else:
+            fused = rrf(
+                [[pk for pk, _ in dense], [pk for pk, _ in lexical]],
+                [settings.dense_weight, settings.bm25_weight],
+                settings.rrf_k,
+            )
+        # Without a budget only the top k are needed, and a few more in which a newer version
+        # of one of them may rank lower; with a budget, later hits may fill the gaps.
+        fused = fused if max_tokens is not None else fused[: k + _VERSION_WINDOW]
+        rows = await _rows(db, vectors.model, [pk for pk, _ in fused])
+    dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
+    bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
+    ranked = [(pk, score) for pk, score in fused if pk in rows]
+    hits = _newer_first(
+        [_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
+        [rows[pk]["created_at"] for pk, _ in ranked],
+        [
+            None if rows[pk]["vector"] is None else np.frombuffer(rows[pk]["vector"], np.float32)
+            for pk, _ in ranked
+        ],
+    )
+    if max_tokens is None:
+        return hits[:k]
+    return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
 
-    def above(
-        self, queries: FloatMatrix, threshold: float, limit: int
-    ) -> list[list[tuple[int, float]]]:
-        """For each query row: up to ``limit`` (pk, cosine) pairs at or above ``threshold``,
-        most similar first."""
-        if self.size == 0:
-            return [[] for _ in range(len(queries))]
-        sims = queries @ self.vectors.T
-        out: list[list[tuple[int, float]]] = []
-        for row in sims:
-            hits = np.flatnonzero(row >= threshold)
-            hits = hits[np.argsort(-row[hits], kind="stable")][:limit]
-            out.append([(int(self.pks[i]), float(row[i])) for i in hits])
-        return out
+
+async def _nothing() -> list[tuple[int, float]]:
+    return []
 
 
-def rrf(
-    ranked_lists: Sequence[Sequence[int]], weights: Sequence[float], k: int
+async def _tagged(db: Database, namespace: str, tags: list[str]) -> set[int]:
+    """pks of the namespace's memories carrying every tag in ``tags``."""
+    rows = await db.fetchall(
+        "SELECT t.memory_pk FROM memory_tags t JOIN memories m ON m.pk = t.memory_pk "
+        "WHERE m.namespace = ? AND t.tag IN (SELECT value FROM json_each(?)) "
+        "GROUP BY t.memory_pk HAVING COUNT(DISTINCT t.tag) = ?",
+        (namespace, json.dumps(tags), len(tags)),
+    )
+    return {int(r["memory_pk"]) for r in rows}
+
+
+async def _bm25(
+    db: Database, query: str, namespace: str, depth: int, allowed: set[int] | None
 ) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks 1-based; best first.
-
-    Ties keep the order of first appearance (dense list first), so results are deterministic.
-    """
-    scores: dict[int, float] = {}
-    for ranked, weight in zip(ranked_lists, weights, strict=True):
-        for rank, pk in enumerate(ranked, start=1):
-            scores[pk] = scores.get(pk, 0.0) + weight / (k + rank)
-    return sorted(scores.items(), key=lambda kv: -kv[1])
-
-
-def pack(costs: Sequence[int], budget: int, limit: int) -> list[int]:
-    """Indices of the items to keep, in rank order: greedy by rank, skipping any that no longer fit.
-
-    Taking the best-ranked hits first (rather than the smallest) keeps relevance first; skipping
-    an oversize hit and trying the next lets smaller good hits fill what is left of the budget.
-    """
-    chosen: list[int] = []
-    left = budget
-    for i, cost in enumerate(costs):
-        if len(chosen) >= limit:
-            break
-        if cost <= left:
-            chosen.append(i)
-            left -= cost
-    return chosen
+    """(pk, bm25) best first; SQLite's bm25() is lower-is-better, the tags column half-weighted."""
+    match = fts_query(query)
+    if match is None:
+        return []
+    # The namespace is matched inside FTS5 (see migration 2), so no row of ``memories`` is read
+    # until the top ``depth`` are known.
+    ns_token = "n" + namespace.encode("utf-8").hex()
+    sql = (
+        "SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS score FROM memories_fts "
+        "WHERE memories_fts MATCH ?"
+    )
+    params: list[Any] = [f'ns_token : "{ns_token}" AND ({match})']
+    if allowed is not None:
+        sql += " AND rowid IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(sorted(allowed)))
+    sql += " ORDER BY score LIMIT ?"
+    params.append(depth)
+    rows = await db.fetchall(sql, params)
+    return [(int(r["rowid"]), float(r["score"])) for r in rows]
 
 
-# -- meaning: near-duplicates versus corrections -----------------------------------------------
-
-VERSION_SIMILARITY = 0.85
-"""Cosine at or above which two memories can be two versions of one statement (``is_version``
-decides). Under MiniLM a corrected time, date, amount or an added negation scores 0.86-0.97
-against the old text, the same sentence about another person 0.5-0.7; distinct ids can reach
-0.94 ("Room 101"/"Room 102"), which is why versions are only ordered and hinted, never merged."""
-
-_DIGIT_TOKEN = re.compile(r"\S*\d\S*")
-_EDGE_PUNCT = ".,;:!?()[]{}\"'“”‘’"
-_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?:;])\s+|\n)[\"'“‘(\[]*(\w+)")
-_APOSTROPHES = re.compile(r"[’ʼ`´′]")
-# Contractions typed without an apostrophe ("isnt") still negate. "cant" and "wont" are words
-# too, but a false hit only keeps two memories apart, the safe direction.
-_BARE_NOT = re.compile(
-    r"\b(is|are|was|were|do|does|did|has|have|had|could|should|would|must|need|might|ca|wo|ai"
-    r"|sha)nt\b",
-    re.IGNORECASE,
-)
-# A modal's contraction spelled out, so "shouldn't" and "should not" carry the same operators.
-_MODAL_NOT = re.compile(
-    r"\b(?:(ca|sha|could|should|would|must|might|need|ought)n't|(can)not)\b", re.IGNORECASE
-)
-_MODAL_STEM = {"ca": "can", "sha": "shall"}
+_ROW_AND_VECTOR = ", ".join(f"m.{c}" for c in COLUMNS.split(", ")) + ", e.vector"
 
 
-def _digit_tokens(text: str) -> list[str]:
-    return sorted(t.strip(".,;:!?()[]{}\"'").lower() for t in _DIGIT_TOKEN.findall(text))
+async def _rows(db: Database, model: str, pks: list[int]) -> dict[int, Row]:
+    """Rows by pk with their stored ``vector`` (None when embedded by another model)."""
+    if not pks:
+        return {}
+    rows = await db.fetchall(
+        f"SELECT {_ROW_AND_VECTOR} FROM memories m LEFT JOIN embeddings e "
+        "ON e.text_hash = m.embed_hash AND e.model = m.embed_model AND m.embed_model = ? "
+        "WHERE m.pk IN (SELECT value FROM json_each(?))",
+        (model, json.dumps(pks)),
+    )
+    return {int(r["pk"]): r for r in rows}
 
 
-def same_facts(a: str, b: str) -> bool:
-    """Whether two texts hold the same digit-bearing tokens (times, dates, amounts, versions).
-
-    MiniLM barely sees numbers: "the key expires on 2024-05-01" and "... 2024-06-01" have a
-    cosine of 0.998, so similarity alone would take one for a duplicate of the other.
-    """
-    return _digit_tokens(a) == _digit_tokens(b)
-
-
-def _spelled_out(text: str) -> str:
-    text = _BARE_NOT.sub(r"\1n't", _APOSTROPHES.sub("'", text))
-
-    def expand(m: re.Match[str]) -> str:
-        stem = (m.group(1) or m.group(2)).lower()
-        return f"{_MODAL_STEM.get(stem, stem)} not"
-
-    return _MODAL_NOT.sub(expand, text)
-
-
-def _lost_facts(a: str, b: str) -> list[str]:
-    """Facts of ``a`` absent from ``b``, ignoring case ("3PM" survives as "3pm").
-
-    A capitalised word opening a sentence counts too: ``facts`` leaves it out (it may be
-    capitalised by position only), but "Priya is allergic" and "Marco is allergic" must not
-    pass for the same statement.
-    """
-    words = " ".join(_WORD.findall(b.lower()))
-    lost = facts.missing(a, b)
-    lost += [w for w in _SENTENCE_START.findall(a) if w[0].isupper() and w not in lost]
-    return [f for f in lost if f" {' '.join(_WORD.findall(f.lower()))} " not in f" {words} "]
-
-
-def meaning_differences(a: str, b: str) -> list[str]:
-    """What one text states that the other does not: facts or meaning operators lost either way.
-
-    Facts are numbers, dates, names, identifiers (``compress.facts``); operators are negation,
-    modality, condition, comparison and the question mark (``compress.operators``), compared by
-    count per key, with contractions spelled out ("isn't" negates as "is not" does). Empty when
-    the two texts agree on all of them, which is what makes a similar text a near-duplicate
-    rather than a correction.
-    """
-    out: list[str] = []
-    for x, y in ((a, b), (b, a)):
-        out += [f for f in _lost_facts(x, y) if f not in out]
-    if not out and not same_facts(a, b):
-        out.append("digits")
-    ops_a, ops_b = _spelled_out(a), _spelled_out(b)
-    for x, y in ((ops_a, ops_b), (ops_b, ops_a)):
-        out += [k for k in operators.missing(x, y) if k not in out]
+def _newer_first(
+    hits: list[SearchHit],
+    created: list[str],
+    vectors: list[npt.NDArray[np.float32] | None],
+) -> list[SearchHit]:
+    """Rank a newer version of a statement (a correction) above the older one it differs from,
+    and mark the older with ``superseded_by``; see ``ranking.newer_first``."""
+    have = [i for i, v in enumerate(vectors) if v is not None]
+    if len(have) < 2:
+        return hits
+    matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
+    items = [Version(hits[i].namespace, hits[i].content, created[i]) for i in have]
+    order, superseded = newer_first(items, matrix)
+    if not superseded and order == list(range(len(have))):
+        return hits
+    moved = [hits[have[i]] for i in order]
+    for old, new in superseded.items():
+        moved_at = order.index(old)
+        moved[moved_at] = moved[moved_at].model_copy(update={"superseded_by": hits[have[new]].id})
+    # Hits without a stored vector (another embedding model) keep their own places.
+    out = list(hits)
+    for slot, hit in zip(have, moved, strict=True):
+        out[slot] = hit
     return out
 
 
-def _words(text: str) -> Counter[str]:
-    return Counter(w.strip(_EDGE_PUNCT).lower() for w in text.split() if w.strip(_EDGE_PUNCT))
-
-
-def is_version(a: str, b: str) -> bool:
-    """Whether ``b`` rewrites ``a`` in a few words that change a fact or an operator.
-
-    Similar embeddings are not enough: MiniLM puts two different chat turns ("Thanks, Jon!
-    Appreciate your support!" / "Thanks, Jon! Appreciate the kind words.") above 0.85. A
-    correction keeps the wording and changes a few spans, so at most a quarter of the words
-    (at least 4: "3pm" -> "4pm" is two) may differ, and what differs must be a fact or operator.
-    """
-    wa, wb = _words(a), _words(b)
-    changed = (wa - wb).total() + (wb - wa).total()
-    if changed > max(4, (wa.total() + wb.total()) // 4):
-        return False
-    return bool(meaning_differences(a, b))
-
-
-@dataclass(frozen=True)
-class Version:
-    """What ``newer_first`` needs of a ranked memory."""
-
-    namespace: str
-    content: str
-    created_at: str
-
-
-def newer_first(
-    items: Sequence[Version], vectors: FloatMatrix, threshold: float = VERSION_SIMILARITY
-) -> tuple[list[int], dict[int, int]]:
-    """Reorder ranked items so that a newer correction comes before what it corrects.
-
-    Two items are versions of one statement when they share a namespace, their cosine (rows of
-    ``vectors``, unit length) is at least ``threshold`` and ``is_version`` holds. Each group of
-    versions moves to the rank of its best-ranked member, newest first (ties keep rank order);
-    every other item keeps its place. Returns the new order as indices into ``items``, and for
-    each older version the index of the newest version it differs from.
-    """
-    n = len(items)
-    if n < 2:
-        return list(range(n)), {}
-    sims = vectors @ vectors.T
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    superseded: dict[int, int] = {}
-    rows, cols = np.nonzero(np.triu(sims >= threshold, 1))
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        a, b = items[i], items[j]
-        if a.namespace != b.namespace or not is_version(a.content, b.content):
-            continue
-        parent[root(j)] = root(i)
-        if a.created_at == b.created_at:
-            continue
-        old, new = (i, j) if a.created_at < b.created_at else (j, i)
-        best = superseded.get(old)
-        if best is None or items[new].created_at > items[best].created_at:
-            superseded[old] = new
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(root(i), []).append(i)
-    order: list[int] = []
-    for i in range(n):
-        members = groups.pop(root(i), None)
-        if members is not None:
-            # sorted() is stable with reverse=True: equal times keep their rank order.
-            order.extend(sorted(members, key=lambda m: items[m].created_at, reverse=True))
-    return order, superseded
+def _hit(row: Row, score: float, dense_rank: int | None, bm25_rank: int | None) -> SearchHit:
+    return SearchHit(
+        id=row["id"],
+        namespace=row["namespace"],
+        score=score,
+        compressed=row["compressed"],
+        content=row["content"],
+        metadata=json.loads(row["metadata"]),
+        tags=json.loads(row["tags"]),
+        tokens_original=row["tokens_original"],
+        tokens_compressed=row["tokens_compressed"],
+        dense_rank=dense_rank,
+        bm25_rank=bm25_rank,
+    )

@@ -10,51 +10,29 @@ other processes' commits through ``PRAGMA data_version``.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import json
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import aiosqlite
-import numpy as np
-import numpy.typing as npt
-
-from compression_layer.memory import writes
-from compression_layer.memory.errors import (
-    MemoryInputError,
-    MemoryNotFoundError,
-    MemoryStoreError,
-)
-from compression_layer.memory.migrations import SCHEMA_VERSION, migrate
-from compression_layer.memory.rows import (
-    COLUMNS,
-    Compressor,
-    Pending,
-    apply_compression,
-    new_id,
-    row_to_memory,
-    set_embed_hash,
-)
-from compression_layer.memory.search import VectorIndex
+from compression_layer.memory import edits
+from compression_layer.memory.db import Database
+from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundError
+from compression_layer.memory.migrations import SCHEMA_VERSION
+from compression_layer.memory.pending import Compressor
+from compression_layer.memory.rows import COLUMNS, row_by_id, row_to_memory
+from compression_layer.memory.search import SearchMode, run_search
+from compression_layer.memory.transfer import import_records
 from compression_layer.memory.types import Memory, MemoryPage, SearchHit, StoreStats
-from compression_layer.memory.validate import (
-    check_content,
-    check_id,
-    check_metadata,
-    check_namespace,
-    check_tags,
-    sha256,
-)
+from compression_layer.memory.validate import check_id, check_namespace
+from compression_layer.memory.vectors import Embedder, Vectors
+from compression_layer.memory.writes import Writer
 from compression_layer.settings import MemorySettings, data_dir, load_area
 
-Embedder = Callable[[list[str]], Any]
-"""``(texts) -> array (len(texts), dim)``; rows are normalised to unit length by the store."""
+__all__ = ["DEFAULT_EMBED_MODEL", "Embedder", "MemoryStore", "SearchMode", "default_db_path"]
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
-SearchMode = Literal["hybrid", "dense", "bm25"]
 
 
 def _default_compressor(text: str) -> Any:
@@ -90,28 +68,27 @@ def default_db_path(settings: MemorySettings) -> Path:
 
 
 class MemoryStore:
-    """Memories kept compressed for injection, originals always kept. Open with ``open()``."""
+    """Memories kept compressed for injection, originals always kept. Open with ``open()``.
+
+    A facade: the database (``db.Database``), the vectors (``vectors.Vectors``) and the write,
+    edit, search and import paths are separate modules; this class opens them together and
+    checks what callers give before handing it on.
+    """
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
-        path: Path,
+        db: Database,
         settings: MemorySettings,
         compressor: Compressor,
         embedder: Embedder,
         embed_model: str,
     ) -> None:
-        self._conn = conn
-        self.path = path
+        self.path = db.path
         self.settings = settings
-        self._compressor = compressor
-        self._embedder = embedder
         self.embed_model = embed_model
-        self._lock = asyncio.Lock()
-        self._indexes: dict[str, VectorIndex] = {}
-        self._data_version: int | None = None
-        self._dim: int | None = None
-        self._closed = False
+        self._db = db
+        self._vectors = Vectors(embedder, embed_model)
+        self._writer = Writer(db, self._vectors, settings, compressor)
 
     @classmethod
     @asynccontextmanager
@@ -131,8 +108,8 @@ class MemoryStore:
         (vectors are cached per model); it defaults to the embedder's ``model_name`` attribute.
         """
         settings = settings or load_area(MemorySettings)
-        db = Path(path).expanduser() if path else default_db_path(settings)
-        db.parent.mkdir(parents=True, exist_ok=True)
+        path = Path(path).expanduser() if path else default_db_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
         if embedder is None:
             model = embed_model or DEFAULT_EMBED_MODEL
         elif hasattr(embedder, "encode"):
@@ -142,37 +119,16 @@ class MemoryStore:
             model = embed_model or DEFAULT_EMBED_MODEL
         else:
             model = embed_model or str(getattr(embedder, "model_name", "") or "custom")
-        timeout_s = settings.busy_timeout_ms / 1000
-        try:
-            conn = await aiosqlite.connect(str(db), isolation_level=None, timeout=timeout_s)
-        except Exception as exc:  # sqlite3 raises OperationalError for unopenable paths
-            raise MemoryStoreError(f"cannot open memory database {db}: {exc}") from exc
-        try:
-            await conn.execute(f"PRAGMA busy_timeout = {int(settings.busy_timeout_ms)}")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await conn.execute(f"PRAGMA synchronous = {settings.synchronous}")
-            await migrate(conn)
-        except Exception as exc:
-            await conn.close()
-            if isinstance(exc, MemoryStoreError):
-                raise
-            raise MemoryStoreError(f"cannot open memory database {db}: {exc}") from exc
+        db = await Database.open(path, settings)
         store = cls(
-            conn,
-            db,
-            settings,
-            compressor or _default_compressor,
-            embedder or _default_embedder,
-            model,
+            db, settings, compressor or _default_compressor, embedder or _default_embedder, model
         )
         try:
             yield store
         finally:
-            store._closed = True
-            await conn.close()
+            await db.close()
 
-    # -- writes (implemented in writes.py) -----------------------------------------------------
+    # -- writes --------------------------------------------------------------------------------
 
     async def store(
         self,
@@ -188,10 +144,12 @@ class MemoryStore:
         The same content already in the namespace returns the existing memory (``existing``),
         with the new tags and metadata keys merged into it (``notes`` says which). A
         near-duplicate (cosine >= ``near_duplicate_threshold`` and the same facts and meaning
-        operators, see ``search.meaning_differences``) is skipped (its labels merged into the
+        operators, see ``ranking.meaning_differences``) is skipped (its labels merged into the
         kept memory), updates the old memory (tags merged, metadata keys overwritten) or is
         kept, per ``near_duplicate_policy``. A similar text that differs in a fact or in a
         negation, modal, condition or comparison is a correction, never a duplicate: it is kept.
+        When compression was asked for but could not shorten the text for a reason the engine
+        gave (e.g. it could not be loaded), ``notes`` says why it was stored uncompressed.
         """
         result = await self.store_many(
             [content], namespace=namespace, tags=tags, metadata=metadata, compress=compress
@@ -213,9 +171,9 @@ class MemoryStore:
         ``tags``, ``metadata`` overriding the keyword defaults. Every item is checked before any
         is written: one bad item raises MemoryInputError and nothing is stored.
         """
-        self._check_open()
-        pending = [writes.to_pending(self, item, namespace, tags, metadata) for item in items]
-        return await writes.store_pending(self, pending, compress)
+        self._db.check_open()
+        pending = [self._writer.to_pending(item, namespace, tags, metadata) for item in items]
+        return await self._writer.store(pending, compress)
 
     async def update(
         self,
@@ -227,18 +185,18 @@ class MemoryStore:
         compress: bool = True,
     ) -> Memory:
         """Replace the content (recompressed, re-embedded), tags and/or metadata of a memory."""
-        self._check_open()
-        return await writes.update(self, memory_id, content, tags, metadata, compress)
+        self._db.check_open()
+        return await edits.update(self._writer, memory_id, content, tags, metadata, compress)
 
     async def delete(self, memory_id: str) -> Memory:
         """Delete one memory and return it; MemoryNotFoundError when the id is unknown."""
-        self._check_open()
-        return await writes.delete(self, memory_id)
+        self._db.check_open()
+        return await edits.delete(self._db, self._vectors, memory_id)
 
     async def delete_namespace(self, namespace: str) -> int:
         """Delete every memory of ``namespace``; returns how many there were."""
-        self._check_open()
-        return await writes.delete_namespace(self, namespace)
+        self._db.check_open()
+        return await edits.delete_namespace(self._db, self._vectors, namespace)
 
     async def import_records(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Import exported dicts as they are (ids, timestamps, compressed text kept).
@@ -247,19 +205,17 @@ class MemoryStore:
         whose id is taken by different content, or whose hash does not match its content, raises
         MemoryConflictError / MemoryInputError before anything is written.
         """
-        self._check_open()
-        from compression_layer.memory.transfer import import_records
-
-        return await import_records(self, list(records))
+        self._db.check_open()
+        return await import_records(self._writer, builtins.list(records))
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def get(self, memory_id: str) -> Memory:
         """The memory with this id; MemoryNotFoundError when there is none."""
-        self._check_open()
+        self._db.check_open()
         check_id(memory_id)
-        async with self._lock:
-            row = await self._row_by_id(memory_id)
+        async with self._db.lock:
+            row = await row_by_id(self._db, memory_id)
         if row is None:
             raise MemoryNotFoundError(memory_id)
         return row_to_memory(row)
@@ -268,7 +224,7 @@ class MemoryStore:
         self, namespace: str | None = "default", limit: int = 50, cursor: str | None = None
     ) -> MemoryPage:
         """Memories in insertion order, ``limit`` per page; ``namespace=None`` lists all."""
-        self._check_open()
+        self._db.check_open()
         if namespace is not None:
             check_namespace(namespace)
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
@@ -285,39 +241,38 @@ class MemoryStore:
             params.append(namespace)
         sql += " ORDER BY pk LIMIT ?"
         params.append(limit + 1)
-        async with self._lock, self._conn.execute(sql, params) as cur:
-            rows = list(await cur.fetchall())
+        async with self._db.lock:
+            rows = await self._db.fetchall(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
         return MemoryPage(
             items=[row_to_memory(r) for r in rows],
-            next_cursor=str(rows[-1][0]) if more and rows else None,
+            next_cursor=str(rows[-1]["pk"]) if more and rows else None,
         )
 
     async def stats(self, namespace: str | None = None) -> StoreStats:
         """Counts and tokens saved, for ``namespace`` or (None) the whole store."""
-        self._check_open()
+        self._db.check_open()
         where, params = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
         if namespace is not None:
             check_namespace(namespace)
-        async with self._lock:
-            async with self._conn.execute(
-                f"SELECT namespace, COUNT(*), COALESCE(SUM(tokens_original), 0), "
-                f"COALESCE(SUM(tokens_compressed), 0) FROM memories {where} GROUP BY namespace",
+        async with self._db.lock:
+            rows = await self._db.fetchall(
+                "SELECT namespace, COUNT(*) AS n, COALESCE(SUM(tokens_original), 0) AS orig, "
+                f"COALESCE(SUM(tokens_compressed), 0) AS comp FROM memories {where} "
+                "GROUP BY namespace",
                 params,
-            ) as cur:
-                rows = list(await cur.fetchall())
-            async with self._conn.execute("SELECT COUNT(*) FROM embeddings") as cur:
-                emb = await cur.fetchone()
-        orig = sum(int(r[2]) for r in rows)
-        comp = sum(int(r[3]) for r in rows)
+            )
+            emb = await self._db.fetchone("SELECT COUNT(*) AS n FROM embeddings")
+        orig = sum(int(r["orig"]) for r in rows)
+        comp = sum(int(r["comp"]) for r in rows)
         return StoreStats(
-            memories=sum(int(r[1]) for r in rows),
-            namespaces={str(r[0]): int(r[1]) for r in rows},
+            memories=sum(int(r["n"]) for r in rows),
+            namespaces={str(r["namespace"]): int(r["n"]) for r in rows},
             tokens_original=orig,
             tokens_compressed=comp,
             tokens_saved=orig - comp,
-            embeddings=int(emb[0]) if emb else 0,
+            embeddings=int(emb["n"]) if emb else 0,
             schema_version=SCHEMA_VERSION,
             db_path=str(self.path),
         )
@@ -340,13 +295,13 @@ class MemoryStore:
         Of two versions of one statement (similar, differing in a fact or operator), the newer
         ranks first and the older carries ``superseded_by``.
         """
-        from compression_layer.memory.searching import run_search
-
-        return await run_search(self, query, namespace, k, tags, max_tokens, mode)
+        return await run_search(
+            self._db, self._vectors, self.settings, query, namespace, k, tags, max_tokens, mode
+        )
 
     async def export(self, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
         """Every memory (of ``namespace``, or all) as a plain dict, for lossless JSONL export."""
-        self._check_open()
+        self._db.check_open()
         cursor: str | None = None
         while True:
             page = await self.list(namespace, limit=500, cursor=cursor)
@@ -355,111 +310,3 @@ class MemoryStore:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
-
-    # -- internals shared with the write and search mixins ------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise MemoryStoreError("the memory store is closed")
-
-    async def _row_by_id(self, memory_id: str) -> Any:
-        async with self._conn.execute(
-            f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,)
-        ) as cur:
-            return await cur.fetchone()
-
-    async def _sync_cache(self) -> None:
-        """Drop cached vectors when another connection has committed since we last looked."""
-        async with self._conn.execute("PRAGMA data_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version != self._data_version:
-            self._indexes.clear()
-            self._data_version = version
-
-    async def _index(self, namespace: str) -> VectorIndex | None:
-        """The namespace's vectors, loaded once and then kept in step with our own writes."""
-        cached = self._indexes.get(namespace)
-        if cached is not None:
-            return cached
-        async with self._conn.execute(
-            "SELECT m.pk, e.vector, e.dim FROM memories m JOIN embeddings e "
-            "ON e.text_hash = m.embed_hash AND e.model = m.embed_model "
-            "WHERE m.namespace = ? AND m.embed_model = ? ORDER BY m.pk",
-            (namespace, self.embed_model),
-        ) as cur:
-            rows = list(await cur.fetchall())
-        if not rows:
-            return None
-        dim = int(rows[0][2])
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(-1, dim)
-        index = VectorIndex.from_rows(dim, [int(r[0]) for r in rows], vecs)
-        self._indexes[namespace] = index
-        return index
-
-    def _embed_now(self, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
-        """Call the embedder (in a worker thread) and check and normalise what it returns."""
-        try:
-            raw = self._embedder(texts)
-        except Exception as exc:
-            raise MemoryStoreError(f"the embedder failed: {exc}") from exc
-        vecs = np.asarray(raw, dtype=np.float32)
-        if vecs.ndim != 2 or vecs.shape[0] != len(texts):
-            raise MemoryStoreError(
-                f"the embedder returned shape {vecs.shape} for {len(texts)} texts"
-            )
-        if self._dim is not None and vecs.shape[1] != self._dim:
-            raise MemoryStoreError(
-                f"the embedder returned {vecs.shape[1]}-d vectors; this store holds {self._dim}-d"
-            )
-        self._dim = int(vecs.shape[1])
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return np.ascontiguousarray(vecs / np.where(norms > 0, norms, 1.0), dtype=np.float32)
-
-    async def _vectors(self, texts: Mapping[str, str]) -> dict[str, npt.NDArray[np.float32]]:
-        """Vectors by text hash: read from the embeddings table, embedding only what is missing."""
-        found: dict[str, npt.NDArray[np.float32]] = {}
-        hashes = list(texts)
-        async with self._lock:
-            for start in range(0, len(hashes), 500):
-                chunk = hashes[start : start + 500]
-                async with self._conn.execute(
-                    "SELECT text_hash, vector FROM embeddings WHERE model = ? AND text_hash IN "
-                    "(SELECT value FROM json_each(?))",
-                    (self.embed_model, json.dumps(chunk)),
-                ) as cur:
-                    for h, blob in await cur.fetchall():
-                        found[h] = np.frombuffer(blob, dtype=np.float32)
-        missing = [h for h in hashes if h not in found]
-        if missing:
-            vecs = await asyncio.to_thread(self._embed_now, [texts[h] for h in missing])
-            found.update(zip(missing, vecs, strict=True))
-        return found
-
-    def _pending(
-        self,
-        content: object,
-        namespace: object,
-        tags: Iterable[object] | None,
-        metadata: Mapping[str, Any] | None,
-    ) -> Pending:
-        text = check_content(content, self.settings.max_content_bytes)
-        return Pending(
-            id=new_id(),
-            namespace=check_namespace(namespace),
-            content=text,
-            content_hash=sha256(text),
-            tags=check_tags(tags),
-            metadata_json=check_metadata(metadata),
-        )
-
-    async def _prepare_texts(self, items: Sequence[Pending], compress: bool) -> None:
-        """Compress (worker thread) and hash the embedded text of each item."""
-        compressor = self._compressor if compress else None
-
-        def work() -> None:
-            for item in items:
-                apply_compression(item, compressor)
-                set_embed_hash(item, self.settings.embed_source)
-
-        await asyncio.to_thread(work)

@@ -7,12 +7,13 @@ text hash and embedded only when this database does not have them yet.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryConflictError, MemoryInputError
-from compression_layer.memory.rows import Pending, embed_text, set_embed_hash
+from compression_layer.memory.pending import Pending, set_embed_hash
+from compression_layer.memory.rows import existing_rows, taken_ids, write_rows
 from compression_layer.memory.validate import (
     check_content,
     check_id,
@@ -21,10 +22,7 @@ from compression_layer.memory.validate import (
     check_tags,
     sha256,
 )
-from compression_layer.memory.writes import existing_rows, key, transaction, write_rows
-
-if TYPE_CHECKING:
-    from compression_layer.memory.store import MemoryStore
+from compression_layer.memory.writes import Writer
 
 REQUIRED = (
     "id",
@@ -42,7 +40,9 @@ REQUIRED = (
 OPTIONAL = ("adapter", "tags", "metadata", "status")
 
 
-def record_to_pending(store: MemoryStore, record: Mapping[str, Any], line: int) -> Pending:
+def record_to_pending(
+    record: Mapping[str, Any], line: int, max_content_bytes: int, embed_source: str
+) -> Pending:
     """Check one exported record; errors name its (1-based) position."""
     where = f"record {line}"
     if not isinstance(record, Mapping):
@@ -52,7 +52,7 @@ def record_to_pending(store: MemoryStore, record: Mapping[str, Any], line: int) 
     if missing or unknown:
         raise MemoryInputError(f"{where}: missing {missing or '-'}, unknown {unknown or '-'}")
     try:
-        content = check_content(record["content"], store.settings.max_content_bytes)
+        content = check_content(record["content"], max_content_bytes)
         if sha256(content) != record["content_hash"]:
             raise MemoryInputError("content_hash does not match content")
         for field in ("compressed", "engine", "domain", "created_at", "updated_at"):
@@ -83,52 +83,42 @@ def record_to_pending(store: MemoryStore, record: Mapping[str, Any], line: int) 
         )
     except MemoryInputError as exc:
         raise MemoryInputError(f"{where}: {exc}") from exc
-    set_embed_hash(p, store.settings.embed_source)
+    set_embed_hash(p, embed_source)
     return p
 
 
-async def import_records(
-    store: MemoryStore, records: Sequence[Mapping[str, Any]]
-) -> dict[str, int]:
+async def import_records(writer: Writer, records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """See ``MemoryStore.import_records``."""
-    items = [record_to_pending(store, r, i) for i, r in enumerate(records, start=1)]
+    db, settings = writer.db, writer.settings
+    items = [
+        record_to_pending(r, i, settings.max_content_bytes, settings.embed_source)
+        for i, r in enumerate(records, start=1)
+    ]
     by_id: dict[str, Pending] = {}
     for p in items:
         seen = by_id.setdefault(p.id, p)
         if seen.content_hash != p.content_hash or seen.namespace != p.namespace:
             raise MemoryConflictError(f"id {p.id} appears twice with different content")
     # Two ids with the same content in one namespace cannot both exist: the first one wins.
-    unique = list({key(p): p for p in reversed(by_id.values())}.values())[::-1]
-    todo = await _not_stored(store, unique)
-    source = store.settings.embed_source
-    vectors = await store._vectors({p.embed_hash: embed_text(p, source) for p in todo})
-    async with store._lock, transaction(store):
-        todo = await _not_stored(store, todo, locked=True)
-        await write_rows(store, todo, vectors)
+    unique = list({p.key: p for p in reversed(by_id.values())}.values())[::-1]
+    async with db.lock:
+        todo = await _not_stored(db, unique)
+    vectors = await writer.embed(todo)
+    async with db.lock, writer.vectors.transaction(db):
+        todo = await _not_stored(db, todo)
+        await write_rows(db, writer.vectors.model, todo, vectors)
     # Cached matrices would miss the imported rows; they reload on the next search.
     for p in todo:
-        store._indexes.pop(p.namespace, None)
+        writer.vectors.forget(p.namespace)
     return {"created": len(todo), "existing": len(items) - len(todo)}
 
 
-async def _not_stored(
-    store: MemoryStore, items: list[Pending], *, locked: bool = False
-) -> list[Pending]:
-    """Items whose id and content are both new; an id taken by other content is a conflict."""
-    if not locked:
-        async with store._lock:
-            return await _not_stored(store, items, locked=True)
-    taken: dict[str, tuple[str, str]] = {}
-    ids = [p.id for p in items]
-    for start in range(0, len(ids), 500):
-        async with store._conn.execute(
-            "SELECT id, namespace, content_hash FROM memories WHERE id IN "
-            "(SELECT value FROM json_each(?))",
-            (json.dumps(ids[start : start + 500]),),
-        ) as cur:
-            taken.update({str(r[0]): (str(r[1]), str(r[2])) for r in await cur.fetchall()})
+async def _not_stored(db: Database, items: list[Pending]) -> list[Pending]:
+    """Items whose id and content are both new; an id taken by other content is a conflict.
+    Hold ``db.lock``."""
+    taken = await taken_ids(db, [p.id for p in items])
     for p in items:
-        if p.id in taken and taken[p.id] != key(p):
+        if p.id in taken and taken[p.id] != p.key:
             raise MemoryConflictError(f"id {p.id} is already used by a different memory")
-    same_content = await existing_rows(store, [key(p) for p in items])
-    return [p for p in items if p.id not in taken and key(p) not in same_content]
+    same_content = await existing_rows(db, [p.key for p in items])
+    return [p for p in items if p.id not in taken and p.key not in same_content]

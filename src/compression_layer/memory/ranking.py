@@ -1,0 +1,238 @@
+"""Ranking: FTS5 query text, rank fusion, packing into a token budget, and telling a
+near-duplicate from a correction (``meaning_differences``, ``is_version``, ``newer_first``).
+
+Pure functions over texts, ranks and vectors: no database and no embedder here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from compression_layer.compress import facts, operators
+
+FloatMatrix = npt.NDArray[np.float32]
+
+# Words that carry no retrieval signal in questions; dropping them keeps the OR-query of BM25
+# from matching nearly every row on "the", "did", "what". Kept short and generic on purpose.
+_STOPWORDS_TEXT = """
+    a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further
+    had has have having he her here hers herself him himself his how i if in into is it its itself
+    just me more most my myself no nor not now of off on once only or other our ours ourselves out
+    over own same she should so some such than that the their theirs them themselves then there
+    these they this those through to too under until up very was we were what when where which
+    while who whom why will with would you your yours yourself yourselves s t don ll ve re d m"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression: the query's content words, each quoted, joined with OR.
+
+    Quoting every term makes user text inert (no FTS syntax, no column filters); OR instead of the
+    default AND lets BM25 rank partial matches, which is what a question against memories needs.
+    Returns None when the text has no word at all.
+    """
+    words = [w.lower() for w in _WORD.findall(text)]
+    content = [w for w in words if w not in STOPWORDS]
+    chosen = content or words
+    unique = list(dict.fromkeys(w.replace('"', "") for w in chosen))
+    if not unique:
+        return None
+    return " OR ".join(f'"{w}"' for w in unique)
+
+
+def rrf(
+    ranked_lists: Sequence[Sequence[int]], weights: Sequence[float], k: int
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score(d) = sum_i w_i / (k + rank_i(d)), ranks 1-based; best first.
+
+    Ties keep the order of first appearance (dense list first), so results are deterministic.
+    """
+    scores: dict[int, float] = {}
+    for ranked, weight in zip(ranked_lists, weights, strict=True):
+        for rank, pk in enumerate(ranked, start=1):
+            scores[pk] = scores.get(pk, 0.0) + weight / (k + rank)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def pack(costs: Sequence[int], budget: int, limit: int) -> list[int]:
+    """Indices of the items to keep, in rank order: greedy by rank, skipping any that no longer fit.
+
+    Taking the best-ranked hits first (rather than the smallest) keeps relevance first; skipping
+    an oversize hit and trying the next lets smaller good hits fill what is left of the budget.
+    """
+    chosen: list[int] = []
+    left = budget
+    for i, cost in enumerate(costs):
+        if len(chosen) >= limit:
+            break
+        if cost <= left:
+            chosen.append(i)
+            left -= cost
+    return chosen
+
+
+# -- meaning: near-duplicates versus corrections -----------------------------------------------
+
+VERSION_SIMILARITY = 0.85
+"""Cosine at or above which two memories can be two versions of one statement (``is_version``
+decides). Under MiniLM a corrected time, date, amount or an added negation scores 0.86-0.97
+against the old text, the same sentence about another person 0.5-0.7; distinct ids can reach
+0.94 ("Room 101"/"Room 102"), which is why versions are only ordered and hinted, never merged."""
+
+_DIGIT_TOKEN = re.compile(r"\S*\d\S*")
+_EDGE_PUNCT = ".,;:!?()[]{}\"'“”‘’"
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?:;])\s+|\n)[\"'“‘(\[]*(\w+)")
+_APOSTROPHES = re.compile(r"[’ʼ`´′]")
+# Contractions typed without an apostrophe ("isnt") still negate. "cant" and "wont" are words
+# too, but a false hit only keeps two memories apart, the safe direction.
+_BARE_NOT = re.compile(
+    r"\b(is|are|was|were|do|does|did|has|have|had|could|should|would|must|need|might|ca|wo|ai"
+    r"|sha)nt\b",
+    re.IGNORECASE,
+)
+# A modal's contraction spelled out, so "shouldn't" and "should not" carry the same operators.
+_MODAL_NOT = re.compile(
+    r"\b(?:(ca|sha|could|should|would|must|might|need|ought)n't|(can)not)\b", re.IGNORECASE
+)
+_MODAL_STEM = {"ca": "can", "sha": "shall"}
+
+
+def _digit_tokens(text: str) -> list[str]:
+    return sorted(t.strip(".,;:!?()[]{}\"'").lower() for t in _DIGIT_TOKEN.findall(text))
+
+
+def same_facts(a: str, b: str) -> bool:
+    """Whether two texts hold the same digit-bearing tokens (times, dates, amounts, versions).
+
+    MiniLM barely sees numbers: "the key expires on 2024-05-01" and "... 2024-06-01" have a
+    cosine of 0.998, so similarity alone would take one for a duplicate of the other.
+    """
+    return _digit_tokens(a) == _digit_tokens(b)
+
+
+def _spelled_out(text: str) -> str:
+    text = _BARE_NOT.sub(r"\1n't", _APOSTROPHES.sub("'", text))
+
+    def expand(m: re.Match[str]) -> str:
+        stem = (m.group(1) or m.group(2)).lower()
+        return f"{_MODAL_STEM.get(stem, stem)} not"
+
+    return _MODAL_NOT.sub(expand, text)
+
+
+def _lost_facts(a: str, b: str) -> list[str]:
+    """Facts of ``a`` absent from ``b``, ignoring case ("3PM" survives as "3pm").
+
+    A capitalised word opening a sentence counts too: ``facts`` leaves it out (it may be
+    capitalised by position only), but "Priya is allergic" and "Marco is allergic" must not
+    pass for the same statement.
+    """
+    words = " ".join(_WORD.findall(b.lower()))
+    lost = facts.missing(a, b)
+    lost += [w for w in _SENTENCE_START.findall(a) if w[0].isupper() and w not in lost]
+    return [f for f in lost if f" {' '.join(_WORD.findall(f.lower()))} " not in f" {words} "]
+
+
+def meaning_differences(a: str, b: str) -> list[str]:
+    """What one text states that the other does not: facts or meaning operators lost either way.
+
+    Facts are numbers, dates, names, identifiers (``compress.facts``); operators are negation,
+    modality, condition, comparison and the question mark (``compress.operators``), compared by
+    count per key, with contractions spelled out ("isn't" negates as "is not" does). Empty when
+    the two texts agree on all of them, which is what makes a similar text a near-duplicate
+    rather than a correction.
+    """
+    out: list[str] = []
+    for x, y in ((a, b), (b, a)):
+        out += [f for f in _lost_facts(x, y) if f not in out]
+    if not out and not same_facts(a, b):
+        out.append("digits")
+    ops_a, ops_b = _spelled_out(a), _spelled_out(b)
+    for x, y in ((ops_a, ops_b), (ops_b, ops_a)):
+        out += [k for k in operators.missing(x, y) if k not in out]
+    return out
+
+
+def _words(text: str) -> Counter[str]:
+    return Counter(w.strip(_EDGE_PUNCT).lower() for w in text.split() if w.strip(_EDGE_PUNCT))
+
+
+def is_version(a: str, b: str) -> bool:
+    """Whether ``b`` rewrites ``a`` in a few words that change a fact or an operator.
+
+    Similar embeddings are not enough: MiniLM puts two different chat turns ("Thanks, Jon!
+    Appreciate your support!" / "Thanks, Jon! Appreciate the kind words.") above 0.85. A
+    correction keeps the wording and changes a few spans, so at most a quarter of the words
+    (at least 4: "3pm" -> "4pm" is two) may differ, and what differs must be a fact or operator.
+    """
+    wa, wb = _words(a), _words(b)
+    changed = (wa - wb).total() + (wb - wa).total()
+    if changed > max(4, (wa.total() + wb.total()) // 4):
+        return False
+    return bool(meaning_differences(a, b))
+
+
+@dataclass(frozen=True)
+class Version:
+    """What ``newer_first`` needs of a ranked memory."""
+
+    namespace: str
+    content: str
+    created_at: str
+
+
+def newer_first(
+    items: Sequence[Version], vectors: FloatMatrix, threshold: float = VERSION_SIMILARITY
+) -> tuple[list[int], dict[int, int]]:
+    """Reorder ranked items so that a newer correction comes before what it corrects.
+
+    Two items are versions of one statement when they share a namespace, their cosine (rows of
+    ``vectors``, unit length) is at least ``threshold`` and ``is_version`` holds. Each group of
+    versions moves to the rank of its best-ranked member, newest first (ties keep rank order);
+    every other item keeps its place. Returns the new order as indices into ``items``, and for
+    each older version the index of the newest version it differs from.
+    """
+    n = len(items)
+    if n < 2:
+        return list(range(n)), {}
+    sims = vectors @ vectors.T
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    superseded: dict[int, int] = {}
+    rows, cols = np.nonzero(np.triu(sims >= threshold, 1))
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        a, b = items[i], items[j]
+        if a.namespace != b.namespace or not is_version(a.content, b.content):
+            continue
+        parent[root(j)] = root(i)
+        if a.created_at == b.created_at:
+            continue
+        old, new = (i, j) if a.created_at < b.created_at else (j, i)
+        best = superseded.get(old)
+        if best is None or items[new].created_at > items[best].created_at:
+            superseded[old] = new
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    order: list[int] = []
+    for i in range(n):
+        members = groups.pop(root(i), None)
+        if members is not None:
+            # sorted() is stable with reverse=True: equal times keep their rank order.
+            order.extend(sorted(members, key=lambda m: items[m].created_at, reverse=True))
+    return order, superseded
