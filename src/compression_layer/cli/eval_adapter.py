@@ -9,7 +9,7 @@ model is run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from compression_layer.errors import CompressionLayerError
-from compression_layer.training.evaluate.adapters import AdapterEval
+
+if TYPE_CHECKING:
+    from compression_layer.training.evaluate.adapters import AdapterEval
 
 out_console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,10 @@ from rich.table import Table
 
 from compression_layer.cli import adapters, memory, serve, train, validate
 from compression_layer.cli import eval as evaluate
-from compression_layer.compress.inputs import check_text, decode_bytes, read_path
-from compression_layer.compress.types import CompressionResult
 from compression_layer.errors import CompressionLayerError
-from compression_layer.settings import CompressSettings, load_area
+
+if TYPE_CHECKING:
+    from compression_layer.compress.types import CompressionResult
 
 app = typer.Typer(
     name="compression-layer",
@@ -80,8 +80,10 @@ def compress(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
 ) -> None:
     """Compress files (or stdin) and print the result with its numbers."""
+    from compression_layer.compress.inputs import check_text, decode_bytes, read_path
     from compression_layer.compress.pipeline import compress as run
     from compression_layer.compress.pipeline import domain_for_path
+    from compression_layer.settings import CompressSettings, load_area
 
     try:
         settings = load_area(CompressSettings, engine=engine, strip_docstrings=strip_docstrings)
@@ -137,6 +139,8 @@ def tokens(
 ) -> None:
     """Count tokens of a file for one or more models (estimates are marked)."""
     from compression_layer import tokens as tk
+    from compression_layer.compress.inputs import decode_bytes, read_path
+    from compression_layer.settings import CompressSettings, load_area
 
     settings = load_area(CompressSettings)
     try:

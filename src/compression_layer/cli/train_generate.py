@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from compression_layer.errors import CompressionLayerError
-from compression_layer.settings import GenerateSettings, load_area
 
 err = Console(stderr=True, soft_wrap=True)  # paths and line numbers stay on one line
 _SHOWN_BAD_LINES = 20
@@ -58,6 +57,7 @@ def generate_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Compress a corpus with a teacher model, validate each pair, keep the ones that pass."""
+    from compression_layer.settings import GenerateSettings, load_area
     from compression_layer.training.generate.run import generate
 
     try:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,11 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from compression_layer.errors import CompressionLayerError
-from compression_layer.settings import ValidationSettings, load_area
-from compression_layer.validation.batch import count_lines, run_batch
-from compression_layer.validation.counting import register_exact_counters
-from compression_layer.validation.harness import Harness
-from compression_layer.validation.report import ValidationReport
+
+if TYPE_CHECKING:
+    from compression_layer.settings import ValidationSettings
+    from compression_layer.validation.report import ValidationReport
 
 app = typer.Typer(help="Check that models answer from a compression as from the original.")
 _err = Console(stderr=True)
@@ -36,6 +35,8 @@ BudgetOpt = Annotated[float | None, typer.Option("--budget", help="USD cap for t
 
 
 def _settings(budget: float | None, threshold: float | None = None) -> ValidationSettings:
+    from compression_layer.settings import ValidationSettings, load_area
+
     return load_area(ValidationSettings, budget_usd=budget, threshold=threshold)
 
 
@@ -130,6 +131,9 @@ def pair(
     ] = False,
 ) -> None:
     """Validate one compression: offline checks, then each model's answers from both texts."""
+    from compression_layer.validation.counting import register_exact_counters
+    from compression_layer.validation.harness import Harness
+
     try:
         stdin_used: list[bool] = []
         texts = _read(original, stdin_used), _read(compressed, stdin_used)
@@ -164,6 +168,9 @@ def batch(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Validate every pair of a JSONL file; pairs already in --out are skipped (resume)."""
+    from compression_layer.validation.batch import count_lines, run_batch
+    from compression_layer.validation.harness import Harness
+
     if not pairs.is_file():
         raise _fail(FileNotFoundError(f"{pairs}: no such file"))
     try:
