@@ -1,7 +1,7 @@
 """Hot-swap benchmark: 20 adapter swaps in a row while clients keep compressing.
 
 Builds the tiny random Qwen3 and two LoRA adapters of the generative tests (no download), registers
-both in a temporary registry, serves them through an :class:`EngineHolder` + ``watch_registry``
+both in a temporary registry, serves them through an :class:`AdapterSlot` + ``watch_registry``
 with ``--clients`` concurrent request loops, and promotes A and B alternately ``--swaps`` times.
 Measured: failed requests, swap latency (from calling ``promote`` to the first request completed
 by the new adapter) and resident memory (RSS) after each swap. The gate evaluator is a constant
@@ -31,7 +31,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-sys.path.insert(0, str(ROOT / "tests" / "generative"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 TEXT = "The meeting moved to Tuesday in room 42 with Alice; revenue grew 12% in 2023."
 
@@ -60,7 +60,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
 
     from compression_layer.adapters.registry import AdapterRegistry
     from compression_layer.compress.types import CompressRequest, Domain
-    from compression_layer.server.hotswap import EngineHolder, watch_registry
+    from compression_layer.server.hotswap import AdapterSlot, watch_registry
     from compression_layer.training.gate import GateMetrics, promote
 
     def constant_gate(record: Any) -> GateMetrics:
@@ -70,8 +70,8 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
     for folder in folders.values():
         registry.register(folder)
     promote(registry, "a", evaluator=constant_gate)
-    holder = EngineHolder("generative")
-    await holder.refresh()
+    slot = AdapterSlot("generative")
+    await slot.refresh()
 
     prose = Domain(kind="prose", confidence=1.0)
     request = CompressRequest(engine="generative", rate=0.5, target_tokens=None)
@@ -81,7 +81,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
 
     async def client() -> None:
         while not stop.is_set():
-            engine = holder.engine
+            engine = slot.engine
             try:
                 out = await anyio.to_thread.run_sync(engine.run, TEXT, prose, request)
             except Exception as exc:  # counted: the target is zero
@@ -92,7 +92,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
     latencies: list[float] = []
     rss: list[float] = []
     async with anyio.create_task_group() as tg:
-        tg.start_soon(watch_registry, holder, stop)
+        tg.start_soon(watch_registry, slot, stop)
         for _ in range(clients):
             tg.start_soon(client)
         with anyio.fail_after(60):
@@ -122,7 +122,7 @@ async def run(work: Path, swaps: int, clients: int) -> dict[str, Any]:
         "model": "tiny random Qwen3 (2 layers, hidden 64) + LoRA rank 4 adapters, CPU (mlx[cpu])",
         "clients": clients,
         "swaps": swaps,
-        "swaps_recorded_by_holder": holder.swaps - 1,
+        "swaps_recorded_by_slot": slot.swaps,
         "requests": len(done),
         "failed_requests": len(errors),
         "errors": errors[:5],

@@ -9,12 +9,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from adapter_fakes import FakeEvaluator, make_adapter
+from adapter_fakes import FakeEvaluator, make_adapter, packaged_copy
 from compression_layer.adapters.check import AdapterError, safetensors_header, validate_folder
-from compression_layer.adapters.registry import AdapterRegistry
+from compression_layer.adapters.registry import AdapterRegistry, packaged_dir
 from compression_layer.cli.adapters import app
 from compression_layer.settings import AdapterSettings, load_area
-from compression_layer.training.gate import GateRefused, heldout_items, promote, score
+from compression_layer.training.gate import (
+    GateRefused,
+    evaluator_named,
+    heldout_items,
+    promote,
+    score,
+)
 
 
 @pytest.fixture
@@ -184,7 +190,9 @@ def test_cli_lists_shows_and_fails_cleanly(registry: AdapterRegistry, tmp_path: 
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["list", "--json"])
     assert result.exit_code == 0
-    assert [r["name"] for r in json.loads(result.stdout)] == ["a", "b", "c"]
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["extractive-default", "a", "b", "c"]
+    assert [r["name"] for r in rows if r["active"]] == ["extractive-default", "b"]
     result = runner.invoke(app, ["show", "b"])
     assert json.loads(result.stdout)["kind"] == "generative"
     result = runner.invoke(app, ["show", "zzz"])
@@ -195,3 +203,79 @@ def test_cli_lists_shows_and_fails_cleanly(registry: AdapterRegistry, tmp_path: 
     assert result.exit_code == 2 and "manifest.json is not readable JSON" in result.stderr
     result = runner.invoke(app, ["rollback", "generative"])
     assert result.exit_code == 0 and "no generative adapter is active" in result.stdout
+
+
+def test_list_and_show_the_built_in_default_on_a_fresh_machine(_isolated_home: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if "extractive-default" in x)
+    assert "built-in" in line and "default" in line and "valid.auc=0.92" in result.stdout
+    rows = json.loads(runner.invoke(app, ["list", "--json"]).stdout)
+    assert [(r["name"], r["source"], r["active"]) for r in rows] == [
+        ("extractive-default", "packaged", True)
+    ]
+    shown = runner.invoke(app, ["show", "extractive-default"])
+    assert shown.exit_code == 0, shown.output
+    record = json.loads(shown.stdout)
+    assert record["source"] == "packaged" and record["kind"] == "extractive"
+    assert record["manifest"]["metrics"]["valid"]["f1"] == 0.7854
+    assert Path(record["path"]) == packaged_dir("extractive")
+    assert not (_isolated_home / "adapters" / "extractive").exists()  # never copied in
+    missing = runner.invoke(app, ["show", "zzz"])
+    assert missing.exit_code == 2 and "built-in: extractive-default" in missing.stderr
+
+
+def test_the_built_in_default_is_not_active_once_another_is(tmp_path: Path) -> None:
+    registry = AdapterRegistry()
+    registry.register(packaged_copy(tmp_path / "mine"))
+    registry.activate("mine")
+    rows = json.loads(CliRunner().invoke(app, ["list", "--json"]).stdout)
+    assert {r["name"]: r["active"] for r in rows} == {"extractive-default": False, "mine": True}
+    assert registry.effective("extractive").name == "mine"  # type: ignore[union-attr]
+    registry.rollback("extractive")
+    assert registry.effective("extractive").name == "extractive-default"  # type: ignore[union-attr]
+    assert registry.effective("generative") is None
+
+
+def test_the_built_in_default_is_the_extractive_gate_baseline(tmp_path: Path) -> None:
+    registry = AdapterRegistry()
+    registry.register(packaged_copy(tmp_path / "better"))
+    registry.register(packaged_copy(tmp_path / "worse"))
+    fake = FakeEvaluator(
+        {
+            "extractive-default": (0.5, 0.9, 0.9),
+            "better": (0.55, 0.9, 0.9),
+            "worse": (0.3, 0.9, 0.9),
+        }
+    )
+    with pytest.raises(GateRefused) as err:
+        promote(registry, "worse", evaluator=fake, settings=_gate())
+    assert err.value.decision.baseline_name == "extractive-default"
+    assert err.value.decision.baseline_source == "packaged"
+    assert "for 'extractive-default'" in str(err.value)
+    decision = promote(registry, "better", evaluator=fake, settings=_gate())
+    assert decision.passed and decision.baseline_name == "extractive-default"
+    assert fake.calls == ["extractive-default", "worse", "extractive-default", "better"]
+    fake.calls.clear()
+    with pytest.raises(GateRefused) as err:  # now against the active one
+        promote(registry, "worse", evaluator=fake, settings=_gate())
+    assert err.value.decision.baseline_source == "registry" and fake.calls[0] == "better"
+
+
+def test_the_built_in_default_cannot_be_promoted_or_activated() -> None:
+    registry = AdapterRegistry()
+    fake = FakeEvaluator({})
+    with pytest.raises(AdapterError, match=r"built-in default.*nothing to promote"):
+        promote(registry, "extractive-default", evaluator=fake)
+    with pytest.raises(AdapterError, match=r"never activated.*rollback extractive"):
+        registry.activate("extractive-default")
+    assert fake.calls == []
+
+
+def test_evaluators_are_picked_by_name() -> None:
+    assert callable(evaluator_named("builtin")) and callable(evaluator_named("training"))
+    with pytest.raises(AdapterError, match="unknown evaluator 'fast'; choose one of training"):
+        evaluator_named("fast")
+    result = CliRunner().invoke(app, ["promote", "a", "--evaluator", "fast"])
+    assert result.exit_code == 2 and "unknown evaluator 'fast'" in result.stderr

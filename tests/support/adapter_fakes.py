@@ -1,4 +1,5 @@
-"""Adapter folders and a fake gate evaluator for registry, hot-swap and server tests."""
+"""Adapter folders, training rows and a fake gate evaluator for registry, hot-swap and server
+tests."""
 
 from __future__ import annotations
 
@@ -11,8 +12,48 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-from compression_layer.adapters.registry import AdapterRecord, AdapterRegistry
+from compression_layer.adapters.registry import AdapterRecord, AdapterRegistry, packaged_dir
 from compression_layer.training.gate import GateMetrics
+
+PLACES = ["harbour", "valley", "market", "castle", "forest", "bridge", "station"]
+PEOPLE = ["Anna Berg", "Tomas Lind", "Sara Holm", "Erik Dahl", "Mia Strand"]
+
+
+def pair_row(i: int) -> str:
+    """One chat-format training pair (a prose source and a shorter target), numbered ``i``."""
+    place, person = PLACES[i % len(PLACES)], PEOPLE[i % len(PEOPLE)]
+    source = (
+        f"In {1900 + i} the people of the {place} were told by {person} that the old road "
+        f"would be closed for the whole of the winter, and they were also asked to use the "
+        f"northern path instead, which was about {i + 3} kilometres longer than usual."
+    )
+    target = f"{1900 + i}: {person} → {place} road closed winter | use northern path (+{i + 3} km)"
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "system", "content": "compress"},
+                {"role": "user", "content": f"Compress:\n{source}"},
+                {"role": "assistant", "content": target},
+            ]
+        }
+    )
+
+
+def write_pairs(folder: Path, train: int = 20, valid: int = 6) -> Path:
+    """``train.jsonl`` / ``valid.jsonl`` of a few rows: enough for a tiny extractive run."""
+    folder.mkdir(parents=True)
+    rows = [pair_row(i) for i in range(train + valid)]
+    (folder / "train.jsonl").write_text("\n".join(rows[:train]) + "\n", encoding="utf-8")
+    (folder / "valid.jsonl").write_text("\n".join(rows[train:]) + "\n", encoding="utf-8")
+    return folder
+
+
+def packaged_copy(dest: Path) -> Path:
+    """A registrable extractive adapter: the packaged folder copied to ``dest``."""
+    folder = packaged_dir("extractive")
+    assert folder is not None
+    shutil.copytree(folder, dest)
+    return dest
 
 
 def make_adapter(
@@ -58,23 +99,25 @@ class FakeEvaluator:
         )
 
 
-def force_active(registry: AdapterRegistry, folder: Path, name: str) -> None:
+def force_active(
+    registry: AdapterRegistry, folder: Path, name: str, kind: str = "generative"
+) -> None:
     """Put an unvalidated adapter in the active pointer, as a hand edit of registry.json would."""
     state = registry.load()
-    dest = registry.root / "generative" / name
+    dest = registry.root / kind / name
     shutil.copytree(folder, dest)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     state.adapters[name] = AdapterRecord.model_validate(
         {
             "name": name,
-            "kind": "generative",
+            "kind": kind,
             "path": str(dest),
             "registered_at": datetime.now(UTC).isoformat(),
             "manifest": manifest,
         }
     )
-    state.active["generative"] = name
-    state.history["generative"].append(name)
+    state.active[kind] = name
+    state.history[kind].append(name)
     tmp = registry.root / "hand-edit.tmp"
     tmp.write_text(state.model_dump_json(), encoding="utf-8")
     os.replace(tmp, registry.registry_file)

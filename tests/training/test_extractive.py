@@ -8,45 +8,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapter_fakes import write_pairs
+from compression_layer.adapters.check import validate_folder
+from compression_layer.adapters.manifest import read_manifest
+from compression_layer.adapters.registry import AdapterRegistry
 from compression_layer.cli.train import app
 from compression_layer.compress.extractive.engine import ExtractiveEngine
 from compression_layer.errors import InputError
 from compression_layer.training.extractive import TrainOptions, train_extractive
 
-PLACES = ["harbour", "valley", "market", "castle", "forest", "bridge", "station"]
-PEOPLE = ["Anna Berg", "Tomas Lind", "Sara Holm", "Erik Dahl", "Mia Strand"]
-
-
-def _row(i: int) -> str:
-    place, person = PLACES[i % len(PLACES)], PEOPLE[i % len(PEOPLE)]
-    source = (
-        f"In {1900 + i} the people of the {place} were told by {person} that the old road "
-        f"would be closed for the whole of the winter, and they were also asked to use the "
-        f"northern path instead, which was about {i + 3} kilometres longer than usual."
-    )
-    target = f"{1900 + i}: {person} → {place} road closed winter | use northern path (+{i + 3} km)"
-    return json.dumps(
-        {
-            "messages": [
-                {"role": "system", "content": "compress"},
-                {"role": "user", "content": f"Compress:\n{source}"},
-                {"role": "assistant", "content": target},
-            ]
-        }
-    )
-
 
 @pytest.fixture
 def tiny_data(tmp_path: Path) -> Path:
-    data = tmp_path / "pairs"
-    data.mkdir()
-    (data / "train.jsonl").write_text(
-        "\n".join(_row(i) for i in range(20)) + "\n", encoding="utf-8"
-    )
-    (data / "valid.jsonl").write_text(
-        "\n".join(_row(i) for i in range(20, 26)) + "\n", encoding="utf-8"
-    )
-    return data
+    return write_pairs(tmp_path / "pairs")
 
 
 def test_tiny_training_writes_a_valid_adapter(tiny_data: Path, tmp_path: Path) -> None:
@@ -59,13 +33,16 @@ def test_tiny_training_writes_a_valid_adapter(tiny_data: Path, tmp_path: Path) -
         "head.safetensors",
     }
     saved = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert saved == manifest
-    assert saved["kind"] == "extractive"
+    assert saved == manifest.to_json() and read_manifest(out) == manifest
+    assert saved["kind"] == "extractive" and saved["name"] == "adapter"
     assert saved["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert saved["training_data_hash"].startswith("sha256:")
+    assert saved["data_hash"].startswith("sha256:")
+    assert not set(saved) & {"training_data_hash", "eval_metrics"}  # the old names
     assert saved["rows"]["train"]["kept"] == 20
-    assert 0.0 <= saved["eval_metrics"]["valid"]["auc"] <= 1.0
+    assert 0.0 <= saved["metrics"]["valid"]["auc"] <= 1.0
     assert saved["created_at"] and saved["command"] == "test"
+    validate_folder(out)  # what `adapters register` checks
+    assert AdapterRegistry().register(out).manifest == manifest
     engine = ExtractiveEngine.load(out)
     result = engine.compress(
         "In 1950 the people of the harbour were told about the road.", rate=0.5
@@ -77,7 +54,7 @@ def test_training_is_deterministic(tiny_data: Path, tmp_path: Path) -> None:
     opts = TrainOptions(layers=1, epochs=2, batch_units=64)
     first = train_extractive(tiny_data, tmp_path / "a", opts)
     second = train_extractive(tiny_data, tmp_path / "b", opts)
-    assert first["eval_metrics"] == second["eval_metrics"]
+    assert first.metrics == second.metrics
     assert (tmp_path / "a" / "head.safetensors").read_bytes() == (
         tmp_path / "b" / "head.safetensors"
     ).read_bytes()

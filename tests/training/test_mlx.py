@@ -85,6 +85,10 @@ def test_train_writes_run_and_registers(tmp_path: Path, tiny: Path) -> None:
     manifest = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "generative" and manifest["data_hash"].startswith("sha256:")
     assert manifest["command"] == "test" and manifest["metrics"]["steps"] == 6
+    from compression_layer.adapters.manifest import read_manifest
+
+    model = read_manifest(adapter)  # the one manifest model, extras kept
+    assert model.name == result.run_dir.name and model.extra["trainer"] == "mlx-lm"
     assert result.registered_as == "tiny-run"
     from compression_layer.adapters.registry import AdapterRegistry
 

@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from compression_layer.adapters.manifest import (
+    KINDS,
+    MANIFEST,
+    AdapterError,
+    Manifest,
+    manifest_problems,
+)
 
-from compression_layer.errors import CompressionLayerError
+__all__ = ["AdapterError", "check_name", "safetensors_header", "validate_folder"]
 
-AdapterKind = Literal["extractive", "generative"]
-KINDS: tuple[AdapterKind, ...] = ("extractive", "generative")
-MANIFEST = "manifest.json"
 ADAPTER_CONFIG = "adapter_config.json"
 GENERATIVE_WEIGHTS = "adapters.safetensors"
 EXTRACTIVE_WEIGHTS = "head.safetensors"
@@ -30,22 +32,6 @@ _DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2,
     "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
 }  # fmt: skip
-
-
-class AdapterError(CompressionLayerError, ValueError):
-    """An adapter folder or registry operation is invalid; the message lists every problem."""
-
-
-class Manifest(BaseModel):
-    """``manifest.json``: what the adapter is, what it was trained on, how it scored."""
-
-    model_config = ConfigDict(extra="allow")
-
-    kind: AdapterKind
-    base_model: str
-    data_hash: str
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime
 
 
 def safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -168,12 +154,8 @@ def validate_folder(folder: Path) -> tuple[Manifest, dict[str, Any]]:
     config = _read_json(folder / ADAPTER_CONFIG, problems)
     manifest: Manifest | None = None
     if raw is not None:
-        try:
-            manifest = Manifest.model_validate(raw)
-        except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "<root>"
-                problems.append(f"manifest.json: {where}: {err['msg']}")
+        manifest, found = manifest_problems(raw)
+        problems.extend(found)
     kind = manifest.kind if manifest else (raw or {}).get("kind")
     if config is not None and kind in KINDS:
         cfg_base = config.get("model") if kind == "generative" else config.get("base_model")

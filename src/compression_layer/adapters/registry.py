@@ -11,10 +11,16 @@ server's watcher) sees the old pointer or the new one, never half a file. Writer
 processes serialise on a lock file. ``activate`` moves the pointer (the promotion gate in
 :mod:`compression_layer.training.gate` calls it once a candidate passed); ``rollback`` returns
 to the previously active one.
+
+The adapter shipped inside the package (``extractive-default``) is never copied in: it is the
+built-in default of its kind, shown by :meth:`AdapterRegistry.show` and
+:meth:`AdapterRegistry.packaged` with ``source="packaged"``, and it serves whenever no adapter
+of its kind is active (:meth:`AdapterRegistry.effective`).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -22,37 +28,60 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from compression_layer.adapters.check import (
+from compression_layer.adapters.check import check_name, validate_folder
+from compression_layer.adapters.manifest import (
     KINDS,
     AdapterError,
     AdapterKind,
     Manifest,
-    check_name,
-    validate_folder,
+    read_manifest,
 )
 from compression_layer.settings import data_dir
 
-__all__ = ["AdapterError", "AdapterRecord", "AdapterRegistry"]
+__all__ = ["PACKAGED", "AdapterError", "AdapterRecord", "AdapterRegistry", "packaged_dir"]
 
 REGISTRY_FILE = "registry.json"
+# The adapter each kind ships with inside the package (none for generative: base models are
+# hundreds of MB and platform-bound).
+PACKAGED: dict[AdapterKind, str] = {"extractive": "extractive-default"}
+
+
+def packaged_dir(kind: str) -> Path | None:
+    """Folder of the adapter packaged for ``kind``, or None when the package ships none."""
+    name = PACKAGED.get(_kind(kind))
+    if name is None:
+        return None
+    return Path(str(resources.files("compression_layer").joinpath("data/adapters", name)))
 
 
 class AdapterRecord(BaseModel):
-    """One registered adapter."""
+    """One adapter the registry knows: a registered copy, or the packaged built-in default."""
 
     name: str
     kind: AdapterKind
     path: Path
-    registered_at: datetime
+    source: Literal["registry", "packaged"] = Field(
+        default="registry",
+        description="registry: a copy under the registry; packaged: shipped in the package, "
+        "the built-in default that serves while no adapter of its kind is active",
+    )
+    registered_at: datetime | None = Field(
+        default=None, description="when it was registered (None for the packaged one)"
+    )
     manifest: Manifest
     gate: dict[str, Any] | None = Field(
         default=None, description="the last gate decision, if promoted"
     )
+
+    @property
+    def builtin(self) -> bool:
+        return self.source == "packaged"
 
 
 def _no_active() -> dict[str, str | None]:
@@ -94,24 +123,53 @@ class AdapterRegistry:
             raise AdapterError(f"{self.registry_file} is corrupt: {exc}") from exc
 
     def list(self) -> list[AdapterRecord]:
-        """Every registered adapter, by kind then name."""
+        """Every registered adapter, by kind then name (packaged: :meth:`packaged_records`)."""
         return sorted(self.load().adapters.values(), key=lambda r: (r.kind, r.name))
 
+    def packaged_records(self) -> builtins.list[AdapterRecord]:
+        """The packaged adapters, one per kind that ships one."""
+        return [r for r in (self.packaged(k) for k in KINDS) if r is not None]
+
+    def packaged(self, kind: str) -> AdapterRecord | None:
+        """The packaged adapter of ``kind`` as a record (``source="packaged"``), if any."""
+        folder = packaged_dir(kind)
+        if folder is None:
+            return None
+        return AdapterRecord(
+            name=folder.name,
+            kind=_kind(kind),
+            path=folder,
+            source="packaged",
+            manifest=read_manifest(folder),
+        )
+
     def show(self, name: str) -> AdapterRecord:
-        """One adapter by name; AdapterError names the registered ones when unknown."""
+        """One adapter by name, registered or packaged; AdapterError lists the known ones."""
         state = self.load()
-        if name not in state.adapters:
-            known = ", ".join(sorted(state.adapters)) or "none"
-            raise AdapterError(f"no adapter named {name!r} (registered: {known})")
-        return state.adapters[name]
+        if name in state.adapters:
+            return state.adapters[name]
+        for kind, packaged in PACKAGED.items():
+            if name == packaged:
+                record = self.packaged(kind)
+                if record is not None:
+                    return record
+        known = ", ".join(sorted(state.adapters)) or "none"
+        builtin = ", ".join(sorted(PACKAGED.values()))
+        raise AdapterError(f"no adapter named {name!r} (registered: {known}; built-in: {builtin})")
 
     def active_name(self, kind: str) -> str | None:
+        """The registry's active adapter of ``kind`` (None: the built-in default serves)."""
         return self.load().active.get(_kind(kind))
 
     def active_record(self, kind: str) -> AdapterRecord | None:
         state = self.load()
         name = state.active.get(_kind(kind))
         return state.adapters.get(name) if name else None
+
+    def effective(self, kind: str) -> AdapterRecord | None:
+        """What serves ``kind`` by the registry's word: the active adapter, else the packaged
+        default (None for a kind with neither)."""
+        return self.active_record(kind) or self.packaged(kind)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -146,6 +204,12 @@ class AdapterRegistry:
         """Validate ``folder`` and copy it in under ``name`` (default: the folder's name)."""
         manifest, _ = validate_folder(Path(folder))
         name = check_name(name or Path(folder).name)
+        if name in PACKAGED.values():
+            raise AdapterError(
+                f"{name!r} is the name of the built-in packaged adapter, which needs no "
+                "registering (it serves while no adapter of its kind is active); register a "
+                "copy under another name with --name"
+            )
         with self._locked() as state:
             if name in state.adapters:
                 raise AdapterError(f"an adapter named {name!r} is already registered")
@@ -193,6 +257,13 @@ def _kind(kind: str) -> AdapterKind:
 
 
 def _get(state: RegistryState, name: str) -> AdapterRecord:
+    if name in PACKAGED.values() and name not in state.adapters:
+        kind = next(k for k, v in PACKAGED.items() if v == name)
+        raise AdapterError(
+            f"{name!r} is the built-in default: it serves whenever no {kind} adapter is active, "
+            f"so it is never activated; `compression-layer adapters rollback {kind}` walks back "
+            "to it"
+        )
     if name not in state.adapters:
         known = ", ".join(sorted(state.adapters)) or "none"
         raise AdapterError(f"no adapter named {name!r} (registered: {known})")

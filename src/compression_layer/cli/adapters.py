@@ -1,12 +1,16 @@
 """``compression-layer adapters``: list, register, promote, activate, rollback, show.
 
-Every failure prints one clear message on stderr and exits with status 2.
+``list`` and ``show`` include the adapter packaged with the library (``extractive-default``):
+it is never copied into the registry, and it is what serves its kind while no adapter of that
+kind is active (a configured ``compress.extractive_adapter`` folder comes before it in a
+server). Every failure prints one clear message on stderr and exits with status 2.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,9 +47,27 @@ def _record_line(record: AdapterRecord, active: bool) -> str:
     return f"{record.kind} adapter {record.name!r}{mark} at {record.path}"
 
 
+def _flat_metrics(metrics: dict[str, Any]) -> list[str]:
+    """``key=value`` of numeric metrics, one level of nesting spelled ``valid.auc``."""
+    flat: list[str] = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.extend(f"{key}.{k}={v}" for k, v in value.items() if _number(v))
+        elif _number(value):
+            flat.append(f"{key}={value}")
+    return flat
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _decision(decision: GateDecision) -> None:
     table = Table(title=f"gate: {decision.candidate} ({'pass' if decision.passed else 'refused'})")
-    for col in ("metric", "candidate", f"active ({decision.baseline_name or 'none'})"):
+    against = decision.baseline_name or "none"
+    if decision.baseline_source == "packaged":
+        against += ", built-in default"
+    for col in ("metric", "candidate", f"serving now ({against})"):
         table.add_column(col)
     for metric in ("token_reduction", "fact_retention", "answer_retention"):
         old = getattr(decision.baseline, metric) if decision.baseline else None
@@ -56,24 +78,36 @@ def _decision(decision: GateDecision) -> None:
 
 @app.command("list")
 def list_cmd(as_json: JsonFlag = False) -> None:
-    """List registered adapters and which one of each kind is active."""
+    """List the built-in default and the registered adapters, and which serves each kind.
+
+    The packaged adapter is listed first with source ``packaged``; it is active ("default")
+    while no registered adapter of its kind is.
+    """
     registry = AdapterRegistry()
     try:
         state = registry.load()
+        records = [*registry.packaged_records(), *registry.list()]
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
-    records = registry.list()
+
+    def active(r: AdapterRecord) -> bool:
+        pointer = state.active.get(r.kind)
+        return pointer is None if r.builtin else pointer == r.name
+
     if as_json:
-        out.print_json(json_dump(records))
+        rows = [{**r.model_dump(mode="json"), "active": active(r)} for r in records]
+        out.print_json(json.dumps(rows))
         return
     table = Table(title=f"adapters ({registry.root})")
-    for col in ("name", "kind", "active", "base model", "created", "metrics"):
-        table.add_column(col)
+    # Base model, dates and the full manifest are in `adapters show NAME`.
+    for col in ("name", "kind", "source", "active"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("metrics", min_width=16)
     for r in records:
-        metrics = ", ".join(f"{k}={v}" for k, v in sorted(r.manifest.metrics.items())[:4])
-        active = "yes" if state.active.get(r.kind) == r.name else ""
-        created = r.manifest.created_at.date().isoformat()
-        table.add_row(r.name, r.kind, active, r.manifest.base_model, created, metrics)
+        metrics = ", ".join(_flat_metrics(r.manifest.metrics)[:3])
+        source = "built-in" if r.builtin else "registry"
+        mark = ("default" if r.builtin else "yes") if active(r) else ""
+        table.add_row(r.name, r.kind, source, mark, metrics)
     out.print(table)
 
 
@@ -100,7 +134,8 @@ def promote(
     evaluator: Annotated[
         str,
         typer.Option(
-            help="training: `eval adapter`'s held-out SQuAD scoring; builtin: the registry's own"
+            help="training: `eval adapter`'s held-out SQuAD scoring; builtin: the gate's own "
+            "small held-out set"
         ),
     ] = "training",
     data: Annotated[
@@ -109,18 +144,13 @@ def promote(
     limit: Annotated[int, typer.Option(help="held-out contexts scored per adapter")] = 20,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the gate against the active adapter of the same kind and activate on success."""
-    if evaluator not in ("training", "builtin"):
-        raise _fail(f"--evaluator must be training or builtin, got {evaluator!r}")
+    """Gate an adapter against what serves its kind now (the active adapter, else the built-in
+    default) and make it active if it passes."""
     from compression_layer.training import gate  # scores with the engines: heavy, so here
 
     try:
-        if evaluator == "training":
-            from compression_layer.training.evaluate.adapters import gate_evaluator
-
-            decision = gate.promote(AdapterRegistry(), name, gate_evaluator(data, limit=limit))
-        else:
-            decision = gate.promote(AdapterRegistry(), name)
+        score = gate.evaluator_named(evaluator, data=data, limit=limit)
+        decision = gate.promote(AdapterRegistry(), name, score)
     except gate.GateRefused as exc:
         if as_json:
             out.print_json(json_dump(exc.decision))
@@ -154,14 +184,22 @@ def rollback(kind: Annotated[str, typer.Argument(help="generative | extractive")
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
     if record is None:
-        out.print(f"rolled back: no {kind} adapter is active now (the default is used)")
+        default = (
+            "the default serves (the configured extractive_adapter folder, else the built-in "
+            "extractive-default)"
+            if kind == "extractive"
+            else "none serves"
+        )
+        out.print(f"rolled back: no {kind} adapter is active now; {default}", highlight=False)
     else:
         out.print(f"rolled back to {_record_line(record, True)}")
 
 
 @app.command()
-def show(name: Annotated[str, typer.Argument(help="registered adapter")]) -> None:
-    """Show one adapter's manifest, location and last gate decision as JSON."""
+def show(
+    name: Annotated[str, typer.Argument(help="registered adapter, or the built-in one")],
+) -> None:
+    """Show one adapter's manifest, location, source and last gate decision as JSON."""
     try:
         record = AdapterRegistry().show(name)
     except CompressionLayerError as exc:

@@ -9,15 +9,12 @@ registry), so nothing it does changes what the library's own ``compress()`` call
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from compression_layer.compress.structural.engine import StructuralEngine
 from compression_layer.compress.types import Engine
 from compression_layer.errors import InputError
 from compression_layer.settings import CompressSettings
-
-if TYPE_CHECKING:
-    from compression_layer.adapters.registry import AdapterRecord
 
 EngineFactory = Callable[[CompressSettings], Engine]
 
@@ -106,21 +103,23 @@ def engine_names() -> list[str]:
     return DEFAULT_ENGINES.names()
 
 
-def engine_for_adapter(kind: str, record: AdapterRecord | None) -> Engine:
-    """A fresh engine for a registered adapter (None: the kind's default), never from a cache.
+def engine_for_adapter(kind: str, path: Path | None, name: str | None = None) -> Engine:
+    """A fresh engine for the adapter folder ``path`` (None: the kind's default: the packaged
+    extractive adapter, or the bare generative base model), never from a cache.
 
     Fresh so that a replaced engine is freed once its last request ends (hot-swap memory).
+    ``name`` is what results report as their ``adapter`` (default: the folder's name).
     """
     if kind == "generative":
         from compression_layer.compress.generative.mlx import GenerativeEngine, load_model
         from compression_layer.settings import GenerativeSettings, load_area
 
         cfg = load_area(GenerativeSettings)
-        path = record.path if record else None
-        return GenerativeEngine(load_model(cfg.base_model, path, record.name if record else None))
+        label = name or (path.name if path else None)
+        return GenerativeEngine(load_model(cfg.base_model, path, label))
     if kind != "extractive":
         raise InputError(f"unknown adapter kind {kind!r}; choose one of extractive, generative")
     from compression_layer.compress.extractive.engine import ExtractiveEngine
     from compression_layer.compress.extractive.service import ExtractiveAdapterEngine
 
-    return ExtractiveAdapterEngine(ExtractiveEngine.load(record.path if record else None))
+    return ExtractiveAdapterEngine(ExtractiveEngine.load(path))

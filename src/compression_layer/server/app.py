@@ -91,7 +91,8 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
 
 
 def warm_up(state: ServerState) -> None:
-    """Load the extractive engine and MiniLM once, in a background thread, then signal.
+    """Load the adapters (extractive, generative if promoted) and MiniLM once, in a background
+    thread, then signal.
 
     The server answers `initialize` meanwhile: loading the encoders (and exporting them to ONNX
     on a first run) takes seconds, longer than a client should wait for the handshake.
@@ -99,9 +100,8 @@ def warm_up(state: ServerState) -> None:
     from compression_layer.embeddings import warm
 
     try:
-        state.engines.load()
         if state.adapters is not None:
-            state.adapters.load_initial()
+            state.adapters.load_initial()  # failures are recorded for adapter_status
         warm()
     except Exception as exc:  # a tool call reports the failure with its own context
         log.warning("warm-up failed: %s", exc)
@@ -143,9 +143,11 @@ def build_server(
         from compression_layer.compress.engines import DEFAULT_ENGINES
         from compression_layer.server.swap import ServerAdapters
 
+        # One slot per adapter kind: what each serves, and the swaps the registry watcher makes.
         state.adapters = adapters = ServerAdapters(state)
-        # This server's own table: its generative engine follows the registry; the library's
-        # default table is left as it was.
+        # This server's own table: its generative engine is the generative slot's; the library's
+        # default table is left as it was. (Extractive calls name their adapter in the settings
+        # snapshot the extractive slot installs, which worker processes can follow too.)
         state.engine_table = DEFAULT_ENGINES.copy(
             generative=lambda _cs: adapters.generative_engine()
         )

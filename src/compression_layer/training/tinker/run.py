@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from compression_layer.adapters.manifest import Manifest, now
 from compression_layer.settings import TinkerOptions, TrainingSettings, data_dir
 from compression_layer.training.config import resolved_dict
 from compression_layer.training.tinker.data import Split, TinkerEstimate
@@ -151,28 +152,28 @@ class RunRecord(BaseModel):
 
     def manifest(
         self, settings: TrainingSettings, metrics: dict[str, Any], data_hash: str, command: str
-    ) -> dict[str, Any]:
-        """``manifest.json`` of the mlx-lm adapter folder (the fields ``train mlx`` writes, plus
-        where the weights live on Tinker)."""
+    ) -> Manifest:
+        """``manifest.json`` of the mlx-lm adapter folder (what ``train mlx`` writes, plus where
+        the weights live on Tinker)."""
         opts = settings.tinker
-        return {
-            "kind": "generative",
-            "name": self.name,
-            "base_model": opts.mlx_base_model or opts.base_model,
-            "data_hash": data_hash,
-            "metrics": metrics,
-            "created_at": datetime.now(UTC).isoformat(),
-            "command": command,
-            "trainer": "tinker",
-            "run_dir": str(self._path.parent),
-            "tinker": {
+        return Manifest(
+            kind="generative",
+            name=self.name,
+            base_model=opts.mlx_base_model or opts.base_model,
+            data_hash=data_hash,
+            metrics=metrics,
+            created_at=now(),
+            command=command,
+            trainer="tinker",
+            run_dir=str(self._path.parent),
+            tinker={
                 "base_model": opts.base_model,
                 "rank": opts.rank,
                 "sampler_path": self.sampler_path,
                 "export_path": self.export_path,
                 "state_path": self.checkpoints[-1]["path"] if self.checkpoints else None,
             },
-        }
+        )
 
 
 def eval_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ the deprecated ``load_state``) and continues at that step with the same batches.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any, Literal
 
 import yaml
 
+from compression_layer.adapters.manifest import write_manifest
 from compression_layer.errors import ConfigError
 from compression_layer.settings import TrainingSettings
 from compression_layer.training.config import resolved_dict
@@ -284,7 +284,7 @@ class _Run:
         metrics = summarise(rows) | eval_summary(rows) | record.cost_summary(rows, opts)
         metrics.update(train_rows=record.train_rows, valid_rows=record.valid_rows)
         manifest = record.manifest(self.settings, metrics, dataset_hash(self.data), self.command)
-        (adapter_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        write_manifest(adapter_dir, manifest)
         record.status = "done"
         if (register if register is not None else self.settings.register_adapter) and not (
             record.registered_as
