@@ -68,10 +68,10 @@ def extractive(
         except CompressionLayerError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(2) from exc
-    valid = manifest["eval_metrics"]["valid"]
+    valid, extra = manifest.metrics["valid"], manifest.extra
     err.print(
-        f"wrote {out} in {manifest['train_seconds']} s: valid AUC {valid['auc']}, "
-        f"F1 {valid['f1']} on {manifest['rows']['valid']['kept']} prose rows",
+        f"wrote {out} in {extra['train_seconds']} s: valid AUC {valid['auc']}, "
+        f"F1 {valid['f1']} on {extra['rows']['valid']['kept']} prose rows",
         highlight=False,
     )
 
