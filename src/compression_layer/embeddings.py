@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from compression_layer.errors import EngineError
-from compression_layer.minilm import minilm_path
+from compression_layer.minilm import import_lock, minilm_path
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -38,13 +38,14 @@ def load_embedder() -> SentenceTransformer:
     """The sentence-transformers model, CPU, offline, created once per process."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
+    # One lock for importing and loading: transformers' lazy imports are not thread-safe.
+    with import_lock:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
-    # stdout/stderr may be a protocol channel (MCP stdio): no progress bars, no info chatter.
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    with _lock:
+        # stdout/stderr may be a protocol channel (MCP stdio): no progress bars, no chatter.
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         return SentenceTransformer(str(minilm_path()), device="cpu")
 
 

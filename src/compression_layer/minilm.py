@@ -37,6 +37,11 @@ Encoder = Callable[[IntArray, IntArray], FloatArray]
 """``(input_ids, attention_mask) -> last hidden states``, shapes ``(b, t)`` -> ``(b, t, 384)``."""
 
 _export_lock = threading.Lock()
+import_lock = threading.RLock()
+"""Held while ``transformers`` resolves and loads anything. Its top-level names are imported
+lazily and that is not thread-safe: a thread asking for ``AutoModel`` while another asks for
+``AutoTokenizer`` can fail with "cannot import name", as when the memory store compresses and
+embeds a first memory at once. Every use of transformers here (and in ``embeddings``) takes it."""
 
 
 def minilm_path() -> Path:
@@ -51,20 +56,22 @@ def minilm_path() -> Path:
 def load_tokenizer() -> Any:
     """The packaged MiniLM word-piece tokenizer (fast, offline)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoTokenizer
+    with import_lock:
+        from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(minilm_path()))
+        return AutoTokenizer.from_pretrained(str(minilm_path()))
 
 
 def load_encoder(layers: int) -> Any:
     """The packaged MiniLM encoder cut to its first ``layers`` transformer layers, eval mode."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel
-    from transformers import logging as hf_logging
+    with import_lock:
+        from transformers import AutoModel
+        from transformers import logging as hf_logging
 
-    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    model = AutoModel.from_pretrained(str(minilm_path()))
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        model = AutoModel.from_pretrained(str(minilm_path()))
     model.encoder.layer = model.encoder.layer[:layers]
     model.config.num_hidden_layers = layers
     model.eval()
@@ -151,9 +158,9 @@ def export_onnx(layers: int, quantize: str, path: Path) -> Path:
                 final = fp32
         os.replace(final, path)
     except ImportError as exc:
-        raise EngineError(
-            f"exporting the extractive encoder needs '{exc.name}': pip install onnx"
-        ) from exc
+        if exc.name == "onnx":
+            raise EngineError("exporting the MiniLM encoder needs onnx: pip install onnx") from exc
+        raise EngineError(f"exporting the MiniLM encoder failed: {exc}") from exc
     finally:
         for leftover in (fp32, tmp.with_suffix(".int8.onnx")):
             leftover.unlink(missing_ok=True)

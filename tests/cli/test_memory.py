@@ -125,3 +125,19 @@ def test_errors_exit_2_with_a_message_and_no_traceback(
     code, _, err = invoke(*[a.replace("{db}", db) for a in args], stdin=stdin)
     assert code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_store_says_why_a_memory_was_stored_uncompressed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compression_layer.errors import EngineError
+
+    def broken(text: str) -> object:
+        raise EngineError("cannot load the extractive adapter")
+
+    monkeypatch.setitem(cli.STORE_OPTIONS, "compressor", broken)
+    code, out, err = invoke(
+        "store", "The deploy key rotates every ninety days", "--db", str(tmp_path / "m.db")
+    )
+    assert code == 0 and out.split("\t")[1] == "created" and "(none)" in out
+    assert "note: stored uncompressed: cannot load the extractive adapter" in err

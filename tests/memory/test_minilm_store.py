@@ -63,3 +63,43 @@ def test_onnx_embedder_is_the_sentence_transformers_vector_space(minilm: Any) ->
     assert float((ours * theirs).sum(axis=1).min()) > 0.9999
     # Order of the inputs is kept although batches are sorted by length.
     np.testing.assert_allclose(embed(texts[::-1])[::-1], ours, atol=1e-5)
+
+
+_RACE = """
+import sys, threading, traceback
+from compression_layer.minilm import load_encoder, load_tokenizer
+start = threading.Barrier(2)
+errors = []
+def run(load):
+    start.wait()
+    try:
+        load()
+    except BaseException:
+        errors.append(traceback.format_exc())
+loads = (lambda: load_encoder(2), load_tokenizer)
+threads = [threading.Thread(target=run, args=(load,)) for load in loads]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+sys.stderr.write("".join(errors))
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_loading_the_encoder_and_the_tokenizer_at_once_does_not_break_imports() -> None:
+    """The memory store compresses and embeds in two threads; the first time, one loads
+    ``AutoModel`` while the other loads ``AutoTokenizer``. transformers' lazy imports made one
+    of them fail with "cannot import name" (every run, before ``minilm.import_lock``)."""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0 and "Error" not in err, err[-2000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,6 +162,50 @@ async def test_compressor_failure_keeps_the_original(
     ) as store:
         memory = await store.store(TEXT)
     assert memory.compressed == TEXT and memory.engine == "none"
+    assert memory.notes == ["stored uncompressed: engine down"]
+
+
+async def test_uncompressed_note_gives_the_compressors_reason(
+    db_path: Path, memory_settings: MemorySettings, fake_embedder: FakeEmbedder
+) -> None:
+    """An engine that could not load falls back (pipeline notes); the memory says why."""
+    reason = "extractive engine unavailable, used structural: no such file"
+
+    def fallback(text: str) -> object:
+        return SimpleNamespace(compressed=text, engine="structural", domain="prose", notes=[reason])
+
+    async with MemoryStore.open(
+        db_path, settings=memory_settings, compressor=fallback, embedder=fake_embedder
+    ) as store:
+        memory = await store.store(TEXT)
+        plain = await store.store("Another memory entirely.", compress=False)
+    assert memory.engine == "none" and memory.notes == [f"stored uncompressed: {reason}"]
+    assert plain.notes == []  # not asked to compress: nothing to explain
+
+
+async def test_first_store_compresses_before_embedding(
+    db_path: Path, memory_settings: MemorySettings
+) -> None:
+    """The first compression and embedding load models and import libraries whose imports are
+    not thread-safe (transformers), so they run one after the other once."""
+    events: list[str] = []
+    compressor, embedder = FakeCompressor(), FakeEmbedder()
+
+    def compress(text: str) -> object:
+        events.append("compress")
+        return compressor(text)
+
+    def embed(texts: list[str]) -> object:
+        events.append("embed")
+        return embedder(texts)
+
+    async with MemoryStore.open(
+        db_path, settings=memory_settings, compressor=compress, embedder=embed
+    ) as store:
+        await store.store_many([TEXT, "A second memory of the first batch."])
+        assert events == ["compress", "compress", "embed"]
+        await store.store("A later memory, compressed and embedded side by side.")
+    assert sorted(events[3:]) == ["compress", "embed"]
 
 
 async def test_reopen_keeps_data_and_pragmas(

@@ -103,6 +103,8 @@ def store_cmd(
             f"{memory.id}\t{memory.status}\t{memory.tokens_original} -> "
             f"{memory.tokens_compressed} tokens ({memory.engine})"
         )
+        for note in memory.notes:  # merged labels, or why it was stored uncompressed
+            typer.echo(f"note: {note}", err=True)
 
 
 @app.command("search")

@@ -47,6 +47,7 @@ class Writer:
         self.vectors = vectors
         self.settings = settings
         self.compressor = compressor
+        self._warm = False
 
     def to_pending(
         self,
@@ -121,6 +122,14 @@ class Writer:
             await self.prepare(todo, compress)
             return await self.embed(todo)
         texts = {sha256(p.content): p.content for p in todo}
+        if compress and not self._warm:
+            # The first compression and embedding of a process load models and import their
+            # libraries, and importing is not thread-safe everywhere (transformers resolves
+            # names lazily): one after the other once, side by side from then on.
+            await self.prepare(todo, compress)
+            vectors = await self.vectors.lookup(self.db, texts)
+            self._warm = True
+            return vectors
         _, vectors = await asyncio.gather(
             self.prepare(todo, compress), self.vectors.lookup(self.db, texts)
         )
