@@ -56,6 +56,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def ablation(folder: Path, data: Path) -> list[dict[str, Any]]:
     """Quality at rate 0.5 (held-out SQuAD, NQ) and latency of every adapter in ``folder``."""
+    from compression_layer.adapters.manifest import read_manifest
     from compression_layer.compress.extractive.engine import ExtractiveEngine
     from compression_layer.training.evaluate import compress as ev
     from compression_layer.training.evaluate.speed import inputs_of_tokens, latency
@@ -75,8 +76,7 @@ def ablation(folder: Path, data: Path) -> list[dict[str, Any]]:
         for name, items in (("squad-heldout", squad), ("nq-heldout", nq)):
             res = ev.evaluate(engine, items, ["extractive"], [0.5])["extractive"]["0.50"]
             row[name] = {k: res[k] for k in ("token_reduction", "answer_retention")}
-        manifest = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))
-        row["valid_auc"] = manifest["eval_metrics"]["valid"]["auc"]
+        row["valid_auc"] = read_manifest(adapter).metrics["valid"]["auc"]
         row["latency_500"] = latency(engine, texts)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
