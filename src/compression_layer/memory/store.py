@@ -84,11 +84,19 @@ class MemoryStore:
         embed_model: str,
     ) -> None:
         self.path = db.path
-        self.settings = settings
         self.embed_model = embed_model
         self._db = db
         self._vectors = Vectors(embedder, embed_model)
         self._writer = Writer(db, self._vectors, settings, compressor)
+
+    @property
+    def settings(self) -> MemorySettings:
+        """The memory settings in force; assigning new ones applies to the next call."""
+        return self._writer.settings
+
+    @settings.setter
+    def settings(self, value: MemorySettings) -> None:
+        self._writer.settings = value
 
     @classmethod
     @asynccontextmanager
