@@ -41,6 +41,7 @@ GROUPS = (
     "validate",
     "memory",
     "adapters",
+    "config",
     "serve",
     "install-claude",
     "compress",

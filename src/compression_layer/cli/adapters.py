@@ -9,6 +9,7 @@ server). Every failure prints one clear message on stderr and exits with status 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,14 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from compression_layer.adapters.registry import (
-    AdapterRecord,
-    AdapterRegistry,
-    json_dump,
-)
 from compression_layer.errors import CompressionLayerError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from compression_layer.adapters.registry import AdapterRecord, AdapterRegistry
     from compression_layer.training.gate import GateDecision
 
 app = typer.Typer(
@@ -35,6 +34,20 @@ out = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _registry() -> AdapterRegistry:
+    # Imported here, not at module level: `compression-layer --help` must not load pydantic
+    # models and settings for every command group.
+    from compression_layer.adapters.registry import AdapterRegistry
+
+    return AdapterRegistry()
+
+
+def _json(obj: BaseModel | Sequence[BaseModel]) -> str:
+    from compression_layer.adapters.registry import json_dump
+
+    return json_dump(obj)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -83,7 +96,7 @@ def list_cmd(as_json: JsonFlag = False) -> None:
     The packaged adapter is listed first with source ``packaged``; it is active ("default")
     while no registered adapter of its kind is.
     """
-    registry = AdapterRegistry()
+    registry = _registry()
     try:
         state = registry.load()
         records = [*registry.packaged_records(), *registry.list()]
@@ -119,11 +132,11 @@ def register(
 ) -> None:
     """Validate an adapter folder and copy it into the registry (every problem is listed)."""
     try:
-        record = AdapterRegistry().register(folder, name)
+        record = _registry().register(folder, name)
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
-        out.print_json(json_dump(record))
+        out.print_json(_json(record))
     else:
         out.print(f"registered {_record_line(record, False)}", highlight=False)
 
@@ -150,17 +163,17 @@ def promote(
 
     try:
         score = gate.evaluator_named(evaluator, data=data, limit=limit)
-        decision = gate.promote(AdapterRegistry(), name, score)
+        decision = gate.promote(_registry(), name, score)
     except gate.GateRefused as exc:
         if as_json:
-            out.print_json(json_dump(exc.decision))
+            out.print_json(_json(exc.decision))
         else:
             _decision(exc.decision)
         raise _fail(str(exc)) from exc
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
     if as_json:
-        out.print_json(json_dump(decision))
+        out.print_json(_json(decision))
     else:
         _decision(decision)
         out.print(f"promoted {name!r}: now the active {decision.kind} adapter")
@@ -170,7 +183,7 @@ def promote(
 def activate(name: Annotated[str, typer.Argument(help="registered adapter")]) -> None:
     """Make an adapter active without the gate (an explicit operator decision)."""
     try:
-        record = AdapterRegistry().activate(name)
+        record = _registry().activate(name)
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
     out.print(f"activated {_record_line(record, True)}")
@@ -180,7 +193,7 @@ def activate(name: Annotated[str, typer.Argument(help="registered adapter")]) ->
 def rollback(kind: Annotated[str, typer.Argument(help="generative | extractive")]) -> None:
     """Return a kind to the adapter that was active before the current one."""
     try:
-        record = AdapterRegistry().rollback(kind)
+        record = _registry().rollback(kind)
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
     if record is None:
@@ -201,7 +214,7 @@ def show(
 ) -> None:
     """Show one adapter's manifest, location, source and last gate decision as JSON."""
     try:
-        record = AdapterRegistry().show(name)
+        record = _registry().show(name)
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from exc
-    out.print_json(json_dump(record))
+    out.print_json(_json(record))

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from compression_layer.errors import CompressionLayerError
-from compression_layer.settings import (
-    AREAS,
-    CONFIG_DIR_ENV,
-    HOME_ENV,
-    PACKAGED_CONFIG_DIR,
-    AreaReport,
-    config_dir,
-    data_dir,
-    explain,
-    report_json,
-)
+
+if TYPE_CHECKING:
+    from compression_layer.settings import AreaReport
+
+# The settings package (pydantic-settings, YAML) is imported inside the commands: every
+# `compression-layer --help` would pay for it otherwise.
 
 app = typer.Typer(
     help="Configuration: effective settings with their sources, and where files live.",
@@ -60,11 +55,13 @@ def _print_report(report: AreaReport) -> None:
 def show(
     area: Annotated[
         str | None,
-        typer.Argument(help=f"one area: {', '.join(AREAS)}; default: all"),
+        typer.Argument(help="one area (compress, memory, server, ...); default: all"),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Effective settings of every area (or AREA), each with where its value came from."""
+    from compression_layer.settings import AREAS, explain, report_json
+
     if area is not None and area not in AREAS:
         typer.echo(f"error: unknown area {area!r}; areas: {', '.join(AREAS)}", err=True)
         raise typer.Exit(2)
@@ -98,6 +95,15 @@ def _how(env: str) -> str:
 @app.command()
 def path(as_json: JsonFlag = False) -> None:
     """The user config dir, the data dir and the packaged defaults; area files found."""
+    from compression_layer.settings import (
+        AREAS,
+        CONFIG_DIR_ENV,
+        HOME_ENV,
+        PACKAGED_CONFIG_DIR,
+        config_dir,
+        data_dir,
+    )
+
     cfg = config_dir()
     found = sorted(p.name for p in cfg.glob("*.yaml")) if cfg.is_dir() else []
     known = {cls.yaml_file for cls in AREAS.values()}

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from compression_layer.cli import adapters, memory, serve, train, validate
+from compression_layer.cli import adapters, config, memory, serve, train, validate
 from compression_layer.cli import eval as evaluate
 from compression_layer.errors import CompressionLayerError
 
@@ -31,6 +31,7 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(validate.app, name="validate")
 app.add_typer(memory.app, name="memory")
 app.add_typer(adapters.app, name="adapters")
+app.add_typer(config.app, name="config")
 serve.register(app)
 
 
