@@ -126,7 +126,10 @@ def dataset(
 def mlx(
     config: Annotated[
         Path | None,
-        typer.Option(help="training YAML (mlx-lm keys; default: configs/training.yaml)"),
+        typer.Option(
+            help="training YAML (mlx-lm keys; default: the training settings, "
+            "see config show training)"
+        ),
     ] = None,
     data: Annotated[Path | None, typer.Option(help="dataset folder (`train dataset`)")] = None,
     model: Annotated[str | None, typer.Option(help="base model: MLX folder or cached repo")] = None,

@@ -28,7 +28,8 @@ ModelsOpt = Annotated[
         "--models",
         "-m",
         help="comma-separated model names (catalog keys or provider:model-id); "
-        "default: 'models' in configs/validation.yaml; none: offline checks only",
+        "default: 'models' in the validation settings (config show validation); "
+        "none: offline checks only",
     ),
 ]
 BudgetOpt = Annotated[float | None, typer.Option("--budget", help="USD cap for this run")]

@@ -348,6 +348,7 @@ class AdapterSettings(AreaSettings):
     )
     heldout_path: Path | None = Field(
         default=None,
-        description="SQuAD-format JSON; default ../shared/data/squad, else a packaged sample",
+        description="SQuAD-format JSON file or folder (e.g. ../shared/data/squad) the gate scores "
+        "on; default: a small packaged sample. Never guessed from the working directory",
     )
     gate_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="rate asked of the candidate")

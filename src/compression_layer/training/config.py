@@ -33,7 +33,7 @@ def unknown_keys(values: dict[str, Any]) -> list[str]:
 def load_config(path: Path | None = None, **overrides: Any) -> TrainingSettings:
     """Settings from ``path`` (a YAML keyed like mlx-lm's flags) with ``overrides`` on top.
 
-    Without ``path`` the usual area precedence applies (env, ``configs/training.yaml``).
+    Without ``path`` the usual area precedence applies (packaged, user config dir, env).
     """
     values: dict[str, Any] = {}
     if path is not None:

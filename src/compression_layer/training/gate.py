@@ -98,10 +98,8 @@ _SAMPLE = [
 
 
 def _squad_dir(settings: AdapterSettings) -> Path | None:
-    if settings.heldout_path is not None:
-        return settings.heldout_path
-    guess = Path.cwd().parent / "shared" / "data" / "squad"
-    return guess if guess.is_dir() else None
+    """The configured SQuAD data, or None (the packaged sample); never a working-dir guess."""
+    return settings.heldout_path
 
 
 def heldout_items(settings: AdapterSettings | None = None) -> list[HeldOutItem]:
@@ -175,9 +173,10 @@ def training_evaluator(
     settings: AdapterSettings | None = None,
 ) -> Evaluator:
     """``eval adapter``'s scoring as an evaluator: SQuAD held-out articles 4-7 under ``data``
-    (default ``../shared/data``; the packaged sample when absent), answer retention (every content
-    word of a gold answer kept), facts kept and token reduction at ``rate`` (default
-    ``gate_rate``); a generative adapter is scored after its fact guard, as users get it."""
+    (else the folder above ``heldout_path``; the packaged sample when neither), answer
+    retention (every content word of a gold answer kept), facts kept and token reduction at
+    ``rate`` (default ``gate_rate``); a generative adapter is scored after its fact guard, as
+    users get it."""
     from compression_layer.training.evaluate.adapters import (
         adapter_compressor,
         score_outputs,
@@ -187,10 +186,12 @@ def training_evaluator(
 
     cfg = settings or load_area(AdapterSettings)
     use_rate = rate if rate is not None else cfg.gate_rate
-    root = data or Path.cwd().parent / "shared" / "data"
+    # The shared-data root: --data, else the folder above a configured SQuAD folder.
+    squad = cfg.heldout_path
+    root = data or (squad.parent if squad is not None and squad.is_dir() else None)
 
     def evaluate(record: AdapterRecord) -> GateMetrics:
-        if (root / "squad").is_dir():
+        if root is not None and (root / "squad").is_dir():
             items = load_squad(root, range(4, 8))[:limit]
         else:
             items = [Item(h.text, [("", h.answers)]) for h in heldout_items(cfg)][:limit]
@@ -202,7 +203,7 @@ def training_evaluator(
             fact_retention=got.facts_kept,
             answer_retention=got.answer_retention if got.answer_retention is not None else 1.0,
             items=got.items,
-            evaluator="training.evaluate",
+            evaluator="training.evaluate" if root is not None else "training.evaluate (sample)",
         )
 
     return evaluate

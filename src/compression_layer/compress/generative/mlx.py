@@ -76,7 +76,8 @@ def resolve_base_model(name_or_path: str) -> Path:
         f"base model {name_or_path!r} is not on this machine (looked at: {', '.join(looked)}). "
         f"Get it with `huggingface-cli download {name_or_path}` (an MLX-format repo such as "
         "mlx-community/Qwen3-4B-Instruct-2507-4bit), or point "
-        "COMPRESSION_LAYER_GENERATIVE__BASE_MODEL (or base_model in configs/generative.yaml) "
+        "COMPRESSION_LAYER_GENERATIVE__BASE_MODEL (or base_model in generative.yaml in the "
+        "config dir) "
         "at a local MLX model folder."
     )
 

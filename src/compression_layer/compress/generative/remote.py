@@ -35,7 +35,8 @@ class RemoteEngine:
         self.settings = cfg = settings or load_area(GenerativeSettings)
         if not cfg.remote_base_url or not cfg.remote_model:
             raise ConfigError(
-                "the remote engine needs remote_base_url and remote_model (configs/generative.yaml "
+                "the remote engine needs remote_base_url and remote_model (generative.yaml in the "
+                "config dir "
                 "or COMPRESSION_LAYER_GENERATIVE__REMOTE_BASE_URL / __REMOTE_MODEL)"
             )
         self.base_url: str = cfg.remote_base_url
