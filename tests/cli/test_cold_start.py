@@ -30,10 +30,10 @@ HEAVY = (
     "uvicorn",
     "starlette",
     "mcp",
+    "numpy",
+    "aiosqlite",
+    "tiktoken",
 )
-# Still loaded at import by cli/memory.py (memory.store imports numpy and aiosqlite at module
-# level); move them here into HEAVY once that module imports the store inside its commands.
-PENDING = ("numpy", "aiosqlite")
 
 GROUPS = (
     "train",
@@ -103,13 +103,6 @@ def test_help_of_every_command_renders(probe: dict[str, list[str]]) -> None:
 
 def test_help_loads_no_heavy_module(probe: dict[str, list[str]]) -> None:
     assert _loaded(probe["modules"], HEAVY) == []
-
-
-@pytest.mark.xfail(
-    strict=True, reason="cli/memory.py imports memory.store (numpy, aiosqlite) at module level"
-)
-def test_help_loads_no_pending_module(probe: dict[str, list[str]]) -> None:
-    assert _loaded(probe["modules"], PENDING) == []
 
 
 def test_top_level_help_lists_every_group() -> None:

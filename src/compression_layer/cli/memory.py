@@ -11,14 +11,17 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
 
 from compression_layer.errors import CompressionLayerError, InputError
-from compression_layer.memory.store import MemoryStore, SearchMode
-from compression_layer.settings import MemorySettings, load_area
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from compression_layer.memory.search import SearchMode
+    from compression_layer.memory.store import MemoryStore
 
 app = typer.Typer(
     help="Agent memory: compressed memories with hybrid (dense + BM25) search.",
@@ -45,6 +48,11 @@ def _fail(message: str) -> typer.Exit:
 def _run(db: Path | None, work: Callable[[MemoryStore], Awaitable[T]]) -> T:
     """Open the store, run ``work``, close; package errors become exit code 2."""
 
+    # The store (aiosqlite, numpy, tokenizers) and settings load here, not at import: every
+    # `compression-layer --help` would pay for them otherwise.
+    from compression_layer.memory.store import MemoryStore
+    from compression_layer.settings import MemorySettings, load_area
+
     async def main() -> T:
         settings = load_area(MemorySettings)
         async with MemoryStore.open(db, settings=settings, **STORE_OPTIONS) as store:
@@ -57,6 +65,8 @@ def _run(db: Path | None, work: Callable[[MemoryStore], Awaitable[T]]) -> T:
 
 
 def _emit(value: BaseModel | list[Any] | dict[str, Any]) -> None:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         typer.echo(value.model_dump_json(indent=2))
     else:
