@@ -16,10 +16,11 @@ request finishes. mlx-lm is imported inside functions so the package works witho
 from __future__ import annotations
 
 import copy
+import queue
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,27 +32,58 @@ from compression_layer.compress.types import CompressRequest, Domain, Engine, En
 from compression_layer.errors import EngineError
 from compression_layer.settings import CompressSettings, GenerativeSettings, load_area
 
-# mlx binds lazy arrays to the stream of the thread that built them, and evaluating them from
-# another thread fails ("There is no Stream(cpu, 0) in current thread"). So every mlx call (base
-# load, adapter load, generation) runs on one dedicated thread, as mlx-lm's own server does; the
-# server's worker threads and the hot-swap loader just wait on it.
-_mlx_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlx")
-_mlx_thread: list[int] = []
-
 T = TypeVar("T")
+
+
+class _MlxThread:
+    """The one thread every mlx call (base load, adapter load, generation) runs on.
+
+    mlx binds lazy arrays to the stream of the thread that built them, and evaluating them from
+    another thread fails ("There is no Stream(cpu, 0) in current thread"), so, as mlx-lm's own
+    server does, one thread does all of it; the server's workers and the hot-swap loader wait.
+
+    It is a daemon thread that lives as long as the process. A worker that ends (as a
+    ThreadPoolExecutor's does at interpreter exit) runs mlx's thread-local destructors, and its
+    compile cache holds Python objects: destroyed while the interpreter finalizes, that aborted
+    the process ("terminate called without an active exception", exit status 134). A daemon
+    blocked on its queue is never unwound, so nothing of mlx is torn down under a dying
+    interpreter.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            fn, future = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # delivered to the caller, who re-raises it
+                future.set_exception(exc)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        thread = self._thread
+        if thread is not None and threading.get_ident() == thread.ident:
+            return fn()  # re-entrant: already on the mlx thread
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="mlx", daemon=True)
+                self._thread.start()
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future.result()
+
+
+_mlx = _MlxThread()
 
 
 def on_mlx_thread(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn(*args)`` on the process's mlx thread and return its result (re-entrant)."""
-    if _mlx_thread and threading.get_ident() == _mlx_thread[0]:
-        return fn(*args)
-
-    def call() -> T:
-        if not _mlx_thread:
-            _mlx_thread.append(threading.get_ident())
-        return fn(*args)
-
-    return _mlx_executor.submit(call).result()
+    return _mlx.run(lambda: fn(*args))
 
 
 def resolve_base_model(name_or_path: str) -> Path:
