@@ -67,6 +67,22 @@ def test_store_search_get_list_stats_delete(tmp_path: Path) -> None:
     assert code == 0 and "deleted 1" in out
 
 
+def test_storing_the_same_content_again_merges_new_tags_and_metadata(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    text = "The deploy key rotates every ninety days"
+    code, out, _ = invoke("store", text, "--db", db, "-t", "security", "--json")
+    first = json.loads(out)
+    code, out, err = invoke(
+        "store", text, "--db", db, "-t", "ops", "-t", "security", "--metadata", '{"ticket": 7}'
+    )
+    assert code == 0 and out.split("\t")[:2] == [first["id"], "existing"]
+    assert "note: tags added: ops" in err and "note: metadata keys set: ticket" in err
+    code, out, _ = invoke("search", "deploy key", "--db", db, "-t", "ops", "--json")
+    hits = json.loads(out)
+    assert [h["id"] for h in hits] == [first["id"]]
+    assert hits[0]["tags"] == ["security", "ops"] and hits[0]["metadata"] == {"ticket": 7}
+
+
 def test_export_import_is_lossless(tmp_path: Path) -> None:
     src, dst = str(tmp_path / "a.db"), str(tmp_path / "b.db")
     meta = {"quote": 'it\'s "here"', "n": [1, 2.5, None], "sql": "'; DROP TABLE x; --"}

@@ -1,8 +1,16 @@
-"""Crash safety and multi-process writes, with real subprocesses (fake compressor and embedder)."""
+"""Crash safety and multi-process writes, with real subprocesses (fake compressor and embedder).
+
+``test_twenty_sigkills_lose_no_acknowledged_write`` is the issue's target (0 acknowledged writes
+lost across >= 20 SIGKILLs); with ``MEMORY_RELIABILITY_OUT=bench/results/memory_reliability.json``
+it also records what it saw there.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import platform
+import random
 import select
 import signal
 import sqlite3
@@ -13,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from compression_layer.memory import MemoryStore
+from compression_layer.memory import MemoryNotFoundError, MemoryStore
 from compression_layer.settings import MemorySettings
 from memory_fakes import FakeCompressor, FakeEmbedder
 from memory_writer import content_for
 
 WRITER = Path(__file__).resolve().parents[1] / "support" / "memory_writer.py"
 DEADLINE_S = 120.0
+KILLS = 20
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +125,61 @@ async def test_two_processes_writing_at_once_both_succeed(tmp_path: Path) -> Non
     with sqlite3.connect(db) as conn:
         counts = dict(conn.execute("SELECT namespace, COUNT(*) FROM memories GROUP BY namespace"))
     assert counts == {"left": 200, "right": 200}
+
+
+async def test_twenty_sigkills_lose_no_acknowledged_write(tmp_path: Path) -> None:
+    """20 writers, each SIGKILLed after a random number of acknowledged batches (1-6), while it
+    is busy with the next one: every acknowledged memory is there, whole, and no batch is half
+    written."""
+    db = tmp_path / "kills.sqlite3"
+    batch = 10
+    rng = random.Random(KILLS)
+    acked: dict[str, dict[int, str]] = {}
+    started = time.monotonic()
+    for cycle in range(KILLS):
+        prefix = f"kill{cycle}"
+        proc = _spawn(db, prefix, batch)
+        try:
+            acked[prefix] = _read_acks(proc, wanted=batch * rng.randint(1, 6))
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    rows = _check_consistent(db)
+    with sqlite3.connect(db) as conn:
+        per_ns = dict(conn.execute("SELECT namespace, COUNT(*) FROM memories GROUP BY namespace"))
+    lost = 0
+    async with MemoryStore.open(
+        db, settings=MemorySettings(), compressor=FakeCompressor(), embedder=FakeEmbedder()
+    ) as store:
+        for prefix, acks in acked.items():
+            for index, mid in acks.items():
+                try:
+                    memory = await store.get(mid)
+                except MemoryNotFoundError:
+                    lost += 1
+                    continue
+                lost += memory.content != content_for(prefix, index)
+    half = [ns for ns, n in per_ns.items() if n % batch]
+    committed_unacked = sum(per_ns.get(p, 0) - len(a) for p, a in acked.items())
+    result = {
+        "test": "tests/memory/test_reliability.py::test_twenty_sigkills_lose_no_acknowledged_write",
+        "sigkills": KILLS,
+        "batch": batch,
+        "acknowledged": sum(len(a) for a in acked.values()),
+        "acknowledged_lost": lost,
+        "rows_after": rows,
+        "committed_not_yet_acknowledged": committed_unacked,
+        "half_written_batches": len(half),
+        "integrity_check": "ok",
+        "seconds": round(time.monotonic() - started, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "synchronous": MemorySettings().synchronous,
+    }
+    out = os.environ.get("MEMORY_RELIABILITY_OUT")
+    if out:
+        Path(out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    assert lost == 0 and not half, result
+    assert all(per_ns.get(p, 0) >= len(a) for p, a in acked.items())

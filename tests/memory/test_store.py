@@ -251,7 +251,7 @@ async def test_default_path_is_under_the_data_dir(
         assert s.path == _isolated_home / "memory.sqlite3"
 
 
-async def test_migration_from_v1_keeps_rows_and_indexes_them(
+async def test_migration_from_v1_keeps_rows_tags_and_indexes_them(
     db_path: Path, memory_settings: MemorySettings
 ) -> None:
     from compression_layer.memory.migrations import MIGRATIONS, _split
@@ -268,12 +268,20 @@ async def test_migration_from_v1_keeps_rows_and_indexes_them(
             "INSERT INTO memories (id, namespace, content, compressed, engine, domain, "
             "tokens_original, tokens_compressed, content_hash, embed_hash, embed_model, tags, "
             "metadata, created_at, updated_at) VALUES ('mem_old', 'ns', 'apples and pears', "
-            "'apples pears', 'fake', 'prose', 3, 2, 'c', 'h', 'fake-bow', '[]', '{}', 't', 't')"
+            "'apples pears', 'fake', 'prose', 3, 2, 'c', 'h', 'fake-bow', '[\"fruit\", "
+            "\"green\"]', '{}', 't', 't')"
         )
+        # v1 kept tags in two places; the JSON column is what v3 rebuilds the tag index from.
+        conn.execute("INSERT INTO memory_tags (memory_pk, tag) VALUES (1, 'fruit')")
     async with MemoryStore.open(db_path, settings=memory_settings, embedder=FakeEmbedder()) as s:
-        for mode in ("bm25", "dense"):
+        for mode in ("bm25", "dense", "hybrid"):
             hits = await s.search("pears", namespace="ns", mode=mode)  # type: ignore[arg-type]
             assert [h.id for h in hits] == ["mem_old"]
+            tagged = await s.search("pears", namespace="ns", mode=mode, tags=["green", "fruit"])  # type: ignore[arg-type]
+            assert [h.id for h in tagged] == ["mem_old"]
         assert await s.search("pears", namespace="other", mode="bm25") == []
+        assert await s.search("pears", namespace="ns", tags=["fruit", "red"]) == []
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        tag_rows = conn.execute("SELECT namespace, tag, memory_pk FROM memory_tags ORDER BY tag")
+        assert tag_rows.fetchall() == [("ns", "fruit", 1), ("ns", "green", 1)]

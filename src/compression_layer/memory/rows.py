@@ -2,7 +2,8 @@
 and write rows. Rows are read by column name (``db.Row``).
 
 Helpers that write expect to run inside a transaction (``Vectors.transaction``); those that only
-read expect the caller to hold ``db.lock``.
+read expect the caller to hold ``db.lock``, or take ``db.Queries`` and run on a reading connection
+as well.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from compression_layer.memory.db import Database, Row
+from compression_layer.memory.db import Database, Queries, Row
 from compression_layer.memory.pending import Pending, merge_labels, now
 from compression_layer.memory.types import Memory, StoreStatus
 
@@ -65,8 +66,19 @@ def row_key(row: Row) -> Key:
     return (row["namespace"], row["content_hash"])
 
 
-async def row_by_id(db: Database, memory_id: str) -> Row | None:
+async def row_by_id(db: Queries, memory_id: str) -> Row | None:
     return await db.fetchone(f"SELECT {COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+
+
+async def tagged(db: Queries, namespace: str, tags: Sequence[str]) -> list[int]:
+    """pks of the namespace's memories that carry every one of ``tags`` (at least one), in
+    order: one range of ``memory_tags``' primary key per tag, intersected."""
+    one = "SELECT memory_pk FROM memory_tags WHERE namespace = ? AND tag = ?"
+    rows = await db.fetchall(
+        " INTERSECT ".join([one] * len(tags)) + " ORDER BY memory_pk",
+        [value for tag in tags for value in (namespace, tag)],
+    )
+    return [int(r["memory_pk"]) for r in rows]
 
 
 async def rows_by_pk(db: Database, pks: Iterable[int]) -> dict[int, Row]:
@@ -134,8 +146,8 @@ async def write_rows(db: Database, model: str, items: Sequence[Pending], vectors
         for p in inserts:
             p.pk = pk_by_id[p.id]
     await db.executemany(
-        "INSERT OR IGNORE INTO memory_tags (memory_pk, tag) VALUES (?, ?)",
-        [(p.pk, tag) for p in items for tag in p.tags],
+        "INSERT OR IGNORE INTO memory_tags (namespace, tag, memory_pk) VALUES (?, ?, ?)",
+        [(p.namespace, tag, p.pk) for p in items for tag in p.tags],
     )
 
 
@@ -164,7 +176,9 @@ async def set_labels(
     )
     await db.execute("DELETE FROM memory_tags WHERE memory_pk = ?", (pk,))
     await db.executemany(
-        "INSERT INTO memory_tags (memory_pk, tag) VALUES (?, ?)", [(pk, t) for t in tags]
+        "INSERT INTO memory_tags (namespace, tag, memory_pk) "
+        "SELECT namespace, ?, pk FROM memories WHERE pk = ?",
+        [(t, pk) for t in tags],
     )
 
 

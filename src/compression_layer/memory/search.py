@@ -10,10 +10,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 
-from compression_layer.memory.db import Database, Row
+from compression_layer.memory.db import Database, Queries, Row
 from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
-from compression_layer.memory.rows import COLUMNS
+from compression_layer.memory.rows import COLUMNS, tagged
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 from compression_layer.memory.vectors import Vectors
@@ -51,19 +51,27 @@ async def run_search(
     qvec: npt.NDArray[np.float32] | None = None
     if mode != "bm25":
         qvec = (await asyncio.to_thread(vectors.embed, [query]))[0]
-    async with db.lock:
-        await vectors.sync(db)
-        allowed = await _tagged(db, namespace, wanted) if wanted else None
+    index = None
+    if qvec is not None:
+        # The cached matrix follows the writing connection's commits: a short hold of the lock
+        # (long only when the namespace's vectors are loaded, once per process).
+        async with db.lock:
+            await vectors.sync(db)
+            index = await vectors.index(db, namespace)
+    async with db.reading() as reader:
+        allowed = await tagged(reader, namespace, wanted) if wanted else None
         if allowed is not None and not allowed:
             return []
-        index = await vectors.index(db, namespace) if qvec is not None else None
-        # Dense (numpy, GIL released) and BM25 (SQLite's thread) overlap on separate cores.
+        # Dense (numpy in a worker thread, GIL released) and BM25 (the reader's thread) overlap,
+        # neither under the lock: a get, or a write, goes on meanwhile.
         dense_job = (
-            asyncio.to_thread(index.top, qvec, depth, allowed)
+            vectors.top(index, qvec, depth, allowed)
             if index is not None and qvec is not None
             else _nothing()
         )
-        bm25_job = _bm25(db, query, namespace, depth, allowed) if mode != "dense" else _nothing()
+        bm25_job = (
+            _bm25(reader, query, namespace, depth, allowed) if mode != "dense" else _nothing()
+        )
         dense, lexical = await asyncio.gather(dense_job, bm25_job)
         if mode == "dense":
             fused = dense
@@ -78,7 +86,8 @@ async def run_search(
         # Without a budget only the top k are needed, and a few more in which a newer version
         # of one of them may rank lower; with a budget, later hits may fill the gaps.
         fused = fused if max_tokens is not None else fused[: k + _VERSION_WINDOW]
-        rows = await _rows(db, vectors.model, [pk for pk, _ in fused])
+        # A memory deleted since it was ranked is not found here and drops out.
+        rows = await _rows(reader, vectors.model, [pk for pk, _ in fused])
     dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
     bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
     ranked = [(pk, score) for pk, score in fused if pk in rows]
@@ -99,35 +108,31 @@ async def _nothing() -> list[tuple[int, float]]:
     return []
 
 
-async def _tagged(db: Database, namespace: str, tags: list[str]) -> set[int]:
-    """pks of the namespace's memories carrying every tag in ``tags``."""
-    rows = await db.fetchall(
-        "SELECT t.memory_pk FROM memory_tags t JOIN memories m ON m.pk = t.memory_pk "
-        "WHERE m.namespace = ? AND t.tag IN (SELECT value FROM json_each(?)) "
-        "GROUP BY t.memory_pk HAVING COUNT(DISTINCT t.tag) = ?",
-        (namespace, json.dumps(tags), len(tags)),
-    )
-    return {int(r["memory_pk"]) for r in rows}
-
-
 async def _bm25(
-    db: Database, query: str, namespace: str, depth: int, allowed: set[int] | None
+    db: Queries, query: str, namespace: str, depth: int, allowed: list[int] | None
 ) -> list[tuple[int, float]]:
     """(pk, bm25) best first; SQLite's bm25() is lower-is-better, the tags column half-weighted."""
     match = fts_query(query)
     if match is None:
         return []
-    # The namespace is matched inside FTS5 (see migration 2), so no row of ``memories`` is read
-    # until the top ``depth`` are known.
-    ns_token = "n" + namespace.encode("utf-8").hex()
     sql = (
         "SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS score FROM memories_fts "
         "WHERE memories_fts MATCH ?"
     )
-    params: list[Any] = [f'ns_token : "{ns_token}" AND ({match})']
-    if allowed is not None:
-        sql += " AND rowid IN (SELECT value FROM json_each(?))"
-        params.append(json.dumps(sorted(allowed)))
+    params: list[Any]
+    if allowed is None:
+        # The namespace is matched inside FTS5 (see migration 2), so no row of ``memories`` is
+        # read until the top ``depth`` are known.
+        ns_token = "n" + namespace.encode("utf-8").hex()
+        params = [f'ns_token : "{ns_token}" AND ({match})']
+    else:
+        # The tagged pks (all of this namespace) are checked against each match. The ``+``
+        # matters: a bare ``rowid IN (...)`` is handed to FTS5, which then runs the whole
+        # MATCH once per listed pk (0.8 s for 1k pks at 100k memories; 2 ms this way). The
+        # namespace token is left out too: bm25() counts the documents of every phrase, and
+        # the namespace's is the longest list of all.
+        sql += " AND +rowid IN (SELECT value FROM json_each(?))"
+        params = [match, json.dumps(allowed)]
     sql += " ORDER BY score LIMIT ?"
     params.append(depth)
     rows = await db.fetchall(sql, params)
@@ -137,7 +142,7 @@ async def _bm25(
 _ROW_AND_VECTOR = ", ".join(f"m.{c}" for c in COLUMNS.split(", ")) + ", e.vector"
 
 
-async def _rows(db: Database, model: str, pks: list[int]) -> dict[int, Row]:
+async def _rows(db: Queries, model: str, pks: list[int]) -> dict[int, Row]:
     """Rows by pk with their stored ``vector`` (None when embedded by another model)."""
     if not pks:
         return {}

@@ -1,11 +1,13 @@
 """The agent memory store: SQLite (WAL) via aiosqlite, hybrid dense + BM25 search.
 
-One ``MemoryStore`` owns one connection. Its async methods are safe to call concurrently from
-one event loop: database work is serialised by an ``asyncio.Lock`` (a connection has one
-transaction at a time), while compression and embedding, the slow parts, run in worker threads
-outside the lock. Several processes may share a database file: writes take SQLite's write lock
-with ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout_ms``; the in-memory vector cache notices
-other processes' commits through ``PRAGMA data_version``.
+One ``MemoryStore`` owns one writing connection and a few reading ones. Its async methods are
+safe to call concurrently from one event loop: writes are serialised by an ``asyncio.Lock`` (a
+connection has one transaction at a time), while compression and embedding, the slow parts, run
+in worker threads outside the lock. Reads (``get``, ``list``, ``stats``, a search's SQL) run on
+reading connections and never wait for a write or a search; dense scoring runs in a worker
+thread. Several processes may share a database file: writes take SQLite's write lock with
+``BEGIN IMMEDIATE`` and wait up to ``busy_timeout_ms``; the in-memory vector cache notices other
+processes' commits through ``PRAGMA data_version``.
 """
 
 from __future__ import annotations
@@ -222,8 +224,8 @@ class MemoryStore:
         """The memory with this id; MemoryNotFoundError when there is none."""
         self._db.check_open()
         check_id(memory_id)
-        async with self._db.lock:
-            row = await row_by_id(self._db, memory_id)
+        async with self._db.reading() as reader:
+            row = await row_by_id(reader, memory_id)
         if row is None:
             raise MemoryNotFoundError(memory_id)
         return row_to_memory(row)
@@ -249,8 +251,8 @@ class MemoryStore:
             params.append(namespace)
         sql += " ORDER BY pk LIMIT ?"
         params.append(limit + 1)
-        async with self._db.lock:
-            rows = await self._db.fetchall(sql, params)
+        async with self._db.reading() as reader:
+            rows = await reader.fetchall(sql, params)
         more = len(rows) > limit
         rows = rows[:limit]
         return MemoryPage(
@@ -264,14 +266,14 @@ class MemoryStore:
         where, params = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
         if namespace is not None:
             check_namespace(namespace)
-        async with self._db.lock:
-            rows = await self._db.fetchall(
+        async with self._db.reading() as reader:
+            rows = await reader.fetchall(
                 "SELECT namespace, COUNT(*) AS n, COALESCE(SUM(tokens_original), 0) AS orig, "
                 f"COALESCE(SUM(tokens_compressed), 0) AS comp FROM memories {where} "
                 "GROUP BY namespace",
                 params,
             )
-            emb = await self._db.fetchone("SELECT COUNT(*) AS n FROM embeddings")
+            emb = await reader.fetchone("SELECT COUNT(*) AS n FROM embeddings")
         orig = sum(int(r["orig"]) for r in rows)
         comp = sum(int(r["comp"]) for r in rows)
         return StoreStats(

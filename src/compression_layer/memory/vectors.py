@@ -3,7 +3,8 @@ in-memory matrix per namespace for exact search.
 
 Dense search is exact: one float32 matrix per namespace, multiplied by the query vector with
 numpy (BLAS). At 100k x 384 that is ~150 MB read per query, a few milliseconds; no approximate
-index is needed at the sizes an agent memory reaches, and exact search has no recall loss.
+index is needed at the sizes an agent memory reaches, and exact search has no recall loss. A tag
+filter scores only the tagged rows (found by binary search on the pks).
 Vectors are float32 blobs keyed by the sha256 of the embedded text and the model name, so
 unchanged text is never embedded twice.
 """
@@ -32,12 +33,23 @@ Embedder = Callable[[list[str]], Any]
 
 @dataclass
 class VectorIndex:
-    """The vectors of one namespace, rows aligned with ``pks``; grows by doubling on append."""
+    """The vectors of one namespace, rows aligned with ``pks``; grows by doubling on append.
+
+    Searches score a snapshot (``pks``, ``vectors``: views of the current rows) in a worker
+    thread, outside the database lock, while writes may change the index. So a row is never
+    rewritten in place while ``readers`` (snapshots being scored) is above zero: the matrix is
+    copied first. Appends write past the snapshot's rows and ``remove`` builds new arrays, so
+    neither touches what a snapshot sees.
+    """
 
     dim: int
     _pks: npt.NDArray[np.int64] = field(init=False)
     _vecs: FloatMatrix = field(init=False)
     size: int = 0
+    readers: int = 0
+    ascending: bool = True
+    """Whether ``pks`` are in increasing order (loaded by pk, appended with new pks): then a pk
+    is found by binary search."""
 
     def __post_init__(self) -> None:
         self._pks = np.zeros(0, dtype=np.int64)
@@ -50,6 +62,7 @@ class VectorIndex:
         # A copy: vectors read from SQLite are read-only buffers, and upsert writes in place.
         index._vecs = np.array(vectors, dtype=np.float32, copy=True).reshape(len(pks), dim)
         index.size = len(pks)
+        index.ascending = bool(np.all(index._pks[1:] > index._pks[:-1]))
         return index
 
     @property
@@ -65,6 +78,11 @@ class VectorIndex:
         n = len(pks)
         if n == 0:
             return
+        new = np.asarray(pks, dtype=np.int64)
+        if self.ascending:
+            last = self._pks[self.size - 1] if self.size else None
+            rising = bool(np.all(new[1:] > new[:-1]))
+            self.ascending = rising and (last is None or bool(new[0] > last))
         need = self.size + n
         if need > len(self._pks):
             cap = max(need, 2 * len(self._pks), 64)
@@ -73,17 +91,24 @@ class VectorIndex:
             pk_buf[: self.size] = self.pks
             vec_buf[: self.size] = self.vectors
             self._pks, self._vecs = pk_buf, vec_buf
-        self._pks[self.size : need] = np.asarray(pks, dtype=np.int64)
+        self._pks[self.size : need] = new
         self._vecs[self.size : need] = vectors
         self.size = need
 
+    def position(self, pk: int) -> int | None:
+        """The row of ``pk``, or None."""
+        rows = positions(self.pks, self.ascending, np.asarray([pk], dtype=np.int64))
+        return int(rows[0]) if len(rows) else None
+
     def upsert(self, pk: int, vector: FloatMatrix) -> None:
         """Replace the vector of ``pk`` if present, else append it."""
-        where = np.flatnonzero(self.pks == pk)
-        if len(where):
-            self._vecs[int(where[0])] = vector
-        else:
+        row = self.position(pk)
+        if row is None:
             self.append([pk], vector.reshape(1, -1))
+            return
+        if self.readers:  # a worker thread is scoring the current matrix: leave it as it is
+            self._vecs = self._vecs.copy()
+        self._vecs[row] = vector
 
     def remove(self, pk: int) -> None:
         """Drop the row of ``pk`` (no-op when absent)."""
@@ -96,21 +121,9 @@ class VectorIndex:
     def top(
         self, query: FloatMatrix, n: int, allowed: Iterable[int] | None = None
     ) -> list[tuple[int, float]]:
-        """The ``n`` best (pk, cosine) pairs for a unit-norm query, best first."""
-        if self.size == 0 or n <= 0:
-            return []
-        scores = self.vectors @ query.reshape(-1)
-        pks = self.pks
-        if allowed is not None:
-            mask = np.isin(pks, np.fromiter(allowed, dtype=np.int64))
-            scores = np.where(mask, scores, -np.inf)
-            n = min(n, int(mask.sum()))
-            if n == 0:
-                return []
-        n = min(n, self.size)
-        part = np.argpartition(-scores, n - 1)[:n] if n < self.size else np.arange(self.size)
-        order = part[np.argsort(-scores[part], kind="stable")]
-        return [(int(pks[i]), float(scores[i])) for i in order]
+        """The ``n`` best (pk, cosine) pairs for a unit-norm query, best first; ``allowed``:
+        only these pks."""
+        return top_rows(self.pks, self.vectors, self.ascending, query, n, allowed)
 
     def above(
         self, queries: FloatMatrix, threshold: float, limit: int
@@ -128,12 +141,71 @@ class VectorIndex:
         return out
 
 
+def positions(
+    pks: npt.NDArray[np.int64], ascending: bool, wanted: npt.NDArray[np.int64]
+) -> npt.NDArray[np.intp]:
+    """Rows of ``pks`` that hold one of ``wanted`` (in row order when ``wanted`` is sorted): a
+    binary search per wanted pk when ``pks`` are ``ascending``, else one scan."""
+    if not len(pks) or not len(wanted):
+        return np.zeros(0, dtype=np.intp)
+    if not ascending:
+        return np.flatnonzero(np.isin(pks, wanted))
+    at = np.searchsorted(pks, wanted)
+    inside = at < len(pks)
+    at = at[inside]
+    found: npt.NDArray[np.intp] = at[pks[at] == wanted[inside]]
+    return found
+
+
+def top_rows(
+    pks: npt.NDArray[np.int64],
+    vectors: FloatMatrix,
+    ascending: bool,
+    query: FloatMatrix,
+    n: int,
+    allowed: Iterable[int] | None = None,
+) -> list[tuple[int, float]]:
+    """The ``n`` best (pk, cosine) pairs of these rows for a unit-norm query, best first.
+
+    With ``allowed`` only those pks are scored: their rows are found by binary search and
+    gathered, so a filter matching 1% of 100k memories multiplies 1k rows, not 100k.
+    """
+    if not len(pks) or n <= 0:
+        return []
+    q = query.reshape(-1)
+    if allowed is None:
+        cand, scores = pks, vectors @ q
+    else:
+        wanted = np.unique(np.fromiter(allowed, dtype=np.int64))
+        rows = positions(pks, ascending, wanted)
+        if not len(rows):
+            return []
+        cand = pks[rows]
+        # Gathering most of the matrix costs more than scoring all of it and picking rows.
+        scores = vectors[rows] @ q if 4 * len(rows) < len(pks) else (vectors @ q)[rows]
+    n = min(n, len(scores))
+    part = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    order = part[np.argsort(-scores[part], kind="stable")]
+    return [(int(cand[i]), float(scores[i])) for i in order]
+
+
+def _index_of(rows: Sequence[Any]) -> VectorIndex:
+    dim = int(rows[0]["dim"])
+    vecs = np.frombuffer(b"".join(r["vector"] for r in rows), dtype=np.float32).reshape(-1, dim)
+    return VectorIndex.from_rows(dim, [int(r["pk"]) for r in rows], vecs)
+
+
+def _release(index: VectorIndex) -> None:
+    index.readers -= 1
+
+
 class Vectors:
     """The embedder of one store, the vectors it made, and the namespaces' cached indexes.
 
     Cached indexes follow our own writes (``upsert``/``remove``) and are dropped when another
-    connection has committed (``sync``, through ``PRAGMA data_version``). Methods that read the
-    database expect the caller to hold ``db.lock``, except ``lookup``, which takes it.
+    connection has committed (``sync``, through ``PRAGMA data_version`` of the writing
+    connection). Methods that read the database expect the caller to hold ``db.lock``, except
+    ``lookup``, which takes it; ``top`` scores a snapshot without it.
     """
 
     def __init__(self, embedder: Embedder, model: str) -> None:
@@ -201,12 +273,28 @@ class Vectors:
         )
         if not rows:
             return None
-        dim = int(rows[0]["dim"])
-        blob = b"".join(r["vector"] for r in rows)
-        vecs = np.frombuffer(blob, dtype=np.float32).reshape(-1, dim)
-        index = VectorIndex.from_rows(dim, [int(r["pk"]) for r in rows], vecs)
+        # Joining 100k blobs into a matrix takes a while: not on the event loop.
+        index = await asyncio.to_thread(_index_of, rows)
         self._indexes[namespace] = index
         return index
+
+    async def top(
+        self,
+        index: VectorIndex,
+        query: FloatMatrix,
+        n: int,
+        allowed: Iterable[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """``index.top`` in a worker thread, over a snapshot taken here: writes may change
+        the index meanwhile (see ``VectorIndex``); the caller need not hold ``db.lock``."""
+        pks, vecs, ascending = index.pks, index.vectors, index.ascending
+        index.readers += 1
+        future = asyncio.get_running_loop().run_in_executor(
+            None, top_rows, pks, vecs, ascending, query, n, allowed
+        )
+        # The count drops when the thread is done, not when a cancelled caller stops waiting.
+        future.add_done_callback(lambda _: _release(index))
+        return await asyncio.shield(future)
 
     def upsert(self, namespace: str, pk: int, vector: FloatMatrix) -> None:
         """A committed row's vector, into the namespace's index if it is cached."""
