@@ -1,16 +1,13 @@
-"""Streamable HTTP: uvicorn in a thread, bearer token, DNS-rebinding (Host / Origin) refusals."""
+"""Streamable HTTP: uvicorn in a thread, bearer token, DNS-rebinding (Host / Origin) refusals,
+JSON-RPC error bodies on every refusal, the session cap."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import secrets
 from pathlib import Path
 
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer
@@ -18,9 +15,10 @@ from mcp.server.mcpserver import MCPServer
 from compression_layer.server.state import ServerState
 from compression_layer.server.transports import http_app
 from compression_layer.settings import ServerSettings
-from srv_helpers import PROSE, structured
+from srv_helpers import PROSE, running, structured
+from wire_cases import http_session
 
-TOKEN = "s3cret-token-for-tests"
+TOKEN = secrets.token_urlsafe(32)
 INIT = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -34,53 +32,28 @@ INIT = {
 HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running(server: MCPServer[ServerState], token: str | None) -> Iterator[str]:
-    """Serve ``server`` on a free loopback port in a thread; yields the endpoint URL."""
-    settings = ServerSettings(host="127.0.0.1", port=free_port())
-    config = uvicorn.Config(
-        http_app(server, settings, token),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        lifespan="on",
-    )
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(600):  # bounded: at most ~60 s for the lifespan to finish
-        if runner.started or not thread.is_alive():
-            break
-        started.wait(0.1)
-    assert runner.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{settings.port}{settings.path}"
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=30)
-
-
 def test_token_required_and_rebinding_refused(server: MCPServer[ServerState]) -> None:
     auth = {"authorization": f"Bearer {TOKEN}"}
     with running(server, TOKEN) as url, httpx2.Client(timeout=30) as http:
         missing = http.post(url, json=INIT, headers=HEADERS)
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"].startswith("Bearer")
+        assert missing.json()["error"]["code"] == -32600
         wrong = http.post(url, json=INIT, headers={**HEADERS, "authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert TOKEN not in wrong.text
         evil_host = http.post(url, json=INIT, headers={**HEADERS, **auth, "host": "evil.test"})
         assert evil_host.status_code == 421
+        # Refusals carry a JSON-RPC error body, not the SDK's plain text.
+        assert evil_host.json() == {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32600, "message": "Invalid Host header"},
+        }
         evil_origin = {**HEADERS, **auth, "origin": "http://evil.test"}
-        assert http.post(url, json=INIT, headers=evil_origin).status_code == 403
+        refused = http.post(url, json=INIT, headers=evil_origin)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["message"] == "Invalid Origin header"
         ok = http.post(url, json=INIT, headers={**HEADERS, **auth})
         assert ok.status_code == 200, ok.text
 
@@ -108,8 +81,46 @@ def test_loopback_only_without_token(root: Path) -> None:
 
     check_bind("127.0.0.1", None)
     check_bind("::1", None)
-    check_bind("0.0.0.0", "token")
+    check_bind("127.0.0.1", "short")  # loopback: any token, or none, as before
+    check_bind("0.0.0.0", TOKEN)
     with pytest.raises(ConfigError, match="COMPRESSION_LAYER_TOKEN"):
         check_bind("0.0.0.0", None)
     with pytest.raises(ConfigError, match=r"refusing to bind 192\.168\.1\.5"):
         check_bind("192.168.1.5", None)
+
+
+def test_session_cap_and_idle_timeout_reach_the_sdk(server: MCPServer[ServerState]) -> None:
+    http_app(server, ServerSettings(max_sessions=3, session_idle_seconds=42.0), None)
+    assert server.session_manager.max_sessions == 3
+    assert server.session_manager.session_idle_timeout == 42.0
+    defaults = ServerSettings()
+    assert defaults.max_sessions == 64 and defaults.session_idle_seconds == 1800.0
+
+
+def test_session_cap_refuses_clearly_and_delete_frees_a_slot(
+    server: MCPServer[ServerState],
+) -> None:
+    with running(server, None, max_sessions=2) as url, httpx2.Client(timeout=60) as http:
+        first = http_session(http, url)
+        http_session(http, url)
+        refused = http.post(url, json=INIT, headers=HEADERS)
+        assert refused.status_code == 503
+        error = refused.json()["error"]
+        assert "too many open sessions" in error["message"]
+        assert "allows 2 at once" in error["message"] and "DELETE" in error["message"]
+        # Sessions already open keep working at the cap.
+        ping = {"jsonrpc": "2.0", "id": 5, "method": "ping"}
+        assert http.post(url, json=ping, headers=first).status_code == 200
+        assert http.delete(url, headers=first).status_code == 200
+        again = http.post(url, json=INIT, headers=HEADERS)
+        assert again.status_code == 200, again.text
+
+
+def test_oversized_body_gets_a_json_rpc_error(server: MCPServer[ServerState]) -> None:
+    with running(server, None, max_text_bytes=1000) as url, httpx2.Client(timeout=60) as http:
+        headers = http_session(http, url)
+        body = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"x":"' + b"a" * 70_000
+        refused = http.post(url, content=body + b'"}}', headers=headers)
+        assert refused.status_code == 413
+        assert refused.json()["id"] == 7
+        assert "over the 67536-byte limit" in refused.json()["error"]["message"]

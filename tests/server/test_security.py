@@ -1,18 +1,26 @@
-"""Path confinement to the roots, allowed Host/Origin lists, the bearer middleware on its own."""
+"""Path confinement to the roots (errors name the path as given), allowed Host/Origin lists, the
+bearer middleware on its own, the token strength a public bind needs."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from pathlib import Path
 
 import pytest
 
-from compression_layer.errors import InputError
+from compression_layer.errors import ConfigError, InputError
 from compression_layer.server.security import (
+    TOKEN_HOWTO,
+    BearerTokenMiddleware,
     allowed_hosts_origins,
+    check_bind,
     effective_roots,
     is_loopback,
+    read_in_roots,
     resolve_in_roots,
+    token_weakness,
 )
 
 
@@ -79,3 +87,97 @@ def test_allowed_hosts() -> None:
     assert "10.0.0.2:9000" in hosts and "mcp.example:443" in hosts
     assert "http://10.0.0.2:9000" in origins
     assert is_loopback("127.0.0.5") and is_loopback("::1") and not is_loopback("0.0.0.0")
+
+
+def test_errors_name_the_path_as_given(roots: list[Path], tmp_path: Path) -> None:
+    """Never where a symlink led: /proc/self would show the server's pid, a link its target."""
+    root = roots[0]
+    os.symlink(tmp_path / "outside.txt", root / "escape.txt")
+    with pytest.raises(InputError) as escaped:
+        resolve_in_roots("escape.txt", roots)
+    assert str(escaped.value).startswith("escape.txt: outside the allowed roots")
+    assert "outside.txt" not in str(escaped.value)
+    with pytest.raises(InputError) as proc:
+        resolve_in_roots("/proc/self/environ", roots)
+    assert "/proc/self/environ: outside" in str(proc.value)
+    assert f"/{os.getpid()}" not in str(proc.value)
+
+
+def test_read_in_roots_names_the_given_path(roots: list[Path]) -> None:
+    root = roots[0]
+    (root / "sub" / "latin1.txt").write_bytes("café".encode("latin-1"))
+    (root / "sub" / "deeper").mkdir()
+    os.symlink(root / "sub" / "gone.txt", root / "dangling.txt")
+    os.symlink(root / "sub" / "deeper", root / "folder")
+    os.symlink(root / "sub" / "latin1.txt", root / "alias.txt")
+    assert read_in_roots("sub/a.txt", roots, max_bytes=100) == "a"
+    for raw, reason in [
+        ("dangling.txt", "dangling.txt: no such file"),
+        ("folder", "folder is a directory"),
+        ("alias.txt", "alias.txt is not valid UTF-8"),
+    ]:
+        with pytest.raises(InputError) as refused:
+            read_in_roots(raw, roots, max_bytes=100)
+        assert str(refused.value).startswith(reason), refused.value
+        assert str(root) not in str(refused.value)
+
+
+def test_symlink_loops_and_long_paths_are_clear_errors(roots: list[Path]) -> None:
+    root = roots[0]
+    os.symlink(root / "loop_b", root / "loop_a")
+    os.symlink(root / "loop_a", root / "loop_b")
+    for raw in ("loop_a", "loop_a/file.txt"):
+        with pytest.raises(InputError, match=r"symlink loop"):
+            read_in_roots(raw, roots, max_bytes=100)
+    long_path = "/".join(["d" * 200] * 30)  # past PATH_MAX
+    long_name = "n" * 300  # past NAME_MAX
+    for raw in (long_path, long_name):
+        with pytest.raises(InputError, match=r"path too long") as refused:
+            read_in_roots(raw, roots, max_bytes=100)
+        assert len(str(refused.value)) < 250  # the path is shown clipped
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("s3cret-token-for-tests", "bits"),
+        ("a" * 100, "too few distinct characters"),
+        ("passwordpassword" * 5, "too few distinct characters"),
+        ("0123456789abcdef" * 4, "repeats a pattern"),
+        (secrets.token_urlsafe(16), "bits"),
+    ],
+)
+def test_a_public_bind_needs_a_strong_token(token: str, why: str) -> None:
+    assert token_weakness(token) is not None and why in str(token_weakness(token))
+    with pytest.raises(ConfigError) as refused:
+        check_bind("0.0.0.0", token)
+    message = str(refused.value)
+    assert "too weak" in message and TOKEN_HOWTO in message
+    assert token not in message
+    check_bind("127.0.0.1", token)  # loopback: as before
+
+
+def test_strong_tokens_pass() -> None:
+    for _ in range(200):
+        for token in (secrets.token_urlsafe(32), secrets.token_hex(32)):
+            assert token_weakness(token) is None, token
+            check_bind("10.0.0.2", token)
+    with pytest.raises(ConfigError, match=r"secrets\.token_urlsafe"):
+        check_bind("0.0.0.0", None)
+
+
+async def test_bearer_refusal_is_a_json_rpc_error() -> None:
+    sent: list[dict[str, object]] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("an unauthorized request reached the app")
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    guard = BearerTokenMiddleware(app, "expected-token")  # type: ignore[arg-type]
+    scope = {"type": "http", "headers": [(b"authorization", b"Bearer wrong")]}
+    await guard(scope, None, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 401
+    body = json.loads(sent[1]["body"])  # type: ignore[arg-type]
+    assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == -32600

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 
 import compression_layer
 from compression_layer.memory.errors import MemoryNotFoundError
 from compression_layer.memory.types import Memory, MemoryPage, SearchHit
+from compression_layer.server.state import ServerState
 from compression_layer.settings import ServerSettings
 from compression_layer.tokens import count_tokens
 
@@ -221,3 +227,42 @@ def structured(result: CallToolResult) -> dict[str, Any]:
     assert not result.is_error, result.content
     assert result.structured_content is not None
     return result.structured_content
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(server: MCPServer[ServerState], token: str | None, **settings: Any) -> Iterator[str]:
+    """Serve ``server`` over streamable HTTP (``http_app``) on a free loopback port in a thread;
+    yields the endpoint URL. ``settings``: ServerSettings fields (limits, max_sessions)."""
+    import uvicorn
+
+    from compression_layer.server.transports import http_app
+
+    config_settings = ServerSettings(host="127.0.0.1", port=free_port(), **settings)
+    config = uvicorn.Config(
+        http_app(server, config_settings, token),
+        host=config_settings.host,
+        port=config_settings.port,
+        log_level="warning",
+        lifespan="on",
+    )
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(600):  # bounded: at most ~60 s for the lifespan to finish
+        if runner.started or not thread.is_alive():
+            break
+        started.wait(0.1)
+    assert runner.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{config_settings.port}{config_settings.path}"
+    finally:
+        runner.should_exit = True
+        thread.join(timeout=30)

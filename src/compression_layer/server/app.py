@@ -1,7 +1,7 @@
 """Build the MCP server: lifespan (engines, embedder, memory store created once), tools, resources.
 
 ``build_server()`` returns an ``MCPServer`` usable in-process (tests, the SDK's in-memory client);
-``serve_stdio()`` / ``serve_http()`` run it on a transport (see ``server/http.py`` for HTTP).
+``serve_stdio()`` / ``serve_http()`` in ``server/transports.py`` run it on a transport.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from compression_layer.server import tools as ct
 from compression_layer.server.resources import register_resources
 from compression_layer.server.security import effective_roots
 from compression_layer.server.state import EngineState, ServerState
+from compression_layer.server.stdio import GuardedMCPServer
+from compression_layer.server.wire import message_limit
 from compression_layer.settings import (
     CompressSettings,
     MemorySettings,
@@ -170,8 +172,10 @@ def build_server(
                 on_ready(state)
             yield state
 
-    server: MCPServer[ServerState] = MCPServer(
+    # Its stdio transport answers every line, malformed ones included (server/stdio.py).
+    server: MCPServer[ServerState] = GuardedMCPServer(
         NAME,
+        message_limit=message_limit(cfg),
         title="Compression layer",
         instructions=INSTRUCTIONS,
         version=_version(),

@@ -2,15 +2,19 @@
 
 File reads: a path the model passes is resolved (symlinks and ``..`` followed) and must land
 inside one of the configured roots, so neither ``../../etc/passwd`` nor a symlink pointing out
-of the root reaches a file. The resolved path is what gets read, never the given one.
+of the root reaches a file. The resolved path is what gets read, never the given one; errors name
+the path as given, never where a symlink led (``/proc/self`` would show the server's pid).
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
+import math
 import os
+from collections import Counter
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from compression_layer.errors import ConfigError, InputError
 
 TOKEN_ENV = "COMPRESSION_LAYER_TOKEN"
+# A token guarding a server other machines can reach: 32 random bytes, as secrets.token_urlsafe(32).
+MIN_TOKEN_BITS = 256
+TOKEN_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,25 @@ def effective_roots(roots: list[Path]) -> list[Path]:
     return [Path(os.path.expanduser(r)).resolve() for r in chosen]
 
 
+def shown_path(raw: str, limit: int = 120) -> str:
+    """``raw`` for an error message: as given, clipped in the middle when very long."""
+    return raw if len(raw) <= limit else f"{raw[: limit // 2]}…{raw[-limit // 2 :]}"
+
+
+def path_problem(raw: str, exc: OSError | RuntimeError) -> str:
+    """A caller-facing reason for an OS error on ``raw`` that names only ``raw``."""
+    name = shown_path(raw)
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, RuntimeError) or code == errno.ELOOP:  # 3.11 raises RuntimeError
+        return f"{name}: symlink loop (a link leads back to itself); fix the link or pass the file"
+    if code == errno.ENAMETOOLONG:
+        return f"{name}: path too long ({len(raw)} characters, or a name over the system's limit)"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{name}: permission denied"
+    reason = getattr(exc, "strerror", None) or "cannot be read"
+    return f"{name}: {reason.lower()}"
+
+
 def resolve_in_roots(raw: str, roots: list[Path]) -> Path:
     """Resolve ``raw`` (absolute, or relative to the first root) and refuse it outside the roots."""
     if not raw.strip():
@@ -36,15 +62,32 @@ def resolve_in_roots(raw: str, roots: list[Path]) -> Path:
         raise InputError("path contains a NUL character")
     given = Path(os.path.expanduser(raw))
     candidate = given if given.is_absolute() else roots[0] / given
-    # strict=False: a missing file still resolves, and read_path then says "no such file".
-    resolved = candidate.resolve(strict=False)
+    try:
+        # strict=False: a missing file still resolves, and the reader then says "no such file".
+        resolved = candidate.resolve(strict=False)
+        resolved.exists()  # surfaces ENAMETOOLONG / ELOOP here, named as given
+    except (OSError, RuntimeError) as exc:
+        raise InputError(path_problem(raw, exc)) from None
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
-        shown = ", ".join(str(r) for r in roots)
+        roots_shown = ", ".join(str(r) for r in roots)
         raise InputError(
-            f"{raw}: resolves to {resolved}, outside the allowed roots ({shown}); "
-            "only files under the roots can be read (set COMPRESSION_LAYER_SERVER__ROOTS)"
+            f"{shown_path(raw)}: outside the allowed roots ({roots_shown}); only files under "
+            "the roots can be read (set COMPRESSION_LAYER_SERVER__ROOTS)"
         )
     return resolved
+
+
+def read_in_roots(raw: str, roots: list[Path], *, max_bytes: int) -> str:
+    """The text of the file ``raw`` names inside the roots; every error names ``raw`` as given."""
+    from compression_layer.compress.inputs import read_path
+
+    resolved = resolve_in_roots(raw, roots)
+    try:
+        return read_path(resolved, max_bytes=max_bytes)
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(resolved), shown_path(raw))) from None
+    except (OSError, RuntimeError) as exc:
+        raise InputError(path_problem(raw, exc)) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -62,13 +105,56 @@ def read_token() -> str | None:
     return token or None
 
 
+def _alphabet(token: str) -> int:
+    """The size of the smallest usual alphabet ``token`` is drawn from."""
+    chars = set(token)
+    if chars <= set("0123456789"):
+        return 10
+    if chars <= set("0123456789abcdef") or chars <= set("0123456789ABCDEF"):
+        return 16
+    b64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=")
+    return 64 if chars <= b64 else 95
+
+
+def token_weakness(token: str) -> str | None:
+    """Why ``token`` is too weak for a public bind, or ``None``.
+
+    A cautious estimate: length times the bits of its alphabet (hex 4, base64url 6, printable
+    ~6.6) must reach ``MIN_TOKEN_BITS``, and the characters must look drawn at random (not one
+    or a few repeated, not a pattern repeated), which a made-up password rarely does.
+    """
+    alphabet = _alphabet(token)
+    bits = len(token) * math.log2(alphabet)
+    if bits < MIN_TOKEN_BITS:
+        return f"about {bits:.0f} bits; at least {MIN_TOKEN_BITS} are needed"
+    counts = Counter(token)
+    spread = -sum(c / len(token) * math.log2(c / len(token)) for c in counts.values())
+    if spread < 0.85 * math.log2(alphabet) and spread < 3.0:
+        return "too few distinct characters"
+    trigrams = {token[i : i + 3] for i in range(len(token) - 2)}
+    if len(trigrams) < 0.75 * (len(token) - 2):
+        return "it repeats a pattern"
+    return None
+
+
 def check_bind(host: str, token: str | None) -> None:
-    """Refuse to expose the server beyond this machine without a token."""
-    if not is_loopback(host) and token is None:
+    """Refuse to expose the server beyond this machine without a strong token.
+
+    Loopback needs none. Elsewhere the token must carry 32 random bytes' worth of entropy.
+    """
+    if is_loopback(host):
+        return
+    if token is None:
         raise ConfigError(
             f"refusing to bind {host}: it is reachable from other machines and no token is set; "
-            f"set {TOKEN_ENV} (clients then send 'Authorization: Bearer <token>') "
-            "or bind 127.0.0.1"
+            f"set {TOKEN_ENV} (clients then send 'Authorization: Bearer <token>'; generate one "
+            f"with: {TOKEN_HOWTO}) or bind 127.0.0.1"
+        )
+    weakness = token_weakness(token)
+    if weakness is not None:
+        raise ConfigError(
+            f"refusing to bind {host}: {TOKEN_ENV} is too weak for a server other machines can "
+            f"reach ({weakness}); generate one with: {TOKEN_HOWTO}"
         )
 
 
@@ -110,7 +196,10 @@ class BearerTokenMiddleware:
             await self.app(scope, receive, send)
             return
         log.warning("refused an HTTP request without a valid bearer token")
-        body = b'{"error": "unauthorized: send Authorization: Bearer <COMPRESSION_LAYER_TOKEN>"}'
+        body = (
+            b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":'
+            b'"unauthorized: send Authorization: Bearer <COMPRESSION_LAYER_TOKEN>"}}'
+        )
         await send(
             {
                 "type": "http.response.start",

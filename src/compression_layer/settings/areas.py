@@ -95,6 +95,15 @@ class ServerSettings(AreaSettings):
         "compression never holds the GIL the event loop needs (0: always)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    max_sessions: int = Field(
+        64,
+        gt=0,
+        description="HTTP sessions open at once; one more is refused with 503 until a client "
+        "ends its session (DELETE) or an idle one expires",
+    )
+    session_idle_seconds: float = Field(
+        1800.0, gt=0, description="an HTTP session with no request for this long is closed"
+    )
 
 
 class ValidationModel(BaseModel):
