@@ -282,3 +282,85 @@ def test_seed_pairs_self_and_collapsed_whitespace(shared_data: Path) -> None:
         assert missing(text, text) == []
         assert missing(text, re.sub(r"\s+", " ", text)) == []
     assert n_facts > 1000
+
+
+# --- sentence-initial names -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Dana moved the launch to 14 March.", "Dana"),
+        ("The launch slipped. Dana moved it to 14 March.", "Dana"),
+        ("Paris was cold that winter.", "Paris"),
+        ("Caroline: Melanie sent the photos.", "Melanie"),
+        ("- Priyanka owns the rollout.", "Priyanka"),
+        ("Okonkwo escaped again.", "Okonkwo"),
+    ],
+)
+def test_sentence_initial_name_is_a_name(text: str, name: str) -> None:
+    assert name in found(text, "name")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Revenue grew by 12% this year.",
+        "Quarterly revenue grew.",
+        "Exploring the cave took hours.",
+        "Wow, that is great news.",
+        "Thanks for the photos!",
+        "Don't forget the keys.",
+        "Support tickets dropped by a third.",
+        "Yesterday it rained.",
+    ],
+)
+def test_sentence_initial_common_word_is_not_a_name(text: str) -> None:
+    assert found(text, "name") == []
+
+
+def test_a_word_the_text_writes_in_lower_case_is_not_a_name_at_a_sentence_start() -> None:
+    assert found("Pottery is fun. I love pottery.", "name") == []
+
+
+def test_guard_reports_a_dropped_sentence_initial_name() -> None:
+    assert missing("Dana moved the launch to 14 March.", "14 March.") == ["Dana"]
+    assert missing("Dana moved the launch to 14 March.", "Dana 14 March.") == []
+
+
+# --- fused boundaries ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compressed", "lost"),
+    [
+        ("12.5%$4.2 million", ["12.5%", "$4.2 million"]),
+        ("12.5%.$4.2 million", ["12.5%", "$4.2 million"]),
+        ("12.5% $4.2 million.", []),
+        ("12.5%, $4.2 million", []),
+        ("(12.5%) $4.2 million", []),
+        # one clean occurrence is enough
+        ("12.5%$4.2 million; 12.5% and $4.2 million", []),
+    ],
+)
+def test_a_fact_glued_to_a_neighbour_is_missing(compressed: str, lost: list[str]) -> None:
+    assert missing("Revenue grew by 12.5% to $4.2 million.", compressed) == lost
+
+
+def test_glue_reports_at_least_one_fact_of_each_fused_pair() -> None:
+    assert missing("at 5 pm $250 and $600 later", "5 pm $250$600") == ["$250"]
+    assert missing("on 3rd March, $5 paid", "3rd March$5 paid") == ["3rd March", "$5"]
+
+
+@pytest.mark.parametrize(
+    ("original", "compressed"),
+    [
+        ("x = t.tokenizer + mark % 2", "x=t.tokenizer+mark%2"),  # minified code: spaces only
+        ('{"a": 1, "b": [1, -2]}', '{"a":1,"b":[1,-2]}'),
+        ("COVID-19 cases rose 10-12% by 2024-03-01.", "COVID-19 cases 10-12% 2024-03-01."),
+        ("It rose 5%. Later 5%/yr was normal.", "5%/yr normal."),  # glue the original had
+        ("The road is 12 km long.", "road 12km"),
+    ],
+)
+def test_layout_and_the_originals_own_glue_are_not_fused(original: str, compressed: str) -> None:
+    assert missing(original, compressed) == []

@@ -22,7 +22,10 @@ import bisect
 import itertools
 import re
 from collections.abc import Collection, Iterator
+from functools import lru_cache
 from typing import NamedTuple
+
+from compression_layer.errors import CompressionLayerError
 
 KINDS: tuple[str, ...] = (
     "url",
@@ -153,7 +156,13 @@ _OPENER_WORDS = (
     "Therefore Moreover Furthermore Meanwhile Later Today Once Where What Who How Why Which "
     "Whether Not Only Even Such Other Another Several Few No One Two Three First Second "
     "Finally Instead Perhaps Indeed Yet Again We You He She They Is Are Was Were Do Does "
-    "Did Has Have Had Can Could Will Would Should May Might Must"
+    "Did Has Have Had Can Could Will Would Should May Might Must "
+    # Interjections and discourse openers of conversation (LoCoMo tuning turns): sentence-first
+    # by nature, so a capital there says nothing about being a name.
+    "Oh Ah Wow Whoa Woah Hey Hi Hello Bye Yes Yeah Yep Yup Yay Oof Okay Thanks Thank Congrats "
+    "Awesome Cool Nice Great Sure Sorry Please Wanna Gonna Gotta Absolutely Definitely "
+    "Hopefully Thankfully Luckily Fortunately Unfortunately Honestly Actually Basically "
+    "Consequently Nevertheless Nonetheless Besides Similarly Additionally Overall"
 )
 _OPENERS = frozenset(_OPENER_WORDS.split())
 _NOT_NAMES = frozenset(
@@ -182,6 +191,12 @@ _MONTHS = {
     "December": "Dec",
 }
 _TOKEN_FIX = re.compile("\x00(?:st|nd|rd|th|" + "|".join(_MONTHS) + ")(?=\x00)")
+# Symbols that bind to the tokens beside them: with only these between two tokens a reader sees
+# one ("12.5%$4.2", "pm$250", "2024.5"), so a fact that stood apart there is fused, not kept.
+_GLUE = "%‰°$€£¥₹#+/.\\-"
+_GLUE_GAP = re.compile(f"[{_GLUE}]+")
+_SPACE = re.compile(r"\s+")
+_GLUE_JUNCTION = re.compile(f"(?<=[^\\W_])[{_GLUE}]+(?=[^\\W_])")
 _SCAN_BUDGET = 20_000_000  # characters of substring search before switching to token pairs
 
 
@@ -294,13 +309,21 @@ def _name_start(text: str, start: int, end: int, lower_words: list[frozenset[str
     """Start of the name in a capitalised run, or None when it is capitalised by position only."""
     words = text[start:end].split()
     if _at_sentence_start(text, start):
-        if len(words) == 1:
-            return start if _acronym_or_inner_caps(words[0]) else None
         first = words[0]
         if first not in _OPENERS and not lower_words:
             # Words this text also writes in lower case are ordinary words, so a sentence
             # opening "Although John" keeps only "John". Computed once per text.
             lower_words.append(frozenset(_LOWER_WORD.findall(text)))
+        if len(words) == 1:
+            if _acronym_or_inner_caps(first):
+                return start
+            if first in _OPENERS or first in _NOT_NAMES or len(first) < 2:
+                return None
+            # "Dana moved the launch": a lone capitalised word opening a sentence is a name when
+            # the text never writes it in lower case and English does not either.
+            if first.lower() in lower_words[0] or not written_capitalised(first):
+                return None
+            return start
         if first in _OPENERS or first.lower() in lower_words[0]:
             # "In Paris" -> "Paris": the opener is an ordinary word, what follows is a name.
             start = text.index(words[1], start + len(first))
@@ -308,6 +331,56 @@ def _name_start(text: str, start: int, end: int, lower_words: list[frozenset[str
     if len(words) == 1 and (len(words[0]) == 1 or words[0] in _NOT_NAMES):
         return None
     return start
+
+
+# Whole words among the first entries of MiniLM's word-piece vocabulary, which lists words
+# roughly by frequency (index 1997 is "the"): up to index 10,000, about the 8,000 most frequent.
+_COMMON_VOCAB_ENTRIES = 10_000
+
+
+# Derivational endings of ordinary English words ("Quarterly", "Exploring", "Creativity"); only
+# the rare-word test uses them, names with these endings ("Beijing", "Italy") pass the first.
+_SUFFIX_TEXT = "ly ing ed tion sion ment ness ity ous ive ful less able ible ism ist ize ise"
+_WORD_SUFFIXES = tuple(_SUFFIX_TEXT.split())
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str] | None:
+    """The most frequent English words (lower case), from the packaged MiniLM vocabulary."""
+    from compression_layer.minilm import minilm_path
+
+    try:
+        path = minilm_path() / "vocab.txt"
+        with path.open(encoding="utf-8") as handle:
+            lines = list(itertools.islice(handle, _COMMON_VOCAB_ENTRIES))
+    except (OSError, ImportError, CompressionLayerError):
+        return None
+    return frozenset(w for w in map(str.strip, lines) if w.isalpha() and w.isascii())
+
+
+@lru_cache(maxsize=8192)
+def written_capitalised(word: str) -> bool:
+    """Whether English writes ``word`` mostly capitalised, i.e. as a name (``Dana``, ``Paris``).
+
+    Two cheap tests, measured on the tuning splits' sentence-initial words (bench/meaning.py
+    ``--names``): the o200k tokenizer learned its merges in order of frequency on web text, so a
+    word whose capitalised form costs fewer tokens, or the same number of earlier-merged ones,
+    than its lower-case form is mostly written capitalised ("Paris", "Caroline", not "Revenue");
+    otherwise a word outside the ~8,000 most frequent words (MiniLM vocabulary order), whose
+    lower-case form is no cheaper and that does not end like a derived English word (-ly, -ing,
+    -tion ...), is taken as a name too ("Dana", "Thawne", not "Quarterly" or "Exploring").
+    """
+    from compression_layer.tokens import encoding
+
+    enc = encoding()
+    capital = enc.encode_ordinary(" " + word)
+    lower = enc.encode_ordinary(" " + word.lower())
+    if (len(capital), capital) < (len(lower), lower):
+        return True
+    common = _common_words()
+    if common is None or len(lower) < len(capital) or word.endswith(_WORD_SUFFIXES):
+        return False
+    return word.lower() not in common
 
 
 def _acronym_or_inner_caps(word: str) -> bool:
@@ -346,15 +419,24 @@ def _needles(original: str, facts: list[Fact]) -> dict[str, tuple[str, ...]]:
     for fact in facts:
         if fact.text in needles:
             continue
-        first = bisect.bisect_right(ends, fact.start)
-        stop = bisect.bisect_left(starts, fact.end, first, len(raw))
-        needle = _normalise(raw[first:stop])
+        first, last = _token_range(fact, raw, starts, ends)
+        needle = _normalise(raw[first : last + 1])
         if fact.kind in ("number", "money"):
             # Only the numeric part must survive: "12 km" may become "12km" or "12 kilometres".
             while needle and not needle[-1][0].isdigit():
                 needle.pop()
         needles[fact.text] = tuple(needle)
     return needles
+
+
+def _token_range(fact: Fact, raw: list[str], starts: list[int], ends: list[int]) -> tuple[int, int]:
+    """First and last token of ``fact`` (for numbers and money, the last digit token)."""
+    first = bisect.bisect_right(ends, fact.start)
+    last = bisect.bisect_left(starts, fact.end, first, len(raw)) - 1
+    if fact.kind in ("number", "money"):
+        while last > first and not raw[last][0].isdigit():
+            last -= 1
+    return first, last
 
 
 def _joined_tokens(text: str) -> str:
@@ -370,6 +452,81 @@ def _joined_tokens(text: str) -> str:
 def _fix_token(m: re.Match[str]) -> str:
     token = m.group()[1:]
     return "" if token in _ORDINAL_SUFFIXES else "\x00" + _MONTHS[token]
+
+
+def _gapped_tokens(text: str) -> tuple[list[str], list[str]]:
+    """Normalised tokens of ``text`` and the gaps around them (``gaps[i]`` precedes token i)."""
+    parts = _TOKEN.split(text)
+    tokens: list[str] = []
+    gaps: list[str] = []
+    pending = ""
+    for i, token in enumerate(parts[1::2]):
+        pending += parts[2 * i]
+        if token in _ORDINAL_SUFFIXES:
+            continue  # "3rd" compares as "3": its suffix joins the gap after it
+        tokens.append(_MONTHS.get(token) or token.replace(",", ""))
+        gaps.append(pending)
+        pending = ""
+    gaps.append(pending + parts[-1])
+    return tokens, gaps
+
+
+def _fuses(gap: str, original_gaps: set[str]) -> bool:
+    """A gap of glue symbols only that is not the original's less its whitespace: "12.5%$4.2"
+    for "12.5% to $4.2". Removing spaces only ("a % 2" -> "a%2", minified code) fuses nothing."""
+    return _GLUE_GAP.fullmatch(gap) is not None and gap not in original_gaps
+
+
+def _fused(
+    original: str, facts: list[Fact], needles: dict[str, tuple[str, ...]], compressed: str
+) -> set[str]:
+    """Facts of ``needles`` whose every occurrence in ``compressed`` is glued to a neighbour.
+
+    Glued means a gap of glue symbols only that the original did not have around that fact
+    (whitespace aside). Only a text with a junction of glue symbols the original never has
+    between two tokens ("%$" in "12.5%$4.2") is looked at closely, so most texts cost two scans.
+    """
+    new = set(_GLUE_JUNCTION.findall(compressed)).difference(_GLUE_JUNCTION.findall(original))
+    if not new:
+        return set()
+    tokens, gaps = _gapped_tokens(compressed)
+    glued_left = {tokens[i] for i in range(1, len(tokens)) if gaps[i] in new}
+    glued_right = {tokens[i - 1] for i in range(1, len(tokens)) if gaps[i] in new}
+    suspects = {
+        text
+        for text, needle in needles.items()
+        if needle and (needle[0] in glued_left or needle[-1] in glued_right)
+    }
+    if not suspects:
+        return set()
+    # Gaps around each occurrence of a suspect in the original, whitespace removed.
+    parts = _TOKEN.split(original)
+    raw = parts[1::2]
+    bounds = list(itertools.accumulate(map(len, parts)))
+    starts, ends = bounds[0::2], bounds[1::2]
+    sides: dict[str, tuple[set[str], set[str]]] = {}
+    for fact in facts:
+        if fact.text in suspects:
+            first, last = _token_range(fact, raw, starts, ends)
+            before, after = sides.setdefault(fact.text, (set(), set()))
+            before.add(_SPACE.sub("", parts[2 * first]))
+            after.add(_SPACE.sub("", parts[2 * last + 2]))
+    where: dict[str, list[int]] = {}
+    for i, token in enumerate(tokens):
+        where.setdefault(token, []).append(i)
+    fused: set[str] = set()
+    for text in suspects:
+        needle, (before, after) = needles[text], sides[text]
+        n = len(needle)
+        apart = (
+            (i == 0 or not _fuses(gaps[i], before))
+            and (i + n == len(tokens) or not _fuses(gaps[i + n], after))
+            for i in where.get(needle[0], ())
+            if tuple(tokens[i : i + n]) == needle
+        )
+        if not any(apart):
+            fused.add(text)
+    return fused
 
 
 def _missing(original: str, facts: list[Fact], compressed: str) -> list[str]:
@@ -392,4 +549,6 @@ def _missing(original: str, facts: list[Fact], compressed: str) -> list[str]:
         # Large texts: every adjacent token pair must occur, so the cost stays linear.
         pairs = set(itertools.pairwise(joined.split("\x00")))
         lost.update(t for t, n in longer if not pairs.issuperset(itertools.pairwise(n)))
+    kept = {text: needle for text, needle in needles.items() if text not in lost}
+    lost |= _fused(original, facts, kept, compressed)
     return [text for text in needles if text in lost]

@@ -36,6 +36,9 @@ from compression_layer.errors import InputError
 from compression_layer.tokens import count_tokens, encoding
 
 DEFAULT_ADAPTER = "extractive-default"
+# Inputs under this many o200k tokens come back unchanged: at the default rate a 7-token input
+# would keep 3, the facts alone ("14 March." for "Paid on 14 March."), and saves nothing worth it.
+TINY_TOKENS = 8
 
 
 @dataclass
@@ -146,6 +149,19 @@ def select(
     return keep
 
 
+def keep_best_word(scores: npt.NDArray[np.float64], units: list[Unit], keep: list[bool]) -> bool:
+    """When the selection kept no word, keep the best-scored one; True if it had to.
+
+    A budget below the cost of every word (a rate on a one-word input, a single 1 MB "word")
+    must not turn a non-empty input into an empty output.
+    """
+    words = [i for i, unit in enumerate(units) if unit.is_word]
+    if not words or any(keep[i] for i in words):
+        return False
+    keep[max(words, key=lambda i: (scores[i], -i))] = True
+    return True
+
+
 @dataclass
 class Prepared:
     """A text split into units with its keep logits, token costs and forced (always kept) units."""
@@ -238,6 +254,9 @@ class ExtractiveEngine:
         original = count_tokens(text)
         if not units or original == 0:
             return ExtractiveOutput(text, 1.0, [])
+        if original < TINY_TOKENS:
+            note = f"too short to compress ({original} tokens): returned unchanged"
+            return ExtractiveOutput(text, 1.0, [note])
         notes: list[str] = []
         if target_tokens is not None:
             budget = target_tokens
@@ -253,8 +272,13 @@ class ExtractiveEngine:
                 f"budget of {budget}: kept them all (the shortest output that keeps meaning)"
             )
         keep = select(scores, prepared.costs, prepared.forced, budget)
+        if keep_best_word(scores, units, keep):
+            notes.append(f"no word fits the budget of {budget} tokens: kept the best-scored one")
         drop_orphan_marks(units, keep)
         out = join_units(units, keep)
+        if not out.strip():  # only layout or punctuation survived: nothing to read
+            notes.append("nothing worth keeping fits the budget: returned the input unchanged")
+            return ExtractiveOutput(text, 1.0, notes)
         return ExtractiveOutput(out, count_tokens(out) / original, notes)
 
     def _query_boost(self, units: list[Unit], query: str) -> npt.NDArray[np.float64]:

@@ -112,7 +112,12 @@ _LABEL_RE = re.compile(
 _TABLE_RE = re.compile(r"[ \t]*\|[^\n]*")
 _HEADING_WORDS = 12  # a longer "heading" is prose behind a hash: only its mark is kept
 _CLOSERS = frozenset(".,;:!?)]}%…”’")
-_OPENERS = frozenset("([{“‘$€£¥")
+# Across a dropped stretch only punctuation leans on a neighbour: a closing mark on the word
+# before it ("grew." for "grew quickly."), an opening bracket or quote on the word after it.
+# Symbols that belong to numbers (%, $, €, units) never do, so "12.5% to $4.2" cannot become
+# "12.5%$4.2".
+_LEANS_LEFT = frozenset(".,;:!?)]}…”’")
+_LEANS_RIGHT = frozenset("([{“‘")
 
 
 def structural_units(text: str, units: list[Unit]) -> set[int]:
@@ -219,7 +224,7 @@ def join_units(units: list[Unit], keep: list[bool]) -> str:
             parts.append("\n" * newlines + indent)
         elif last_kept == i - 1:
             parts.append(unit.gap)
-        elif unit.text not in _CLOSERS and parts[-1][-1:] not in _OPENERS:
+        elif unit.text not in _LEANS_LEFT and parts[-1][-1:] not in _LEANS_RIGHT:
             # Something was dropped between two kept units: never glue them ("pm$250$600").
             parts.append(" ")
         parts.append(unit.text)
