@@ -119,10 +119,26 @@ async def test_dead_provider_yields_a_partial_report(
     assert by_name["gemini"].error is not None and by_name["gemini"].passed is None
     assert by_name["claude"].passed and by_name["gpt"].passed
     assert report.partial and report.transfer == 1.0
-    # 10 calls were due (5 tasks x 2 texts), 3 attempts each through the SDK's retries; after
-    # DEAD_AFTER failures in a row (plus those already in flight) the rest are skipped.
-    assert fake_api.count("gemini") <= (DEAD_AFTER + settings.concurrency - 1) * 3 < 10 * 3
+    assert report.status == "incomplete"  # gemini produced no answer at all
+    # 10 calls were due (5 tasks x 2 texts), 3 attempts each with retries. Calls in flight count
+    # towards the give-up rule, so no more than DEAD_AFTER calls were ever sent.
+    assert fake_api.count("gemini") == DEAD_AFTER * 3
     assert any("skipped" in (t.error or "") for t in by_name["gemini"].tasks)
+    assert by_name["gemini"].failed == 5 and by_name["gemini"].answered == 0
+    assert report.failures[0] == "gemini: 5 of 5 tasks failed (no answer at all)"
+    assert any("500: the API failed or is overloaded" in line for line in report.failures)
+    assert any("gemini was given up after 3 failed calls" in note for note in report.notes)
+
+
+async def test_every_provider_dead_is_no_answers(
+    fake_api: FakeAPI, settings: ValidationSettings
+) -> None:
+    fake_api.dead.update({"anthropic", "openai", "gemini"})
+    report = await _run(settings, MODELS)
+    assert report.status == "no_answers" and report.passed is None
+    assert [line for line in report.failures if not line.startswith(" ")] == [
+        f"{m}: 1 of 1 tasks failed (no answer at all)" for m in MODELS
+    ]
 
 
 async def test_no_models_means_offline_checks_only(
@@ -175,6 +191,8 @@ async def test_key_never_reaches_errors_logs_or_stored_rows(
     dumped = report.model_dump_json()
     assert all(m.error for m in report.models)
     assert "invalid key ***" in dumped
+    for variable in KEYS:
+        assert f"401 Unauthorized: the key in {variable} was rejected" in dumped
     stored = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     for key in KEYS.values():
         assert key not in dumped

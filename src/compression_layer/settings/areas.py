@@ -145,9 +145,32 @@ class ValidationSettings(AreaSettings):
     budget_usd: float = Field(default=5.0, ge=0.0, description="spend cap per run (pair or batch)")
     concurrency: int = Field(default=4, gt=0, description="calls in flight per provider")
     timeout_s: float = Field(default=60.0, gt=0, description="per HTTP request, passed to the SDK")
-    max_retries: int = Field(default=3, ge=0, description="SDK retries on 429 / 5xx / timeouts")
+    max_retries: int = Field(
+        default=3, ge=0, description="retries on 429 / 5xx / timeouts / cut-off bodies, all SDKs"
+    )
     retry_initial_delay_s: float = Field(
-        default=1.0, ge=0.0, description="first backoff for SDKs that take one (google-genai)"
+        default=1.0, ge=0.0, description="first backoff without a Retry-After; doubles per retry"
+    )
+    retry_after_max_s: float = Field(
+        default=30.0, ge=0.0, description="longest Retry-After honoured; longer fails the call now"
+    )
+    pair_deadline_s: float | None = Field(
+        default=90.0,
+        gt=0,
+        description="wall-clock cap on one pair's model calls; calls in flight are cancelled "
+        "and reported as timed out; null: none",
+    )
+    run_deadline_s: float | None = Field(
+        default=120.0,
+        gt=0,
+        description="wall-clock cap on one `validate pair` run (or validate_compression call); "
+        "null: none",
+    )
+    batch_deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="wall-clock cap on one `validate batch` run; it stops like the budget and a "
+        "rerun resumes; null: none",
     )
     max_tokens: int = Field(default=512, gt=0, description="output cap per call")
     tasks: list[str] = Field(

@@ -4,6 +4,12 @@ Input lines are JSON objects, either ``{"id"?, "original", "compressed", "questi
 chat format of the seed pairs (``messages`` with a ``user`` turn ``"Compress:\\n<input>"`` and an
 ``assistant`` turn holding the compression). A malformed line is reported with its line number
 and the batch goes on. Each output line is ``{"id", "line", "report"}``.
+
+A pair is written once every requested model has answered it (some failed calls are allowed and
+listed in its report). A pair where a model produced no answer at all is left out, counted in
+``unfinished`` with what failed, so a rerun redoes it (paid answers come from the cache). The
+batch stops early, to be resumed, when the budget or the batch deadline is reached, or when every
+requested provider has been given up.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -53,11 +59,41 @@ class BatchSummary(BaseModel):
     validated: int = 0
     skipped: int = Field(default=0, description="already in the output (resume)")
     errors: list[LineError] = Field(default_factory=list)
+    unfinished: int = Field(
+        default=0, description="pairs where a model produced no answer: not written, redone later"
+    )
     budget_exhausted: bool = False
+    deadline_reached: bool = False
+    gave_up: dict[str, str] = Field(
+        default_factory=dict, description="providers given up in this run, with their last error"
+    )
     stopped_early: bool = False
+    status: Literal["ok", "incomplete", "no_answers"] = Field(
+        default="ok",
+        description="no_answers: models were asked and none ever answered; incomplete: some pair "
+        "is unfinished or the batch stopped early",
+    )
+    tasks_answered: int = 0
+    tasks_failed: int = 0
+    failures: list[str] = Field(default_factory=list, description="what failed (first 20 lines)")
     calls: int = 0
     cached: int = 0
     cost_usd: float = 0.0
+
+    def add_failures(self, pair: str, lines: list[str]) -> None:
+        for line in lines:
+            if len(self.failures) < 20:
+                self.failures.append(f"pair {pair}: {line.strip()}")
+
+    def settle(self, asked_models: bool) -> None:
+        """Fill ``status`` once the run is over."""
+        if asked_models and self.tasks_failed and not self.tasks_answered:
+            self.status = "no_answers"
+        elif self.unfinished or self.stopped_early:
+            self.status = "incomplete"
+        else:
+            self.status = "ok"
+        self.cost_usd = round(self.cost_usd, 8)
 
 
 def _from_chat(row: dict[str, Any]) -> dict[str, Any]:
@@ -113,17 +149,22 @@ async def run_batch(
     *,
     on_pair: Callable[[int, str], None] | None = None,
 ) -> BatchSummary:
-    """Validate every pair of ``pairs`` not yet in ``out``; append one line per pair.
+    """Validate every pair of ``pairs`` not yet in ``out``; append one line per finished pair.
 
-    Stops when the budget is reached; the pair that hit it is not written, so a later run with a
-    larger budget redoes it (its paid answers come from the cache).
+    Stops when the budget or the run deadline is reached, or every provider has been given up;
+    the pair that hit it is not written, so a later run redoes it (its paid answers come from the
+    cache).
     """
-    harness.resolve(models)  # unknown models and missing keys fail before any work
+    resolved = harness.resolve(models)  # unknown models and missing keys fail before any work
+    providers = {m.provider for m in resolved}
     summary = BatchSummary()
     seen = done_ids(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as sink:
         for number, pair, error in read_pairs(pairs):
+            if harness.deadline_passed():
+                summary.deadline_reached = summary.stopped_early = True
+                break
             summary.total += 1
             if pair is None:
                 summary.errors.append(LineError(line=number, error=error or "unreadable"))
@@ -140,17 +181,30 @@ async def run_batch(
                     summary.calls += report.calls
                     summary.cached += report.cached
                     summary.cost_usd += report.cost_usd
+                    summary.tasks_answered += sum(m.answered for m in report.models)
+                    summary.tasks_failed += sum(m.failed for m in report.models)
+                    summary.add_failures(pair.key(), report.failures)
                     if report.budget_exhausted:
                         summary.budget_exhausted = summary.stopped_early = True
                         break
-                    row = {"id": pair.key(), "line": number, "report": report.model_dump()}
-                    sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    sink.flush()
-                    seen.add(pair.key())
-                    summary.validated += 1
+                    if report.deadline_reached and harness.deadline_passed():
+                        summary.deadline_reached = summary.stopped_early = True
+                        break
+                    if report.status in ("no_answers", "incomplete"):
+                        summary.unfinished += 1
+                    else:
+                        row = {"id": pair.key(), "line": number, "report": report.model_dump()}
+                        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        sink.flush()
+                        seen.add(pair.key())
+                        summary.validated += 1
+                    summary.gave_up = harness.gave_up()
+                    if providers and providers <= set(summary.gave_up):
+                        summary.stopped_early = True
+                        break
             if on_pair is not None:
                 on_pair(number, pair.key() if pair else "")
-    summary.cost_usd = round(summary.cost_usd, 8)
+    summary.settle(bool(resolved))
     return summary
 
 

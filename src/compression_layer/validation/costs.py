@@ -65,6 +65,8 @@ class ModelUsage(BaseModel):
     calls: int = 0
     cached: int = 0
     failed: int = 0
+    timed_out: int = 0
+    skipped: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0

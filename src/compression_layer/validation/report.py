@@ -1,6 +1,22 @@
-"""The result model of a validation: offline checks, per-model scores, transfer, usage, cost."""
+"""The result model of a validation: offline checks, per-model scores, transfer, usage, cost.
+
+``ValidationReport.status`` sums a run up for scripts (the CLI's exit code follows it):
+
+- ``ok``: every requested model answered, and the pair passed (or only offline checks ran and
+  they passed);
+- ``failed``: a model scored below the pass mark, or the offline checks found meaning lost;
+- ``incomplete``: at least one requested model produced no answer at all (its calls failed, timed
+  out, were skipped or refused by the budget) while another answered;
+- ``no_answers``: models were requested and none produced an answer.
+
+Failed calls of models that did answer something leave the status alone; they are listed in
+``failures`` and the report is ``partial``.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -56,7 +72,17 @@ class TaskResult(BaseModel):
     answer_compressed: str | None = None
     score: TaskScore | None = None
     error: str | None = None
+    reason: str | None = Field(
+        default=None, description="why it failed (errors.REASONS key: auth, deadline, ...)"
+    )
+    timed_out: bool = Field(
+        default=False, description="a call ran out of time (timeout_s or a deadline)"
+    )
     cached: bool = False
+
+    @property
+    def answered(self) -> bool:
+        return self.error is None and self.answer_original is not None
 
 
 class ModelResult(BaseModel):
@@ -70,6 +96,12 @@ class ModelResult(BaseModel):
     min: float | None = None
     passed: bool | None = None
     error: str | None = None
+    answered: int = Field(default=0, description="tasks answered from both texts")
+    failed: int = Field(default=0, description="tasks without both answers")
+    timed_out: int = Field(default=0, description="failed tasks that ran out of time")
+
+
+Status = Literal["ok", "failed", "incomplete", "no_answers"]
 
 
 class ValidationReport(BaseModel):
@@ -88,7 +120,14 @@ class ValidationReport(BaseModel):
     transfer: float | None = None
     passed: bool | None = None
     partial: bool = False
+    status: Status = "ok"
     budget_exhausted: bool = False
+    deadline_reached: bool = Field(
+        default=False, description="a deadline cut calls off; they are marked timed_out"
+    )
+    failures: list[str] = Field(
+        default_factory=list, description="what failed, per model, in words (see failure_lines)"
+    )
     calls: int = Field(default=0, description="provider calls made (SDK retries not counted)")
     cached: int = Field(default=0, description="answers served from the cache")
     cost_usd: float = 0.0
@@ -113,6 +152,30 @@ class ValidationReport(BaseModel):
         self.calls = sum(u.calls for u in self.usage)
         self.cached = sum(u.cached for u in self.usage)
         self.cost_usd = round(sum(u.cost_usd for u in self.usage), 8)
+        silent = [m for m in self.models if m.answered == 0 and m.tasks]
+        if self.models and len(silent) == len(self.models):
+            self.status = "no_answers"
+        elif silent:
+            self.status = "incomplete"
+        elif self.passed is False:
+            self.status = "failed"
+        else:
+            self.status = "ok"
+        self.failures = failure_lines(self.models)
+
+
+def failure_lines(models: list[ModelResult]) -> list[str]:
+    """Per model with failed tasks: how many, and each distinct error with its count."""
+    lines: list[str] = []
+    for m in models:
+        if not m.failed:
+            continue
+        none = " (no answer at all)" if m.answered == 0 else ""
+        timed = f", {m.timed_out} timed out" if m.timed_out else ""
+        lines.append(f"{m.model}: {m.failed} of {len(m.tasks)} tasks failed{timed}{none}")
+        for error, count in Counter(t.error for t in m.tasks if t.error).most_common():
+            lines.append(f"  {count}x {error}")
+    return lines
 
 
 def summarise_model(result: ModelResult, threshold: float) -> None:
@@ -125,3 +188,6 @@ def summarise_model(result: ModelResult, threshold: float) -> None:
     errors = [t.error for t in result.tasks if t.error]
     if errors and not scores:
         result.error = errors[0]
+    result.answered = sum(t.answered for t in result.tasks)
+    result.failed = sum(not t.answered for t in result.tasks)
+    result.timed_out = sum(t.timed_out for t in result.tasks)

@@ -148,5 +148,6 @@ def build_provider(
         timeout_s=settings.timeout_s,
         max_retries=settings.max_retries,
         retry_initial_delay_s=settings.retry_initial_delay_s,
+        key_env=entry.api_key_env,
     )
     return factory(config)

@@ -1,14 +1,21 @@
-"""Anthropic Messages API via ``anthropic.AsyncAnthropic``; retries and timeouts are the SDK's."""
+"""Anthropic Messages API via ``anthropic.AsyncAnthropic``: one attempt per call (no SDK retry)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from compression_layer.validation.errors import MissingExtraError
+from compression_layer.validation.errors import MissingExtraError, ProviderError
 from compression_layer.validation.providers.base import (
     Completion,
     CompletionRequest,
     ProviderConfig,
+)
+from compression_layer.validation.providers.faults import (
+    check_object,
+    field,
+    missing,
+    usage_tokens,
 )
 
 
@@ -23,8 +30,13 @@ class AnthropicProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
         self._client: Any = None
+        self._lock = threading.Lock()  # prepare() may run in a thread while a call starts
 
     def _sdk(self) -> Any:
+        with self._lock:
+            return self._client if self._client is not None else self._build()
+
+    def _build(self) -> Any:
         if self._client is None:
             try:
                 import anthropic
@@ -33,12 +45,30 @@ class AnthropicProvider:
             kwargs: dict[str, Any] = {
                 "api_key": self.config.api_key,
                 "timeout": self.config.timeout_s,
-                "max_retries": self.config.max_retries,
+                "max_retries": 0,
             }
             if self.config.base_url:
                 kwargs["base_url"] = self.config.base_url
             self._client = anthropic.AsyncAnthropic(**kwargs)
         return self._client
+
+    def prepare(self) -> None:
+        """Import the SDK and build its client now (the harness does it off the event loop)."""
+        self._sdk()
+
+    def _read(self, model: str, message: Any) -> Completion:
+        check_object(self.config, model, message)
+        content = field(message, "content")
+        if not isinstance(content, list):
+            raise missing(self.config, model, "content", content)
+        texts = []
+        for block in content:
+            if not isinstance(block, dict) and not hasattr(block, "type"):
+                raise missing(self.config, model, "content[]", block)
+            if field(block, "type") == "text":
+                texts.append(str(field(block, "text") or ""))
+        n_in, n_out = usage_tokens(field(message, "usage"), "input_tokens", "output_tokens")
+        return Completion(text="".join(texts), input_tokens=n_in, output_tokens=n_out)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         client = self._sdk()
@@ -49,15 +79,10 @@ class AnthropicProvider:
                 system=request.system,
                 messages=[{"role": "user", "content": request.prompt}],
             )
-            text = "".join(
-                getattr(block, "text", "") for block in message.content if block.type == "text"
-            )
-            return Completion(
-                text=text,
-                input_tokens=int(message.usage.input_tokens),
-                output_tokens=int(message.usage.output_tokens),
-            )
-        except Exception as exc:  # any SDK or decoding failure, after the SDK's retries
+            return self._read(request.model, message)
+        except ProviderError:
+            raise
+        except Exception as exc:  # any SDK or decoding failure, in words
             raise self.config.error(request.model, exc) from None
 
     async def count_tokens(self, text: str, model: str) -> int | None:
@@ -66,7 +91,13 @@ class AnthropicProvider:
             counted = await client.messages.count_tokens(
                 model=model, messages=[{"role": "user", "content": text}]
             )
-            return int(counted.input_tokens)
+            check_object(self.config, model, counted)
+            value = field(counted, "input_tokens")
+            if not isinstance(value, int):
+                raise missing(self.config, model, "input_tokens", value)
+            return value
+        except ProviderError:
+            raise
         except Exception as exc:
             raise self.config.error(model, exc) from None
 

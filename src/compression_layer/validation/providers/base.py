@@ -1,11 +1,17 @@
-"""What every provider is: a request in, a completion (text + token usage) out."""
+"""What every provider is: a request in, a completion (text + token usage) out.
+
+A provider makes one attempt per call (its SDK's own retries are off): the harness retries with
+one policy for every SDK (:mod:`compression_layer.validation.retry`), so Retry-After, backoff and
+the deadlines behave the same whichever API is behind the model.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from compression_layer.validation.errors import ProviderError, redact
+from compression_layer.validation.providers.faults import describe_exception
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,10 @@ class Completion:
 class ProviderConfig:
     """Everything a provider needs to build its SDK client; no network in construction.
 
-    ``api_key`` is read from the environment by the registry; ``repr`` hides it so it cannot leak
-    through a log line or a traceback.
+    ``api_key`` is read from the environment by the registry (``key_env`` names the variable, for
+    messages); ``repr`` hides the key so it cannot leak through a log line or a traceback.
+    ``max_retries`` and ``retry_initial_delay_s`` are the harness's retry policy; the SDK clients
+    are built with their own retries off.
     """
 
     name: str
@@ -43,6 +51,7 @@ class ProviderConfig:
     timeout_s: float
     max_retries: int
     retry_initial_delay_s: float = 1.0
+    key_env: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -51,19 +60,21 @@ class ProviderConfig:
             f"max_retries={self.max_retries})"
         )
 
-    def error(self, model: str, exc: BaseException) -> ProviderError:
-        """A :class:`ProviderError` for ``exc`` with the key scrubbed from its message."""
-        text = f"{type(exc).__name__}: {exc}"
-        return ProviderError(self.name, model, redact(text, [self.api_key or ""]))
+    def error(self, model: str, problem: BaseException | str, **fields: Any) -> ProviderError:
+        """A :class:`ProviderError` in words for an exception or a message; the key scrubbed."""
+        if isinstance(problem, BaseException):
+            return describe_exception(self, model, problem)
+        text = redact(problem, [self.api_key or ""])
+        return ProviderError(self.name, model, text, **fields)
 
 
 class Provider(Protocol):
-    """A chat endpoint. Implementations import their SDK lazily and use its own retries."""
+    """A chat endpoint. Implementations import their SDK lazily and make one attempt per call."""
 
     config: ProviderConfig
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        """Run one call; raise :class:`ProviderError` once the SDK has given up."""
+        """Run one attempt; raise :class:`ProviderError` (in words) when it fails."""
         ...
 
     async def count_tokens(self, text: str, model: str) -> int | None:
