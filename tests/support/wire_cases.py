@@ -178,12 +178,18 @@ class RawStdio:
     A thread moves stdout lines into a queue, so every wait for an answer is bounded.
     """
 
-    def __init__(self, env: dict[str, str], cwd: Path, timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        cwd: Path,
+        timeout: float = 120.0,
+        command: list[str] | None = None,
+    ) -> None:
         self.timeout = timeout
         self.stderr_path = cwd / "stdio-server.stderr"
         with self.stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "compression_layer.server", "serve"],
+                command or [sys.executable, "-m", "compression_layer.server", "serve"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -216,12 +222,13 @@ class RawStdio:
         message: dict[str, Any] = json.loads(raw)  # every stdout line is JSON
         return message
 
-    def answer(self, payload: bytes) -> dict[str, Any]:
-        """Send ``payload``; its answer, skipping notifications."""
+    def answer(self, payload: bytes, request_id: Any = ...) -> dict[str, Any]:
+        """Send ``payload``; its answer, skipping notifications (and, given ``request_id``,
+        late answers to earlier requests)."""
         self.send(payload)
         while True:
             message = self.reply()
-            if "id" in message:
+            if "id" in message and request_id in (..., message["id"]):
                 return message
 
     def handshake(self) -> dict[str, Any]:
