@@ -14,7 +14,8 @@ BM25 + fusion + row fetch), per size:
 Vectors are random unit vectors seeded by the text (the cost of vectors without a model, 384-d);
 ``--minilm N`` also runs the packaged MiniLM at N memories (query embedding included in the
 search time). Results go to ``bench/results/memory_tags.json`` under ``--label`` (other labels in
-the file are kept, so a run of the code before a change and one after sit side by side)::
+the file are kept, so a run of the code before a change and one after sit side by side; a rerun
+of some sizes replaces those under its label)::
 
     nice -n 10 .venv/bin/python bench/memory_tags.py --label after [--sizes 10000 100000]
 """
@@ -164,7 +165,11 @@ async def run_size(
     items = items_for(n, vocab)
     settings = MemorySettings(near_duplicate_policy="keep")
     kwargs: dict[str, Any] = {} if minilm else {"embedder": cheap_embedder, "embed_model": "cheap"}
-    out: dict[str, Any] = {"memories": n, "embedder": "minilm" if minilm else "cheap-random-384"}
+    out: dict[str, Any] = {
+        "memories": n,
+        "embedder": "minilm" if minilm else "cheap-random-384",
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+    }
     async with MemoryStore.open(tmp / f"tags-{n}-{minilm}.db", settings=settings, **kwargs) as st:
         t0 = time.perf_counter()
         ids: list[str] = []
@@ -187,6 +192,7 @@ async def run_size(
             st, queries, ["rare", "topic7"], budget
         )
         out["get"] = await get_latency(st, ids, args.gets, budget)
+    out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     return out
 
 
@@ -234,6 +240,14 @@ async def main() -> None:
             report["sizes"].append(await run_size(tmp, args.minilm, queries, vocab, args, True))
     report["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results = json.loads(OUT.read_text(encoding="utf-8")) if OUT.is_file() else {}
+    # A rerun of some sizes under a label replaces those and keeps the label's others.
+    ran = {(s["memories"], s["embedder"]) for s in report["sizes"]}
+    kept = [
+        s
+        for s in results.get(args.label, {}).get("sizes", [])
+        if (s["memories"], s["embedder"]) not in ran
+    ]
+    report["sizes"] = kept + report["sizes"]
     results[args.label] = report
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

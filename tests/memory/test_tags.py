@@ -227,3 +227,31 @@ def test_vector_index_keeps_a_scored_snapshot_intact() -> None:
     assert index.ascending
     index.append([0], np.array([[0.0, 1.0]], dtype=np.float32))
     assert not index.ascending and index.position(0) == 3 and index.position(9) is None
+
+
+async def test_a_cancelled_search_leaves_the_store_usable(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = await store.store_many(_items(30), namespace="fruit")
+    scoring, release = threading.Event(), threading.Event()
+    real = top_rows
+
+    def held_top_rows(*args: Any, **kwargs: Any) -> Any:
+        scoring.set()
+        assert release.wait(WAIT_S), "the test never released the search"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectors_module, "top_rows", held_top_rows)
+    search = asyncio.create_task(store.search("apple", namespace="fruit", tags=["t1"]))
+    try:
+        assert await asyncio.to_thread(scoring.wait, WAIT_S)
+        search.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await search
+    finally:
+        release.set()
+    monkeypatch.setattr(vectors_module, "top_rows", real)
+    for _ in range(6):  # more than the pool holds: a dropped reader is not waited for
+        assert (await asyncio.wait_for(store.get(stored[1].id), WAIT_S)).id == stored[1].id
+        hits = await asyncio.wait_for(store.search("apple", namespace="fruit", tags=["t1"]), WAIT_S)
+        assert hits and all("t1" in h.tags for h in hits)

@@ -141,9 +141,15 @@ class Database:
             reader = await self._idle.get()
         try:
             yield reader
-        finally:
-            if reader in self._readers:  # not closed meanwhile
-                self._idle.put_nowait(reader)
+        except BaseException:
+            # Interrupted mid-statement (cancelled, say), a cursor may be left open and with it
+            # a read snapshot that would go stale and hold back WAL checkpoints: drop it.
+            if reader in self._readers:
+                self._readers.remove(reader)
+                await reader.close()
+            raise
+        if reader in self._readers:  # not closed meanwhile
+            self._idle.put_nowait(reader)
 
     def check_open(self) -> None:
         """MemoryStoreError once the database has been closed."""
