@@ -120,6 +120,7 @@ async def test_dead_provider_yields_a_partial_report(
     assert by_name["claude"].passed and by_name["gpt"].passed
     assert report.partial and report.transfer == 1.0
     assert report.status == "incomplete"  # gemini produced no answer at all
+    assert report.passed is None  # no pass is claimed while a requested model never answered
     # 10 calls were due (5 tasks x 2 texts), 3 attempts each with retries. Calls in flight count
     # towards the give-up rule, so no more than DEAD_AFTER calls were ever sent.
     assert fake_api.count("gemini") == DEAD_AFTER * 3

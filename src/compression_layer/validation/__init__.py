@@ -1,6 +1,7 @@
 """Cross-model validation: do Claude, GPT, Gemini (or a local model) answer from a compression as
 they do from the original? Offline checks need no key; model checks go through each provider's
-SDK with caching, retries, per-provider concurrency and a budget.
+SDK with caching, one retry policy, per-provider concurrency, deadlines and a budget; a failed
+call is reported in words (``ProviderError.reason``), never a crash.
 
 Entry points: :func:`validate_pair` (used by the MCP tool ``validate_compression``), the
 :class:`Harness` for many pairs, and the ``compression-layer validate`` CLI (``validation.cli``).

@@ -18,6 +18,7 @@ from compression_layer.settings import ValidationSettings, load_area
 from compression_layer.tokens import TokenCount, model_family, register_exact_counter
 from compression_layer.validation.errors import MissingExtraError
 from compression_layer.validation.providers import build_provider, resolve_model
+from compression_layer.validation.retry import RetryPolicy, with_retries
 
 _FAMILY_KIND = {"claude": "anthropic", "gemini": "gemini"}
 
@@ -122,7 +123,9 @@ async def exact_count(
     provider_name, api_model = _api_model(model, family, settings)
     provider = build_provider(provider_name, settings, env)
     try:
-        tokens = await provider.count_tokens(text, api_model)
+        tokens = await with_retries(
+            lambda: provider.count_tokens(text, api_model), RetryPolicy.from_settings(settings)
+        )
     finally:
         await provider.aclose()
     return TokenCount(model=model, encoding=f"{family}-api", tokens=int(tokens or 0))

@@ -107,8 +107,9 @@ Status = Literal["ok", "failed", "incomplete", "no_answers"]
 class ValidationReport(BaseModel):
     """Everything known about one (original, compressed) pair.
 
-    ``transfer`` is the share of scored models that pass; ``partial`` is set when a provider failed
-    or the budget stopped calls, so some scores are missing rather than low.
+    ``transfer`` is the share of scored models that pass; ``passed`` is never true while a
+    requested model gave no answer at all; ``partial`` is set when a provider failed or the budget
+    stopped calls, so some scores are missing rather than low; ``status`` sums it up (see above).
     """
 
     offline: OfflineChecks
@@ -153,6 +154,9 @@ class ValidationReport(BaseModel):
         self.cached = sum(u.cached for u in self.usage)
         self.cost_usd = round(sum(u.cost_usd for u in self.usage), 8)
         silent = [m for m in self.models if m.answered == 0 and m.tasks]
+        if silent and self.passed:
+            # A model that never answered cannot have transferred: no pass is claimed for it.
+            self.passed = None
         if self.models and len(silent) == len(self.models):
             self.status = "no_answers"
         elif silent:

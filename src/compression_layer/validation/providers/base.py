@@ -69,7 +69,12 @@ class ProviderConfig:
 
 
 class Provider(Protocol):
-    """A chat endpoint. Implementations import their SDK lazily and make one attempt per call."""
+    """A chat endpoint. Implementations import their SDK lazily and make one attempt per call.
+
+    They may also offer ``prepare()``: import the SDK and build the client now. The harness calls
+    it in a worker thread before the first call, so a cold SDK import (seconds) never stalls the
+    event loop that keeps the deadlines.
+    """
 
     config: ProviderConfig
 
