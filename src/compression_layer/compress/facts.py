@@ -362,13 +362,18 @@ def _common_words() -> frozenset[str] | None:
 def written_capitalised(word: str) -> bool:
     """Whether English writes ``word`` mostly capitalised, i.e. as a name (``Dana``, ``Paris``).
 
-    Two cheap tests, measured on the tuning splits' sentence-initial words (bench/meaning.py
-    ``--names``): the o200k tokenizer learned its merges in order of frequency on web text, so a
-    word whose capitalised form costs fewer tokens, or the same number of earlier-merged ones,
-    than its lower-case form is mostly written capitalised ("Paris", "Caroline", not "Revenue");
-    otherwise a word outside the ~8,000 most frequent words (MiniLM vocabulary order), whose
-    lower-case form is no cheaper and that does not end like a derived English word (-ly, -ing,
-    -tion ...), is taken as a name too ("Dana", "Thawne", not "Quarterly" or "Exploring").
+    Two cheap tests. The o200k tokenizer learned its merges in order of frequency on web text,
+    so a word whose capitalised form costs fewer tokens, or the same number of earlier-merged
+    ones, than its lower-case form is mostly written capitalised ("Paris", "Caroline", not
+    "Revenue"). Otherwise a word outside the ~8,000 most frequent words (MiniLM vocabulary
+    order), whose lower-case form is no cheaper and that does not end like a derived English
+    word (-ly, -ing, -tion ...), is taken as a name too ("Dana", "Okonkwo", not "Quarterly").
+
+    Measured on lone capitalised words opening a sentence, a word counting as a name when its
+    split writes it capitalised mid-sentence and never in lower case: tuning splits (SQuAD 0-3,
+    NQ 0-399, LoCoMo conv-26/30) 98.5% of name occurrences found, 1.0% of common-word ones taken
+    for names; held out (SQuAD 4-7, NQ 400+, LoCoMo conv-41/42/43) 83.6% and 3.2% (distinct
+    words: 89% and 4.3%; the largest miss is "Tim", whose lower case o200k merged first).
     """
     from compression_layer.tokens import encoding
 
