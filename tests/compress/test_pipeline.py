@@ -212,3 +212,21 @@ def test_code_output_that_does_not_reparse_returns_the_input() -> None:
     assert r.compressed == PY
     assert any("did not re-parse" in n for n in r.notes)
     assert ast.dump(ast.parse(r.compressed)) == ast.dump(ast.parse(PY))
+
+
+def test_limits_are_the_compress_settings_and_named_in_the_refusal() -> None:
+    settings = CompressSettings(max_input_bytes=100, max_query_chars=10)
+    with pytest.raises(InputError, match=r"COMPRESSION_LAYER_COMPRESS__MAX_INPUT_BYTES"):
+        compress("word " * 40, settings=settings)
+    with pytest.raises(InputError, match=r"compress\.max_query_chars"):
+        compress("word " * 10, query="what is this about?", settings=settings)
+    assert compress("word " * 10, engine="structural", query="why?", settings=settings)
+
+
+def test_the_limit_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__MAX_INPUT_BYTES", "100")
+    with pytest.raises(InputError, match="over the 100 B limit"):
+        compress("word " * 40)
+    monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__MAX_QUERY_CHARS", "3")
+    with pytest.raises(InputError, match="3-character limit"):
+        compress("word " * 10, query="why?")

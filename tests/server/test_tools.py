@@ -80,7 +80,6 @@ async def test_compress_paths_relative_and_absolute(server: Server, root: Path) 
     ("arguments", "needle"),
     [
         ({"text": "   \n"}, "empty"),
-        ({"text": "word " * 5000}, "limit"),
         ({}, "nothing to compress"),
         ({"text": "hello there", "paths": ["total.py"]}, "not both"),
         ({"paths": ["blob.bin"]}, "binary"),

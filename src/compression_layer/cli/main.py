@@ -81,13 +81,16 @@ def compress(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
 ) -> None:
     """Compress files (or stdin) and print the result with its numbers."""
-    from compression_layer.compress.inputs import check_text, decode_bytes, read_path
+    from compression_layer.compress.inputs import check_query, read_path, read_stream
     from compression_layer.compress.pipeline import compress as run
     from compression_layer.compress.pipeline import domain_for_path
     from compression_layer.settings import CompressSettings, load_area
 
     try:
         settings = load_area(CompressSettings, engine=engine, strip_docstrings=strip_docstrings)
+        # The same limits as compress() and the server (compress.max_input_bytes and
+        # compress.max_query_chars): a query over its limit fails once, not once per file.
+        check_query(query, max_chars=settings.max_query_chars)
     except CompressionLayerError as exc:
         raise _fail(str(exc)) from None
     sources = paths or ["-"]
@@ -96,11 +99,8 @@ def compress(
     for source in sources:
         try:
             if source == "-":
-                text = check_text(
-                    decode_bytes(sys.stdin.buffer.read(), source="stdin"),
-                    max_bytes=settings.max_input_bytes,
-                    source="stdin",
-                )
+                # Bounded: more than the limit is refused without reading all of it.
+                text = read_stream(sys.stdin.buffer, max_bytes=settings.max_input_bytes)
             else:
                 text = read_path(Path(source), max_bytes=settings.max_input_bytes)
             result = run(

@@ -5,6 +5,9 @@ the library default). ``auto`` sends code, JSON and logs through the structural 
 (lossless), prose through the extractive engine, and mixed markdown part by part. When the
 extractive adapter cannot be loaded, ``auto`` falls back to structural and the result's
 ``engine`` field and ``notes`` say so.
+
+Prose and mixed text longer than a chunk go to a lossy engine in chunks, one after another
+(:mod:`~compression_layer.compress.chunks`), so memory stays bounded whatever the input size.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ import time
 from pathlib import PurePath
 
 from compression_layer import tokens
+from compression_layer.compress.chunks import CHUNK_CHARS, run_chunked
 from compression_layer.compress.codeguard import check_code_output
 from compression_layer.compress.domain import detect
 from compression_layer.compress.engines import DEFAULT_ENGINES, EngineTable
 from compression_layer.compress.guard import guard
-from compression_layer.compress.inputs import check_text
+from compression_layer.compress.inputs import check_query, check_text
 from compression_layer.compress.structural.engine import StructuralEngine
 from compression_layer.compress.types import (
     CompressionResult,
@@ -113,6 +117,7 @@ def compress(
     if target_tokens is not None and target_tokens <= 0:
         raise InputError(f"target_tokens must be positive, got {target_tokens}")
     check_text(text, max_bytes=cfg.max_input_bytes)
+    query = check_query(query, max_chars=cfg.max_query_chars)
     started = time.perf_counter()
     found = parse_domain(domain) if domain else detect(text)
     request = CompressRequest(
@@ -127,15 +132,21 @@ def compress(
         own = getattr(chosen, "default_rate", None)  # engines that carry their own default
         rate = cfg.rate if cfg.rate is not None else own if own is not None else DEFAULT_RATE
         request = request.model_copy(update={"rate": rate})
-    out = chosen.run(text, found, request)
-    out.notes[:0] = notes
-    if found.kind in ("code", "json") and not out.verified and out.text != text:
-        # Code and data must still parse as they did: otherwise the input comes back unchanged.
-        out.text, broke = check_code_output(text, out.text, found.language or found.kind)
-        if broke:
-            out.notes.append(broke)
-    lost, ops = guard(text, out, cfg)
     n_orig = tokens.count_tokens(text)
+    if len(text) > CHUNK_CHARS and found.kind in ("prose", "mixed") and chosen.name != "structural":
+        chunked = run_chunked(
+            chosen, text, found, request, cfg, tokens=n_orig, max_chars=CHUNK_CHARS
+        )
+        out, lost, ops = chunked.output, chunked.facts_missing, chunked.operators_missing
+    else:
+        out = chosen.run(text, found, request)
+        if found.kind in ("code", "json") and not out.verified and out.text != text:
+            # Code and data must still parse as they did: otherwise the input comes back as is.
+            out.text, broke = check_code_output(text, out.text, found.language or found.kind)
+            if broke:
+                out.notes.append(broke)
+        lost, ops = guard(text, out, cfg)
+    out.notes[:0] = notes
     n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
     if out.text == text:
         lost, ops = [], []

@@ -24,8 +24,22 @@ class FileCompression(BaseModel):
 
 class CompressContextResult(CompressionResult):
     """The library's CompressionResult, plus a per-file breakdown when ``paths`` were given and
-    what the tool's text content (what the model reads) holds."""
+    what the tool's text content (what the model reads) holds.
 
+    A large compressed text is sent once: ``compressed`` is then null and the text is the first
+    ``compressed_chars`` characters of the text content (the line of figures follows it).
+    """
+
+    # Wider than the library's ``str``: null when the text is only in the text content.
+    compressed: str | None = Field(  # type: ignore[assignment]
+        description="the compressed text; null when it is large (over 256 KiB) and sent once, "
+        "as the first compressed_chars characters of the text content"
+    )
+    compressed_chars: int | None = Field(
+        default=None,
+        description="set when compressed is null: the compressed text is "
+        "content[0].text[:compressed_chars]",
+    )
     files: list[FileCompression] = Field(default_factory=list)
     text_form: Literal["compressed", "original"] = Field(
         default="compressed",

@@ -7,6 +7,9 @@ what comes back. Errors the caller can fix are raised as ``ToolError``: the clie
 Every tool returns a ``CallToolResult`` annotated with its pydantic model: the text content is
 what the model reads and is kept short (a tool that saves tokens must not spend them on its own
 envelope); the structured content is the full object, validated against the advertised schema.
+
+``compress_context`` takes the same input limits as ``compress()`` and the CLI (the compress
+area's settings) and never sends a result its transport cannot carry (:mod:`.limits`).
 """
 
 from __future__ import annotations
@@ -23,15 +26,31 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
+from compression_layer.compress.inputs import (
+    INPUT_SETTING,
+    check_query,
+    check_text,
+    human_bytes,
+    utf8_size,
+)
 from compression_layer.compress.types import CompressionResult
 from compression_layer.errors import CompressionLayerError, InputError
+from compression_layer.server.limits import (
+    SourcePlan,
+    deliver,
+    plan_sources,
+    refuse_predicted,
+    result_limit,
+)
 from compression_layer.server.models import (
     CompressContextResult,
     FileCompression,
     ValidationResult,
 )
-from compression_layer.server.security import resolve_in_roots
+from compression_layer.server.security import read_in_roots
 from compression_layer.server.state import ServerState
+from compression_layer.settings import CompressSettings, ServerSettings
+from compression_layer.settings.areas import setting_name
 
 ServerContext = Context[ServerState, Any]
 
@@ -52,27 +71,39 @@ def as_tool_errors() -> Iterator[None]:
 
 
 async def _sources(
-    state: ServerState, text: str, paths: list[str] | None
+    state: ServerState, cfg: CompressSettings, text: str, paths: list[str] | None
 ) -> list[tuple[str | None, str]]:
-    from compression_layer.compress.inputs import check_text, read_path
-
-    limit = state.settings.max_text_bytes
+    """The texts to compress, each and all together within ``cfg.max_input_bytes``."""
+    limit = cfg.max_input_bytes
     if text and paths:
         raise InputError("give either text or paths, not both")
     if text:
         return [(None, check_text(text, max_bytes=limit, source="text"))]
     if not paths:
         raise InputError("nothing to compress: give text, or paths of files under the roots")
+    if len(paths) > state.settings.max_paths:
+        raise InputError(
+            f"{len(paths)} paths, over the limit of {state.settings.max_paths} per call: send "
+            f"fewer (set {setting_name(ServerSettings, 'max_paths')} to raise it)"
+        )
     out: list[tuple[str | None, str]] = []
     total = 0
     for raw in paths:
-        resolved = resolve_in_roots(raw, state.roots)
-        body = await anyio.to_thread.run_sync(partial(read_path, resolved, max_bytes=limit))
-        total += len(body.encode("utf-8", errors="surrogatepass"))
+        read = partial(read_in_roots, raw, state.roots, max_bytes=limit)
+        body = await anyio.to_thread.run_sync(read)
+        total += utf8_size(body)
         if total > limit:
-            raise InputError(f"the files together exceed the {limit}-byte limit; send fewer")
+            raise InputError(
+                f"the files together are over the {human_bytes(limit)} limit (set "
+                f"{INPUT_SETTING} to raise it); send fewer per call"
+            )
         out.append((raw, body))
     return out
+
+
+def over_http(ctx: ServerContext) -> bool:
+    """Whether this call came over HTTP (the transport attached its HTTP request)."""
+    return getattr(ctx.request_context, "request", None) is not None
 
 
 def tool_result(text: str, structured: BaseModel) -> CallToolResult:
@@ -130,7 +161,7 @@ def compression_text(result: CompressContextResult, original: str) -> str:
     """
     from compression_layer.tokens import count_tokens
 
-    body = result.compressed.rstrip("\n")
+    body = (result.compressed or "").rstrip("\n")
     text = body
     for shown in (3, 2, 1, 0):
         line = figures_line(result, shown)
@@ -249,17 +280,24 @@ _IN_PROCESS_ENGINES = frozenset({"generative", "remote"})
 
 
 async def _run_compress(
-    state: ServerState, run: Callable[[], CompressionResult], body: str, engine: str | None = None
+    state: ServerState,
+    run: Callable[[], CompressionResult],
+    body: str,
+    engine: str | None,
+    plan: SourcePlan,
 ) -> CompressionResult:
-    """Small texts in a thread; large ones in a worker process.
+    """Small texts in a thread; large ones in a worker process, unless they go in chunks.
 
     A thread shares the GIL with the event loop, and one regex or tokenizer call over megabytes
-    holds it for hundreds of milliseconds; a process keeps the loop answering other calls.
+    holds it for hundreds of milliseconds; a process keeps the loop answering other calls. Text
+    compressed in chunks never holds it that long (every step sees one chunk), so it runs in a
+    thread too, on the engine this process already holds: a worker process would load a second
+    copy of the engine (about 0.8 GB resident) for it.
     """
     threshold = state.settings.process_min_bytes
-    if engine in _IN_PROCESS_ENGINES:
+    if engine in _IN_PROCESS_ENGINES or plan.chunked:
         return await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
-    if len(body) * 4 >= threshold and len(body.encode("utf-8", "surrogatepass")) >= threshold:
+    if len(body) * 4 >= threshold and utf8_size(body) >= threshold:
         return await anyio.to_process.run_sync(run, limiter=state.process_limiter)
     return await anyio.to_thread.run_sync(run, limiter=state.compress_limiter)
 
@@ -309,16 +347,24 @@ async def compress_context(
     """
     state = state_of(ctx)
     with as_tool_errors():
-        from compression_layer.compress.pipeline import compress, domain_for_path
+        from compression_layer.compress.pipeline import compress
 
         table = state.engine_table
         if engine is not None and engine not in table:
             choices = ", ".join(table.names())
             raise InputError(f"unknown engine {engine!r}; choose one of {choices}")
-        sources = await _sources(state, text, paths)
         snapshot = state.engines.current
+        cfg = snapshot.settings
+        query = check_query(query, max_chars=cfg.max_query_chars) or ""
+        sources = await _sources(state, cfg, text, paths)
+        plans = await anyio.to_thread.run_sync(
+            partial(plan_sources, cfg, table, sources, engine, rate, target_tokens)
+        )
+        limit = result_limit(state.settings, http=over_http(ctx))
+        if limit is not None:
+            await anyio.to_thread.run_sync(refuse_predicted, state.settings, limit, sources, plans)
         results: list[tuple[str | None, CompressionResult]] = []
-        for label, body in sources:
+        for (label, body), plan in zip(sources, plans, strict=True):
             run = partial(
                 compress,
                 body,
@@ -326,17 +372,19 @@ async def compress_context(
                 rate=rate,
                 target_tokens=target_tokens,
                 query=query or None,
-                domain=domain_for_path(label) if label else None,
-                settings=snapshot.settings,
+                domain=plan.domain,
+                settings=cfg,
                 # Engines held by this process (registry hot-swap) need the server's table; worker
                 # processes only run the default table's lossless and extractive engines.
                 engines=table if engine in _IN_PROCESS_ENGINES else None,
             )
-            results.append((label, await _run_compress(state, run, body, engine)))
+            results.append((label, await _run_compress(state, run, body, engine, plan)))
         combined = _combine(results)
         # Token counts of up to a few MB: off the event loop like the compression itself.
         text = await anyio.to_thread.run_sync(compression_text, combined, _original_view(sources))
-        return tool_result(text, combined)
+        return await anyio.to_thread.run_sync(
+            deliver, text, combined, state.settings, limit, tool_result
+        )
 
 
 async def validate_compression(

@@ -25,7 +25,15 @@ class CompressSettings(AreaSettings):
         description="fraction of tokens kept when a call names none; None: the engine's own "
         "default (the extractive adapter's default_rate, 0.5 for the generative engines)",
     )
-    max_input_bytes: int = Field(10_000_000, gt=0, description="inputs above this are refused")
+    max_input_bytes: int = Field(
+        5_000_000,
+        gt=0,
+        description="text, file or files together above this many UTF-8 bytes are refused, by "
+        "compress(), the CLI and the server alike",
+    )
+    max_query_chars: int = Field(
+        2_000, gt=0, description="a query (the question a text is for) over this is refused"
+    )
     strip_docstrings: bool = Field(False, description="structural: drop Python docstrings")
     log_min_repeat: int = Field(2, ge=2, description="logs: shortest run of similar lines folded")
     fact_guard: Literal["append", "fallback", "off"] = "append"
@@ -79,7 +87,20 @@ class ServerSettings(AreaSettings):
     port: int = Field(8765, gt=0, lt=65536)
     path: str = Field("/mcp", pattern=r"^/", description="HTTP endpoint path")
     roots: list[Path] = Field(default_factory=list, description="allowed roots; default: cwd")
-    max_text_bytes: int = Field(5_000_000, gt=0, description="text or file above this is refused")
+    max_text_bytes: int = Field(
+        5_000_000,
+        gt=0,
+        description="validate_compression texts and the HTTP request body cap (2x + 64 KiB); "
+        "compress_context follows compress.max_input_bytes",
+    )
+    max_paths: int = Field(64, gt=0, description="compress_context: more paths in one call refused")
+    max_result_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="largest compress_context result message (JSON bytes); None: what the "
+        "transport carries (1 MiB over HTTP, the MCP SDK client's server-sent event limit; no "
+        "limit on stdio). A result predicted or found larger is refused with a clear error",
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="extra Host values accepted over HTTP (host:port or host:*), beyond loopback",
@@ -384,3 +405,12 @@ class AdapterSettings(AreaSettings):
         "on; default: a small packaged sample. Never guessed from the working directory",
     )
     gate_rate: float = Field(default=0.5, gt=0.0, le=1.0, description="rate asked of the candidate")
+
+
+def setting_name(cls: type[AreaSettings], key: str) -> str:
+    """How a user changes ``key`` of an area, for error messages.
+
+    ``compress.max_input_bytes (env COMPRESSION_LAYER_COMPRESS__MAX_INPUT_BYTES)``.
+    """
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return f"{cls.area()}.{key} (env {prefix}{key.upper()})"

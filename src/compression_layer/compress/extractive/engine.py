@@ -309,9 +309,25 @@ class ExtractiveEngine:
         return np.asarray(sent_boost[sids] + cfg.word_boost * hits, dtype=np.float64)
 
 
-@lru_cache(maxsize=512)
+# Contexts up to this many characters have their sentence vectors cached; a larger one (a chunk
+# of a long document) is embedded each time, so the cache stays a few MB at most.
+SENTENCE_CACHE_CHARS = 16_000
+
+
 def _sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
-    """MiniLM embeddings of sentences, cached: several questions often share one context."""
+    """MiniLM embeddings of sentences, cached for short contexts (several questions often share
+    one); long ones are not kept, so a large input never fills the cache with megabytes."""
+    if sum(map(len, sentences)) > SENTENCE_CACHE_CHARS:
+        return _embed_sentences(sentences)
+    return _cached_sentence_vectors(sentences)
+
+
+@lru_cache(maxsize=512)
+def _cached_sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
+    return _embed_sentences(sentences)
+
+
+def _embed_sentences(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
     from compression_layer.embeddings import embed
 
     vectors = embed(list(sentences))
