@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compression_layer import compress
 from compression_layer.compress.domain import detect
 from compression_layer.compress.fences import Segment, split_fences
 from compression_layer.compress.languages import detect_language
@@ -800,3 +801,11 @@ def test_component_labels_in_a_log_are_not_speakers() -> None:
     stamped = "2024-03-01 10:30:01 Worker: started job 5\n2024-03-01 10:30:02 Worker: done\n"
     assert detect(levels).kind == "log"
     assert detect(stamped).kind == "log"
+
+
+@pytest.mark.parametrize("text", ["~~~", "```", "~~~\n~~~", "```json\n```", "   ```  "])
+def test_empty_fences_are_not_an_error(text: str) -> None:
+    found = detect(text)
+    assert 0.0 <= found.confidence <= 1.0
+    result = compress(text)  # no IndexError, no "invalid JSON" for an empty json fence
+    assert result.compressed.strip() == text.strip()  # nothing to drop: it comes back as it was

@@ -140,7 +140,7 @@ def detect(text: str) -> Domain:
 
 
 def _json_confidence(stripped: str) -> float:
-    if stripped[0] not in "{[":
+    if not stripped or stripped[0] not in "{[":
         return 0.0
     try:
         whole = json.loads(stripped)
@@ -170,8 +170,10 @@ def _fenced_domain(text: str) -> Domain | None:
     language = languages.most_common(1)[0][0] if languages else None
     if prose:
         return Domain(kind="mixed", language=language, confidence=0.9)
-    if language == "json" or (len(code) == 1 and _json_confidence(code[0].text.strip())):
+    if len(code) == 1 and _json_confidence(code[0].text.strip()):
         return Domain(kind="json", confidence=0.9)
+    if language == "json":  # tagged json that does not parse: the lenient code path, not an error
+        return Domain(kind="code", language="json", confidence=0.8)
     if language is None:
         return None  # fences around plain text: judge the content as it is
     return Domain(kind="code", language=language, confidence=0.95)

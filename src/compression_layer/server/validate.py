@@ -79,9 +79,10 @@ def _from_report(original: str, compressed: str, report: Any) -> ValidationResul
         ratio=round(n_comp / n_orig, 4) if n_orig else 1.0,
         facts_missing=list(offline.facts_missing or []),
         operators_missing=list(getattr(offline, "operators_missing", None) or []),
-        passed=report.passed is not False and getattr(offline, "passed", None) is not False,
+        # A model that never answered proves nothing: only a complete run ("ok") passes.
+        passed=report.status == "ok" and getattr(offline, "passed", None) is not False,
         similarity=offline.similarity,
         cross_model=report.model_dump(mode="json"),
         cross_model_available=True,
-        notes=list(report.notes or []),
+        notes=[*(report.notes or []), *(f"{report.status}: {f}" for f in report.failures)],
     )
