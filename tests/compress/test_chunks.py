@@ -199,3 +199,12 @@ def test_a_line_of_one_repeated_word_is_split_at_spaces(monkeypatch: pytest.Monk
     result = compress(line, engine="halves", engines=DEFAULT_ENGINES.copy(halves=lambda s: fake))
     assert max(seen) <= chunks.CHUNK_CHARS and len(seen) >= 1_000_000 // chunks.CHUNK_CHARS
     assert result.tokens_compressed < result.tokens_original
+
+
+def test_protected_share_estimates_what_no_rate_removes() -> None:
+    plain = "the team met in the old hall and talked about the long plan for the river. " * 2000
+    dense = "Invoice 4711 was paid on 14 March 2024: $4,200 to ACME-42 in Berlin. " * 2000
+    low, high = chunks.protected_share(plain), chunks.protected_share(dense)
+    assert 0.0 < low < 0.1 < 0.3 < high <= 1.0
+    # Samples stand for the whole: a long text costs three slices, and reads the same.
+    assert chunks.protected_share(dense * 20) == pytest.approx(high, abs=0.02)

@@ -111,6 +111,14 @@ async def test_a_result_too_large_is_refused_before_the_work(root: Path) -> None
     assert not fitted.is_error, content_text(fitted)
 
 
+async def test_when_the_facts_alone_are_too_large_it_says_to_send_less(root: Path) -> None:
+    server = make_server(root, max_result_bytes=6_000)
+    dense = "Invoice 4711 was paid on 14 March 2024: $4,200 to ACME-42 in Berlin. " * 300
+    message = error_text(await call(server, {"text": dense, "target_tokens": 10}))
+    assert "Nothing was compressed" in message and "a lower rate cannot help" in message
+    assert re.search(r"send at most about \d+% of this text per call", message)
+
+
 async def test_a_result_found_too_large_is_refused_not_sent(root: Path) -> None:
     # A lossless engine's output size is only known after the work.
     server = make_server(root, max_result_bytes=4_000)

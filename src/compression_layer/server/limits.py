@@ -59,6 +59,8 @@ def _limit_reason(settings: ServerSettings, limit: int) -> str:
     )
 
 
+# The extractive engine's note when what it must keep is over the budget asked.
+PROTECTED_NOTE = "protected facts, operators and layout need"
 # What a result message holds besides the compressed text: the figures line, the structured
 # fields (counts, notes, facts missing) and the envelope, for a prediction before the work.
 RESULT_OVERHEAD_BYTES = 2048
@@ -142,27 +144,46 @@ def refuse_predicted(
     plans: list[SourcePlan],
 ) -> None:
     """Refuse before any work when the lossy outputs alone would be over ``limit`` (a lossless
-    engine's output size is not predictable: it is checked once known)."""
-    sizes = [utf8_size(body) for _, body in sources]
-    predicted = int(
-        sum(
-            PREDICTION_FLOOR * plan.share * n
-            for plan, n in zip(plans, sizes, strict=True)
-            if plan.share is not None
-        )
-    )
-    if predicted + RESULT_OVERHEAD_BYTES <= limit:
+    engine's output size is not predictable: it is checked once known).
+
+    A lossy output is at least its rate of the input, and at least what the engine keeps at any
+    rate: the facts, operators and layout (estimated on samples, only when it could matter).
+    """
+    from compression_layer.compress.chunks import protected_share
+
+    room = limit - RESULT_OVERHEAD_BYTES
+    lossy = [
+        (plan.share, utf8_size(body), body)
+        for (_, body), plan in zip(sources, plans, strict=True)
+        if plan.share is not None
+    ]
+    by_rate = sum(PREDICTION_FLOOR * share * n for share, n, _ in lossy)
+    floor = 0.0
+    if sum(n for _, n, _ in lossy) > room:  # else the outputs cannot be over, whatever they keep
+        floor = sum(protected_share(body) * n for _, n, body in lossy)
+    predicted = int(max(by_rate, floor))
+    if predicted <= room:
         return
+    total = sum(utf8_size(body) for _, body in sources)
+    head = (
+        f"the compressed text would be about {human_bytes(predicted)} or more, over "
+        f"{_limit_reason(settings, limit)}. Nothing was compressed."
+    )
+    if floor > room:
+        share = room / floor * 0.9
+        raise InputError(
+            f"{head} Even what a lossy engine keeps at any rate (facts, meaning operators, "
+            f"layout) comes to about {human_bytes(int(floor))} of the {human_bytes(total)} "
+            f"given, so a lower rate cannot help: send at most about {share:.0%} of this text "
+            "per call"
+        )
     from compression_layer.tokens import count_tokens
 
-    total = sum(sizes)
     tokens = sum(count_tokens(body) for _, body in sources)
-    fit_rate = limit / total / PREDICTION_FLOOR * 0.9
+    fit_rate = room / total / PREDICTION_FLOOR * 0.9
     raise InputError(
-        f"the compressed text would be about {human_bytes(predicted)} or more (a lossy engine "
-        f"keeps about its rate of the {human_bytes(total)} given), over "
-        f"{_limit_reason(settings, limit)}. Nothing was compressed. Ask for less: "
-        f"{_ask_for_less(tokens, total, limit - RESULT_OVERHEAD_BYTES)}"
+        f"{head} A lossy engine keeps about its rate of the {human_bytes(total)} given. Ask "
+        f"for less: {_ask_for_less(tokens, total, room)}"
         + (f", or rate={fit_rate:.2f} or lower" if fit_rate >= 0.01 else "")
         + "; or send less text per call"
     )
@@ -190,11 +211,16 @@ def deliver(
         return out
     shown = utf8_size(text)  # the text content: what a smaller budget shrinks
     room = limit - ENVELOPE_BYTES - (size - shown)
+    if any(PROTECTED_NOTE in note for note in result.notes):
+        # The engine already kept only what it must (facts, operators, layout): less text helps,
+        # a smaller budget does not.
+        advice = f"send at most about {max(room, 0) / shown * 0.9:.0%} of this text per call"
+    else:
+        tokens = result.tokens_visible or result.tokens_compressed
+        advice = f"ask for less: {_ask_for_less(tokens, shown, room)}, or send less text per call"
     raise InputError(
         f"the result is {human_bytes(size)} as one message, over "
-        f"{_limit_reason(settings, limit)}; it was not sent. Ask for less: "
-        f"{_ask_for_less(result.tokens_visible or result.tokens_compressed, shown, room)}, or "
-        "send less text per call"
+        f"{_limit_reason(settings, limit)}; it was not sent. To fit, {advice}"
     )
 
 
