@@ -63,10 +63,6 @@ async def test_bad_input_in_memory(bad_server: MCPServer[ServerState], case: Bad
         assert structured(ok)["tokens_original"] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs server/tools.py _sources to read through security.read_in_roots (not yet)",
-)
 async def test_tool_errors_name_paths_as_given(
     bad_server: MCPServer[ServerState], bad_root: Path
 ) -> None:
