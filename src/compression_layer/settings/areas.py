@@ -113,7 +113,8 @@ class ServerSettings(AreaSettings):
         65_536,
         ge=0,
         description="texts this large compress in worker processes, not threads, so a long "
-        "compression never holds the GIL the event loop needs (0: always)",
+        "compression never holds the GIL the event loop needs (0: always); prose compressed in "
+        "chunks stays in a thread, each step seeing one chunk",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     max_sessions: int = Field(
