@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
 import os
@@ -108,6 +109,10 @@ def warm_up(state: ServerState) -> None:
     except Exception as exc:  # a tool call reports the failure with its own context
         log.warning("warm-up failed: %s", exc)
     finally:
+        # The models' objects live as long as the server: move them out of the collector's
+        # generations, so a full collection during a long chunked compression does not walk
+        # them (about 130 ms pauses of the event loop every few chunks without this).
+        gc.freeze()
         state.warmed.set()
 
 
