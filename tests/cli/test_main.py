@@ -100,3 +100,10 @@ def test_console_script_runs_as_a_process(tmp_path: Path) -> None:
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_tokens_reads_stdin_no_further_than_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPRESSION_LAYER_COMPRESS__MAX_INPUT_BYTES", "1000")
+    res = runner.invoke(app, ["tokens", "-"], input="a" * 5000)
+    assert res.exit_code == 2
+    assert "compress.max_input_bytes" in res.stderr

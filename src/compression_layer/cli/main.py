@@ -140,13 +140,13 @@ def tokens(
 ) -> None:
     """Count tokens of a file for one or more models (estimates are marked)."""
     from compression_layer import tokens as tk
-    from compression_layer.compress.inputs import decode_bytes, read_path
+    from compression_layer.compress.inputs import read_path, read_stream
     from compression_layer.settings import CompressSettings, load_area
 
     settings = load_area(CompressSettings)
     try:
         if path == "-":
-            text = decode_bytes(sys.stdin.buffer.read(), source="stdin")
+            text = read_stream(sys.stdin.buffer, max_bytes=settings.max_input_bytes)
         else:
             text = read_path(Path(path), max_bytes=settings.max_input_bytes)
     except CompressionLayerError as exc:
