@@ -76,3 +76,18 @@ def tiny_adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "a": train_tiny_adapter(tiny_model, root / "a", chat_rows(PROMPTS, TARGET_A), name="a"),
         "b": train_tiny_adapter(tiny_model, root / "b", chat_rows(PROMPTS, TARGET_B), name="b"),
     }
+
+
+@pytest.fixture
+def user_dir() -> Path:
+    """The test's user config dir (``_isolated_home`` points the env var at an empty one)."""
+    return Path(os.environ["COMPRESSION_LAYER_CONFIG_DIR"])
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An unrelated working directory, as when an MCP client starts the server."""
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return cwd

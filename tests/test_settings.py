@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -36,21 +35,6 @@ from compression_layer.settings import (
 )
 from compression_layer.validation.providers import resolve_model
 from repo_paths import REPO
-
-
-@pytest.fixture
-def user_dir() -> Path:
-    """The test's user config dir (``_isolated_home`` points the env var at an empty one)."""
-    return Path(os.environ["COMPRESSION_LAYER_CONFIG_DIR"])
-
-
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An unrelated working directory, as when an MCP client starts the server."""
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return cwd
 
 
 def _write(path: Path, text: str) -> Path:

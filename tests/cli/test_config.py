@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,6 @@ from val_fake_api import FakeAPI
 from val_settings import KEYS
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def user_dir() -> Path:
-    return Path(os.environ["COMPRESSION_LAYER_CONFIG_DIR"])
-
-
-@pytest.fixture
-def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    return cwd
 
 
 def _show(*args: str) -> dict[str, dict[str, object]]:
