@@ -24,10 +24,11 @@ ALLOWED = {
     "adapters": set(),
     "compress": {"adapters"},
     "memory": {"compress"},
+    "originals": {"compress"},
     "validation": {"compress"},
     "training": {"adapters", "compress", "validation"},
-    "server": {"adapters", "compress", "memory", "validation", "training"},
-    "cli": {"adapters", "compress", "memory", "validation", "training", "server"},
+    "server": {"adapters", "compress", "memory", "originals", "validation", "training"},
+    "cli": {"adapters", "compress", "memory", "originals", "validation", "training", "server"},
 }
 
 
