@@ -23,3 +23,13 @@ class MemoryNotFoundError(MemoryStoreError, LookupError):
 
 class MemoryConflictError(MemoryStoreError):
     """An update or import would give a namespace two memories with the same content or id."""
+
+
+class MemoryUnavailableError(MemoryStoreError):
+    """The memory database cannot be reached right now (a Postgres server down or restarting).
+
+    Retryable: nothing the call was writing was acknowledged, so sending the same call again once
+    the database is back is safe (a store of the same content is deduplicated).
+    """
+
+    retryable = True

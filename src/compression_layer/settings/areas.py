@@ -49,6 +49,12 @@ class MemorySettings(AreaSettings):
     yaml_file: ClassVar[str] = "memory.yaml"
 
     db_path: Path | None = Field(None, description="default: <data dir>/memory.sqlite3")
+    db_url: str | None = Field(
+        None,
+        description="postgresql://user@host:port/db: keep memories in Postgres + pgvector instead "
+        "of SQLite (db_path is then unused); a password is better in PGPASSWORD or ~/.pgpass",
+        json_schema_extra={"secret": True},
+    )
     max_content_bytes: int = Field(1_000_000, gt=0, description="larger memories are refused")
     near_duplicate_threshold: float = Field(
         0.95, gt=0.0, le=1.0, description="cosine at or above which a new memory is a near-dup"
