@@ -62,6 +62,16 @@ def check_namespace(namespace: object) -> str:
     return namespace
 
 
+def check_scope_id(value: object, name: str = "scope id") -> str:
+    """A ``user_id``, ``agent_id`` or ``run_id``: the namespace alphabet (an email fits)."""
+    if not isinstance(value, str) or not NAMESPACE_RE.match(value):
+        raise MemoryInputError(
+            f"invalid {name} {value!r}: use 1-128 characters from A-Z a-z 0-9 _ . : @ -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
 def check_tags(tags: Iterable[object] | None) -> list[str]:
     """Tags de-duplicated in first-seen order; each a non-empty string without control chars."""
     if tags is None:
