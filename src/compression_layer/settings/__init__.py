@@ -38,6 +38,7 @@ from compression_layer.settings.areas import (
     GenerativeSettings,
     LoraParameters,
     MemorySettings,
+    OriginalsSettings,
     ServerSettings,
     TinkerOptions,
     TrainingSettings,
@@ -87,6 +88,7 @@ __all__ = [
     "LoraParameters",
     "MemorySettings",
     "Origin",
+    "OriginalsSettings",
     "ServerSettings",
     "SettingRow",
     "Settings",
@@ -118,6 +120,7 @@ AREAS: dict[str, type[AreaSettings]] = {
         TrainingSettings,
         GenerativeSettings,
         AdapterSettings,
+        OriginalsSettings,
     )
 }
 

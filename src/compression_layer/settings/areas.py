@@ -134,6 +134,40 @@ class ServerSettings(AreaSettings):
     )
 
 
+class OriginalsSettings(AreaSettings):
+    """The original store of the reversible tier (``originals.yaml``, env ``..._ORIGINALS__*``).
+
+    When a compression is given a budget, the input is kept here first and lossy passes leave
+    markers naming its handle; ``retrieve`` gets any part back exactly while the entry lives.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}ORIGINALS__", extra="forbid")
+    yaml_file: ClassVar[str] = "originals.yaml"
+
+    cli: bool = Field(
+        True, description="`compression-layer compress` keeps originals when given a budget"
+    )
+    server: bool = Field(True, description="the MCP server keeps originals when given a budget")
+    path: Path | None = Field(None, description="default: <data dir>/originals.sqlite3")
+    namespace: str = Field(
+        "default",
+        min_length=1,
+        max_length=200,
+        description="handles kept in one namespace are unknown in another; the server adds "
+        "'/mcp' (and its HTTP principal) to it",
+    )
+    ttl_seconds: float | None = Field(
+        7 * 24 * 3600.0, gt=0, description="an original kept longer than this expires; null: never"
+    )
+    max_bytes: int = Field(
+        256_000_000,
+        gt=0,
+        description="originals together above this many UTF-8 bytes: the oldest are evicted "
+        "(and the compression that caused it says so)",
+    )
+    busy_timeout_ms: int = Field(10_000, ge=0, description="wait this long for a locked store")
+
+
 class ValidationModel(BaseModel):
     """One model the validator can call: which provider serves it, its API id, its prices."""
 
