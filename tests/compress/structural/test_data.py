@@ -71,21 +71,41 @@ def test_numbers_keep_their_text() -> None:
 def test_uniform_arrays_become_tables() -> None:
     rows = [{"id": i, "name": f"n{i}", "tags": ["a", "b"]} for i in range(3)]
     out = compress_json(json.dumps({"rows": rows}, indent=2)).text
-    assert out == (
-        '{"rows":{"$table":["id","name","tags"],'
-        '"rows":[[0,"n0",["a","b"]],[1,"n1",["a","b"]],[2,"n2",["a","b"]]]}}'
-    )
+    assert out == '{"rows":[3]{id,name,tags=["a","b"]}\n0,n0\n1,n1\n2,n2\n}'
     assert json_expand(out) == {"rows": rows}
-    # Two rows or mixed key orders stay plain objects.
-    assert "$table" not in compress_json(json.dumps(rows[:2])).text
+    # A single object or mixed key orders stay plain objects.
+    assert "[1]{" not in compress_json(json.dumps(rows[:1])).text
     mixed = [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": 1, "b": 2}]
-    assert "$table" not in compress_json(json.dumps(mixed)).text
+    assert compress_json(json.dumps(mixed)).text.startswith("[{")
 
 
-def test_real_table_keys_are_escaped() -> None:
-    value = [{"$table": ["x"], "rows": [[1]]}] * 3 + [{"$table": 1, "rows": 2}]
+def test_table_cells_that_would_read_as_another_type_are_quoted() -> None:
+    rows = [
+        {"k": "null", "v": "1.5", "w": "", "x": "a,b", "y": " pad", "z": "[x]"},
+        {"k": "true", "v": "01", "w": "plain text", "x": 'say "hi"', "y": "é", "z": "{"},
+        {"k": None, "v": 1.5, "w": "line\nbreak", "x": True, "y": [1], "z": {"a": 1}},
+    ]
+    out = compress_json(json.dumps(rows)).text
+    assert out.startswith("[3]{k,v,w,x,y,z}\n")
+    assert '"null","1.5","",' in out and ",01,plain text," in out
+    assert json_expand(out) == rows
+
+
+def test_missing_keys_nested_objects_and_constants() -> None:
+    rows = [
+        {"id": 1, "user": {"login": "ada", "type": "User"}, "tag": "x", "kind": "issue"},
+        {"id": 2, "user": {"login": "bob", "type": "User"}, "kind": "issue"},
+        {"id": 3, "tag": "y", "kind": "issue"},
+        {"id": 4, "user": {"login": "cy"}, "tag": "", "kind": "issue"},
+    ]
+    out = compress_json(json.dumps(rows)).text
+    assert out.splitlines()[0] == "[4]{id,user{login,type},tag,kind=issue}"
+    assert json_expand(out) == rows
+
+
+def test_awkward_keys_in_table_headers() -> None:
+    value = [{"a,b": 1, "": 2, "x=y": 3, "{": 4, "é": 5, "$table": 6}] * 3
     out = compress_json(json.dumps(value)).text
-    assert '"$$table"' in out
     assert json_expand(out) == value
 
 
@@ -105,7 +125,7 @@ def test_lone_surrogates_survive_as_escapes() -> None:
 def test_json_lines() -> None:
     lines = "\n".join(json.dumps({"id": i, "level": "info", "msg": f"m{i}"}) for i in range(5))
     out = compress_json(lines)
-    assert "\n" not in out.text and out.text.startswith('{"$table"')
+    assert out.text.startswith("[5]{id,level=info,msg}\n")
     assert json_expand(out.text) == [json.loads(line) for line in lines.splitlines()]
     mixed = '{"a": 1}\n\n[1, 2]\n"x"\n'
     out = compress_json(mixed)

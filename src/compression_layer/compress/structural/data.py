@@ -4,17 +4,17 @@ JSON compact form
 -----------------
 Minified (no whitespace, non-ASCII kept as is), key order and duplicate keys preserved, every
 number written with its original text (``1.10`` stays ``1.10``, ``1e400`` never becomes ``inf``,
-big integers stay exact). An array of three or more objects with the same keys in the same order
-becomes a table when that is shorter::
+big integers stay exact). An array of two or more objects becomes a table when that is shorter
+(see :mod:`.json_table`)::
 
-    [{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"}]
-    {"$table":["id","name"],"rows":[[1,"a"],[2,"b"],[3,"c"]]}
+    [{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c","tag":"x"}]
+    [3]{id,name,tag}
+    1,a,
+    2,b,
+    3,c,x
 
-An object whose keys are exactly ``"$table"`` then ``"rows"`` is always a table. Real keys of the
-form ``$table``, ``$$table``, ... gain one more leading ``$`` so they cannot be mistaken for it.
-JSON Lines come back from ``json_expand`` as a list; three or more uniform records become one table
-line. ``json_expand(out) == json.loads(original)`` is checked (on exact number texts) before a
-result is returned.
+JSON Lines come back from ``json_expand`` as a list. ``json_expand(out) == json.loads(original)``
+is checked (on exact number texts) before a result is returned.
 
 Logs
 ----
@@ -36,63 +36,22 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable
-from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
+from compression_layer.compress.structural.json_table import dump, exact_loads, loads, plain
 from compression_layer.compress.structural.output import StructuralOutput
 from compression_layer.errors import InputError
 from compression_layer.tokens import count_tokens
 
-_TABLE, _ROWS = "$table", "rows"
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_TABLE_LIKE = re.compile(r"\$+table")
-_MIN_TABLE_ROWS = 3
-
-
-class _Num(str):
-    """A JSON number kept as its source text; equal only to another _Num."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _Num and str.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = str.__hash__
-
-
-class _Obj(list[tuple[str, Any]]):
-    """A JSON object as its ordered (key, value) pairs, duplicates included."""
-
-    __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _Obj and list.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
 
 def _output(text: str, checks: dict[str, bool], notes: list[str]) -> StructuralOutput:
-
     return StructuralOutput(text=text, checks=checks, notes=notes)
 
 
-def _exact_loads(text: str) -> Any:
-    return json.loads(
-        text, object_pairs_hook=_Obj, parse_float=_Num, parse_int=_Num, parse_constant=_Num
-    )
-
-
-def _load_document(text: str) -> tuple[Any, bool]:
+def load_document(text: str) -> tuple[Any, bool]:
     """Parse JSON or JSON Lines exactly; returns (value, is_jsonl). Raises InputError."""
     try:
-        return _exact_loads(text), False
+        return exact_loads(text), False
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":
             raise InputError(f"invalid JSON: {exc}") from exc
@@ -101,7 +60,7 @@ def _load_document(text: str) -> tuple[Any, bool]:
         if not line.strip():
             continue
         try:
-            values.append(_exact_loads(line))
+            values.append(exact_loads(line))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"invalid JSON Lines: line {number}: {exc.msg}: column {exc.colno}"
@@ -110,19 +69,18 @@ def _load_document(text: str) -> tuple[Any, bool]:
 
 
 def compress_json(text: str) -> StructuralOutput:
-    """Minify JSON or JSON Lines, with uniform object arrays as tables (see module docstring).
+    """Minify JSON or JSON Lines, with object arrays as tables (see module docstring).
 
     Raises :class:`InputError` with the parser's line and column when ``text`` is not JSON.
     """
-    value, jsonl = _load_document(text.lstrip("\ufeff"))
+    value, jsonl = load_document(text.lstrip("\ufeff"))
     notes: list[str] = []
-    out = _dump(value, True)
-    if jsonl:
-        lines = "\n".join(_dump(v, True) for v in value)
-        out = out if out.startswith('{"$table"') and len(out) < len(lines) else lines
+    out = dump(value, True)
+    if jsonl and out.startswith("[{"):  # no table: one record per line reads better
+        out = "\n".join(dump(v, True) for v in value)
     if not _roundtrips(out, value):
         notes.append("json: table form failed the round trip; used plain minify")
-        out = "\n".join(_dump(v, False) for v in value) if jsonl else _dump(value, False)
+        out = "\n".join(dump(v, False) for v in value) if jsonl else dump(value, False)
         if not _roundtrips(out, value):
             raise AssertionError("json minify does not round-trip")  # a bug, never input
     if jsonl:
@@ -132,8 +90,8 @@ def compress_json(text: str) -> StructuralOutput:
 
 def _roundtrips(out: str, value: Any) -> bool:
     try:
-        return bool(_expand(out, exact=True) == value)
-    except (InputError, json.JSONDecodeError):
+        return bool(loads(out) == value)
+    except ValueError:
         return False
 
 
@@ -143,114 +101,13 @@ def json_expand(compact: str) -> Any:
     JSON Lines (several values, one per line) come back as a list.
     """
     try:
-        return _expand(compact, exact=False)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid compact JSON: {exc}") from exc
-
-
-def _expand(compact: str, *, exact: bool) -> Any:
-    loads: Callable[[str], Any]
-    if exact:
-        hook = _expand_pairs(_Obj)
-
-        def loads(s: str) -> Any:
-            return json.loads(
-                s, object_pairs_hook=hook, parse_float=_Num, parse_int=_Num, parse_constant=_Num
-            )
-    else:
-        hook = _expand_pairs(dict)
-
-        def loads(s: str) -> Any:
-            return json.loads(s, object_pairs_hook=hook)
-
+        return json.loads(compact)
+    except json.JSONDecodeError:
+        pass
     try:
-        return loads(compact)
-    except json.JSONDecodeError as exc:
-        if exc.msg != "Extra data":
-            raise
-    return [loads(line) for line in compact.split("\n") if line.strip()]
-
-
-def _expand_pairs(make: Callable[[list[tuple[str, Any]]], Any]) -> Callable[..., Any]:
-    def hook(pairs: list[tuple[str, Any]]) -> Any:
-        if len(pairs) == 2 and pairs[0][0] == _TABLE and pairs[1][0] == _ROWS:
-            cols, rows = pairs[0][1], pairs[1][1]
-            if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
-                raise InputError("compact JSON: $table must list column names")
-            keys = [_unescape(c) for c in cols]
-            if not isinstance(rows, list) or any(
-                not isinstance(r, list) or len(r) != len(keys) for r in rows
-            ):
-                raise InputError("compact JSON: every row must have one value per column")
-            return [make(list(zip(keys, row, strict=True))) for row in rows]
-        if any(k[:1] == "$" for k, _ in pairs):
-            pairs = [(_unescape(k), v) for k, v in pairs]
-        return make(pairs)
-
-    return hook
-
-
-def _escape(key: str) -> str:
-    return "$" + key if _TABLE_LIKE.fullmatch(key) else key
-
-
-def _unescape(key: str) -> str:
-    return key[1:] if key[:2] == "$$" and _TABLE_LIKE.fullmatch(key) else key
-
-
-def _dump_str(s: str) -> str:
-    if _SURROGATE.search(s):  # lone surrogates: only \u escapes can carry them
-        return encode_basestring_ascii(s)
-    return encode_basestring(s)
-
-
-def _dump(value: Any, tables: bool) -> str:
-    if type(value) is _Num:
-        return str.__str__(value)
-    if isinstance(value, str):
-        return _dump_str(value)
-    if type(value) is _Obj:
-        items = ",".join(f"{_dump_str(_escape(k))}:{_dump(v, tables)}" for k, v in value)
-        return "{" + items + "}"
-    if isinstance(value, list):
-        cols = _table_columns(value) if tables else None
-        if cols is None:
-            return "[" + ",".join(_dump(v, tables) for v in value) + "]"
-        cells = [[_dump(v, tables) for _, v in obj] for obj in value]
-        keys = [_dump_str(_escape(k)) for k in cols]
-        plain = (
-            "["
-            + ",".join(
-                "{" + ",".join(f"{k}:{c}" for k, c in zip(keys, row, strict=True)) + "}"
-                for row in cells
-            )
-            + "]"
-        )
-        table = (
-            f'{{"{_TABLE}":[{",".join(keys)}],"{_ROWS}":['
-            + ",".join("[" + ",".join(row) + "]" for row in cells)
-            + "]}"
-        )
-        return table if len(table) < len(plain) else plain
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    raise TypeError(f"unexpected JSON value {value!r}")
-
-
-def _table_columns(value: list[Any]) -> list[str] | None:
-    if len(value) < _MIN_TABLE_ROWS or type(value[0]) is not _Obj or not value[0]:
-        return None
-    cols = [k for k, _ in value[0]]
-    for obj in value[1:]:
-        if type(obj) is not _Obj or len(obj) != len(cols):
-            return None
-        if any(k != c for (k, _), c in zip(obj, cols, strict=True)):
-            return None
-    return cols
+        return plain(loads(compact))
+    except ValueError as exc:
+        raise InputError(f"invalid compact JSON: {exc}") from exc
 
 
 # --- logs -------------------------------------------------------------------------------

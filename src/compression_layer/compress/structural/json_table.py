@@ -1,0 +1,405 @@
+"""Exact JSON values and the compact table layout that :mod:`.data` writes and reads back.
+
+Values are parsed exactly: :class:`Num` keeps a number's source text, :class:`Obj` keeps an
+object's (key, value) pairs in order, duplicates included.
+
+Table layout
+------------
+An array of objects becomes a header line and one line per row, where that is shorter::
+
+    [3]{id,name,user{login,type=User},tags}
+    1,Ada,ada,["x"]
+    2,"null",bob,[]
+    3,,"",[]
+
+* ``[N]`` is the number of rows; ``{...}`` the columns in key order. A column written
+  ``key=value`` has that value in every row and no cell; ``key{...}`` is an object in every row,
+  its columns flattened into the row.
+* A cell is a JSON number, ``true``, ``false``, ``null``, a JSON array or object, or a string:
+  bare when it cannot be read as anything else (no comma, quote, control character, leading or
+  trailing space, opening bracket, and not a number or literal), else JSON-quoted.
+* An empty cell is a key the row does not have, so rows may differ in which keys they carry
+  (their key order must agree with the header's).
+
+Everything outside tables is minified JSON; after a table's last row, the JSON continues on the
+next line. ``[N]{`` cannot occur in JSON, so the two never mix up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from json.encoder import encode_basestring, encode_basestring_ascii
+from typing import Any, cast
+
+_scan = cast(Callable[[str, int], tuple[str, int]], json.decoder.scanstring)  # type: ignore[attr-defined]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_LITERAL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|null|true|false|-?Infinity|NaN")
+# A string may be written bare when it contains none of these and is not a literal.
+_UNSAFE_CELL = re.compile(r'[,"\x00-\x1f\x7f\ud800-\udfff]|^[\s\[{]|\s$|^$')
+_UNSAFE_NAME = re.compile(r'[,"{}=\[\]\x00-\x1f\x7f\ud800-\udfff]|^\s|\s$|^$')
+_TABLE_HEAD = re.compile(r"\[(\d+)\]\{")
+_BARE_CELL = re.compile(r"[^,\n]*")
+_BARE_HEAD = re.compile(r"[^,{}=\n]*")
+_WS = re.compile(r"[ \t\n\r]*")
+MIN_TABLE_ROWS = 2
+
+
+class Num(str):
+    """A JSON number kept as its source text; equal only to another Num."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Num and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+
+class Obj(list[tuple[str, Any]]):
+    """A JSON object as its ordered (key, value) pairs, duplicates included."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Obj and list.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+_EXACT = json.JSONDecoder(object_pairs_hook=Obj, parse_float=Num, parse_int=Num, parse_constant=Num)
+
+
+def exact_loads(text: str) -> Any:
+    """One JSON document as Num / Obj / list / str / bool / None (raises JSONDecodeError)."""
+    return _EXACT.decode(text)
+
+
+def dump_str(s: str) -> str:
+    """A JSON string literal; non-ASCII kept as is, lone surrogates as ``\\u`` escapes."""
+    if _SURROGATE.search(s):
+        return encode_basestring_ascii(s)
+    return encode_basestring(s)
+
+
+def dump(value: Any, tables: bool = True) -> str:
+    """Minified JSON of an exact value, arrays of objects as tables when shorter (``tables``)."""
+    if type(value) is Num:
+        return str.__str__(value)
+    if isinstance(value, str):
+        return dump_str(value)
+    if type(value) is Obj:
+        return "{" + ",".join(f"{dump_str(k)}:{dump(v, tables)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        plain = "[" + ",".join([dump(v, tables) for v in value]) + "]"
+        if tables and len(value) >= MIN_TABLE_ROWS and type(value[0]) is Obj:
+            table = dump_table(value)
+            if table is not None and len(table) < len(plain):
+                return table
+        return plain
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    raise TypeError(f"unexpected JSON value {value!r}")
+
+
+# --- schema: which columns a list of objects has -------------------------------------------
+
+_MISSING = object()
+
+
+class _Column:
+    __slots__ = ("const", "key", "nested")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.const: Any = _MISSING
+        self.nested: list[_Column] | None = None
+
+
+def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Column] | None:
+    """Columns of ``rows`` (all Obj, no duplicate keys, key orders that agree), or None."""
+    keys: list[str] = []
+    pos: dict[str, int] = {}
+    for row in rows:
+        if type(row) is not Obj:
+            return None
+        prev = -1
+        for key, _ in row:
+            at = pos.get(key)
+            if at is None:  # a new key goes right after the row's previous one
+                at = prev + 1
+                keys.insert(at, key)
+                if at != len(keys) - 1:
+                    pos = {k: i for i, k in enumerate(keys)}
+                else:
+                    pos[key] = at
+            elif at <= prev:  # out of header order, or a duplicate key
+                return None
+            prev = at
+    if not keys:
+        return None
+    columns = [_Column(k) for k in keys]
+    maps = [dict(row) for row in rows]
+    for column in columns:
+        values = [m.get(column.key, _MISSING) for m in maps]
+        present = [v for v in values if v is not _MISSING]
+        first = present[0]
+        if len(present) == len(values) and consts and type(first) is not Obj:
+            short = not (isinstance(first, list) and first) or len(dump(first, False)) < 40
+            if short and all(v == first for v in values[1:]):
+                column.const = first
+                continue
+        # An object column is flattened when each present value is a non-empty object: its
+        # cells are then never all empty, so all-empty cells mean the row has no such key.
+        if depth < 2 and len(present) > 1 and all(type(v) is Obj and v for v in present):
+            full = len(present) == len(values)
+            column.nested = _schema(present, depth + 1, consts and full)
+    return columns
+    return columns
+
+
+def _header(columns: list[_Column]) -> str:
+    parts = []
+    for column in columns:
+        name = column.key
+        name = dump_str(name) if _UNSAFE_NAME.search(name) else name
+        if column.const is not _MISSING:
+            parts.append(f"{name}={_cell(column.const, head=True)}")
+        elif column.nested is not None:
+            parts.append(f"{name}{_header(column.nested)}")
+        else:
+            parts.append(name)
+    return "{" + ",".join(parts) + "}"
+
+
+def _cell(value: Any, head: bool = False) -> str:
+    if isinstance(value, str) and type(value) is not Num:
+        if (
+            _UNSAFE_CELL.search(value)
+            or _LITERAL.fullmatch(value)
+            or (head and ("{" in value or "}" in value or "=" in value))
+        ):
+            return dump_str(value)
+        return value
+    return dump(value, False)
+
+
+def _cells(row: Obj, columns: list[_Column], out: list[str]) -> None:
+    values = dict(row)
+    for column in columns:
+        if column.const is not _MISSING:
+            continue
+        value = values.get(column.key, _MISSING)
+        if column.nested is not None:
+            _cells(Obj() if value is _MISSING else value, column.nested, out)
+        else:
+            out.append("" if value is _MISSING else _cell(value))
+
+
+def dump_table(rows: list[Any]) -> str | None:
+    """The table layout of ``rows`` (see module docstring), or None when they are no table."""
+    columns = _schema(rows)
+    if columns is None:
+        return None
+    lines = [f"[{len(rows)}]{_header(columns)}"]
+    for row in rows:
+        out: list[str] = []
+        _cells(row, columns, out)
+        lines.append(",".join(out))
+    return "\n".join(lines) + "\n"
+
+
+# --- reading back --------------------------------------------------------------------------
+
+
+def loads(text: str) -> Any:
+    """Parse compact text back to an exact value; several top-level values come back as a list.
+
+    Raises ``ValueError`` (``json.JSONDecodeError`` for JSON errors) on text that is not compact
+    JSON.
+    """
+    reader = _Reader(text)
+    values = []
+    pos = _WS.match(text, 0).end()  # type: ignore[union-attr]
+    while True:
+        value, pos = reader.value(pos)
+        values.append(value)
+        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= len(text):
+            break
+    return values[0] if len(values) == 1 else values
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def error(self, what: str, pos: int) -> json.JSONDecodeError:
+        return json.JSONDecodeError(what, self.text, pos)
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        text = self.text
+        char = text[pos : pos + 1]
+        if char == "[":
+            head = _TABLE_HEAD.match(text, pos)
+            if head is not None:
+                return self.table(int(head.group(1)), head.end())
+        if char in ("[", "{"):
+            try:
+                return _EXACT.raw_decode(text, pos)
+            except json.JSONDecodeError:
+                pass  # a table somewhere inside: walk this level by hand
+            return self.array(pos + 1) if char == "[" else self.obj(pos + 1)
+        try:
+            return _EXACT.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise self.error(f"expected a value: {exc.msg}", pos) from None
+
+    def array(self, pos: int) -> tuple[Any, int]:
+        out: list[Any] = []
+        text = self.text
+        if text[pos : pos + 1] == "]":
+            return out, pos + 1
+        while True:
+            value, pos = self.value(pos)
+            out.append(value)
+            pos = self.skip_newline(pos)
+            char = text[pos : pos + 1]
+            if char == "]":
+                return out, pos + 1
+            if char != ",":
+                raise self.error("expected ',' or ']'", pos)
+            pos += 1
+
+    def obj(self, pos: int) -> tuple[Any, int]:
+        out = Obj()
+        text = self.text
+        if text[pos : pos + 1] == "}":
+            return out, pos + 1
+        while True:
+            if text[pos : pos + 1] != '"':
+                raise self.error("expected a key", pos)
+            key, pos = _scan(text, pos + 1)
+            if text[pos : pos + 1] != ":":
+                raise self.error("expected ':'", pos)
+            value, pos = self.value(pos + 1)
+            out.append((key, value))
+            pos = self.skip_newline(pos)
+            char = text[pos : pos + 1]
+            if char == "}":
+                return out, pos + 1
+            if char != ",":
+                raise self.error("expected ',' or '}'", pos)
+            pos += 1
+
+    def skip_newline(self, pos: int) -> int:
+        return pos + 1 if self.text[pos : pos + 1] == "\n" else pos
+
+    def header(self, pos: int) -> tuple[list[_Column], int]:
+        text = self.text
+        columns: list[_Column] = []
+        if text[pos : pos + 1] == "}":
+            raise self.error("a table needs a column", pos)
+        while True:
+            if text[pos : pos + 1] == '"':
+                name, pos = _scan(text, pos + 1)
+            else:
+                end = _BARE_HEAD.match(text, pos).end()  # type: ignore[union-attr]
+                name, pos = text[pos:end], end
+            column = _Column(name)
+            char = text[pos : pos + 1]
+            if char == "=":
+                column.const, pos = self.cell(pos + 1, head=True)
+                char = text[pos : pos + 1]
+            elif char == "{":
+                column.nested, pos = self.header(pos + 1)
+                char = text[pos : pos + 1]
+            columns.append(column)
+            if char == "}":
+                return columns, pos + 1
+            if char != ",":
+                raise self.error("expected ',' or '}' in a table header", pos)
+            pos += 1
+
+    def cell(self, pos: int, head: bool = False) -> tuple[Any, int]:
+        text = self.text
+        char = text[pos : pos + 1]
+        if char == '"':
+            return _scan(text, pos + 1)
+        if char in ("[", "{"):
+            try:
+                return _EXACT.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                raise self.error(f"bad cell: {exc.msg}", pos) from None
+        end = (_BARE_HEAD if head else _BARE_CELL).match(text, pos).end()  # type: ignore[union-attr]
+        raw = text[pos:end]
+        if not raw:
+            return _MISSING, end
+        if _NUMBER.fullmatch(raw):
+            return Num(raw), end
+        literal = _LITERALS.get(raw, _MISSING)
+        if literal is not _MISSING:
+            return literal, end
+        if raw in ("Infinity", "-Infinity", "NaN"):
+            return Num(raw), end
+        return raw, end
+
+    def table(self, count: int, pos: int) -> tuple[Any, int]:
+        columns, pos = self.header(pos)
+        text = self.text
+        rows = []
+        for _ in range(count):
+            if text[pos : pos + 1] != "\n":
+                raise self.error("expected a table row", pos)
+            row = Obj()
+            pos, _ = self.row(pos + 1, columns, row, True)
+            rows.append(row)
+        return rows, self.skip_newline(pos)
+
+    def row(self, pos: int, columns: list[_Column], out: Obj, first: bool) -> tuple[int, bool]:
+        text = self.text
+        for column in columns:
+            if column.const is not _MISSING:
+                out.append((column.key, column.const))
+                continue
+            if column.nested is not None:
+                inner = Obj()
+                pos, first = self.row(pos, column.nested, inner, first)
+                if inner:  # a flattened object is never empty: no cells, no key
+                    out.append((column.key, inner))
+                continue
+            if not first:
+                if text[pos : pos + 1] != ",":
+                    raise self.error("expected ',' between cells", pos)
+                pos += 1
+            first = False
+            value, pos = self.cell(pos)
+            if value is not _MISSING:
+                out.append((column.key, value))
+        return pos, first
+
+
+_LITERALS: dict[str, Any] = {"null": None, "true": True, "false": False}
+
+
+def plain(value: Any) -> Any:
+    """An exact value as ``json.loads`` gives it (dicts, ints, floats; last duplicate wins)."""
+    if type(value) is Num:
+        return json.loads(str.__str__(value))
+    if type(value) is Obj:
+        return {k: plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
