@@ -39,7 +39,7 @@ HANDLE_RE = re.compile(r"\bo_[0-9a-f]{10,64}\b")
 SELECTOR_KEYS = ("path", "rows", "lines", "symbol", "match")
 MARKER_RE = re.compile(
     r"\[(?P<what>[^\[\]\n]*?) omitted: retrieve (?P<handle>o_[0-9a-f]{10,64})"
-    r"(?P<selector>(?: (?:path|rows|lines|symbol|match)=[^\]\n]*?)*)\]"
+    r"(?P<selector>(?: (?:path|rows|lines|symbol|match)=(?:[^\[\]\n]|\[[^\[\]\n]*\])*?)*)\]"
 )
 _SELECTOR_PART = re.compile(r" (path|rows|lines|symbol)=(\S+)| match=(.*)$")
 
