@@ -23,6 +23,7 @@ from compression_layer.compress.extractive.adapter import LoadedAdapter, load_ad
 from compression_layer.compress.extractive.text import (
     Unit,
     drop_orphan_marks,
+    is_number_word,
     is_stopword,
     join_units,
     list_item_words,
@@ -86,7 +87,7 @@ def _repeat_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
     out = np.zeros(len(units), dtype=np.float64)
     for i, unit in enumerate(units):
         if unit.is_word and not is_stopword(unit.text):
-            key = normalise(unit.text)
+            key = unit.text.lower()
             if key in seen:
                 out[i] = 1.0
             seen.add(key)
@@ -103,7 +104,27 @@ def forced_units(text: str, units: list[Unit]) -> set[int]:
     from compression_layer.compress import operators
 
     spans = sorted([*_fact_spans(text), *operators.protected_spans(text)])
-    return structural_units(text, units) | units_in_spans(units, spans)
+    facts_and_layout = structural_units(text, units) | units_in_spans(units, spans)
+    return facts_and_layout | counted_units(units)
+
+
+def counted_units(units: list[Unit]) -> set[int]:
+    """Spelled-out numbers, and the word a number counts: "two new regiments", "380 years".
+
+    A number without what it counts ("36" for "36 passengers") or its scale ("2" for
+    "2 million") no longer says the same thing; the counted word is the next unit when it is a
+    content word (a unit, a scale, a noun, or an adjective before one: "two new").
+    """
+    out: set[int] = set()
+    for i, unit in enumerate(units):
+        if not unit.is_word or not (is_number_word(unit.text) or unit.text[:1].isdigit()):
+            continue
+        if is_number_word(unit.text):
+            out.add(i)
+        j = i + 1
+        if j < len(units) and units[j].is_word and not is_stopword(units[j].text):
+            out.add(j)
+    return out
 
 
 # Name kinds forced only where first mentioned: a later "Beyoncé" adds nothing the guard or a

@@ -88,6 +88,21 @@ def normalise(word: str) -> str:
     return w
 
 
+# Spelled-out cardinals a text counts with; ordinals ("first", "second") are left out: they
+# mostly order events rather than count things.
+_COUNT_WORDS = frozenset(
+    """two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety
+    hundred hundreds thousand thousands million millions billion billions trillion dozen dozens
+    """.split()
+)
+
+
+def is_number_word(word: str) -> bool:
+    """True for a spelled-out count or scale ("two", "million", "dozens"), any case."""
+    return word.lower() in _COUNT_WORDS
+
+
 def is_stopword(word: str) -> bool:
     """True for English function words (case-insensitive)."""
     return word.lower() in STOPWORDS
