@@ -1,17 +1,304 @@
-"""Lossy pass for JSON (reversible tier: see compress.reversible).
+"""Lossy pass for JSON and JSON Lines (reversible tier: see compress.reversible).
 
-Placeholder: returns None (the pipeline keeps the lossless result) until the pass is written.
+Arrays of four or more elements (search hits, list responses, API pages, JSON Lines records) keep
+some rows and name the rest: each run of left-out rows becomes one marker in the array::
+
+    [47 rows omitted: retrieve o_3fa9c2d1e0 path=$.items rows=5-51]
+
+Rows kept, in order of priority: the first and the last; every row that matches the query (at
+least 60% of its words, at least one, found in the row's text); rows that look like errors (an
+``error``-like key with a value, a ``status``/``level``-like value naming a failure, a non-2xx
+code, ``ok``/``success`` false); numeric outliers (far from the median in median absolute
+deviations) and change points (a low-cardinality field taking a new value); then the rows most
+related to the query, spread across the array, while the budget lasts. Kept object rows are
+written in the lossless table layout of :mod:`.json_table` (a marker is a line of its own there,
+a JSON string elsewhere). When the kept rows are still over budget, string values longer than
+300 characters in rows that do not match the query are moved out:
+``"[2400 chars omitted: retrieve o_... path=$.items[3].body]"``.
+
+The budget is spent on the input's content: rows are kept until their share of the input reaches
+``budget / tokens(input)``, and the compact layout then makes the output smaller still (so rate
+0.2 keeps about a fifth of the rows' content). Rows that must stay (first, last, query matches,
+errors) stay even past the budget; a note says so.
 """
 
 from __future__ import annotations
 
-from compression_layer.compress.reversible import LossyOutput
+import itertools
+import json
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from compression_layer.compress.reversible import LossyOutput, marker
+from compression_layer.compress.structural.data import load_document
+from compression_layer.compress.structural.json_table import Marker, Num, Obj, dump
 from compression_layer.compress.types import Domain
+from compression_layer.errors import InputError
+from compression_layer.tokens import count_tokens
+
+MIN_ROWS = 4
+LONG_STRING = 300
+_MARKER_TOKENS = 22
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STOP = frozenset(
+    re.findall(
+        r"\S+",
+        "a an and are as at be by did do does for from has have how i in is it its me my of on or "
+        "the this that to was were what when where which who why will with",
+    )
+)
+_FAILURE = re.compile(
+    r"error|fail|fatal|critical|exception|denied|refused|timeout|timed out|panic|crash|invalid"
+    r"|unavailable|abort|reject|warn",
+    re.IGNORECASE,
+)
+_ERROR_KEYS = frozenset({"error", "errors", "exception", "err", "error_message", "stack"})
+_STATUS_KEYS = frozenset(
+    {"status", "level", "severity", "state", "result", "outcome", "conclusion", "loglevel", "lvl"}
+)
+_CODE_KEYS = frozenset({"status", "code", "status_code", "statuscode", "http_status", "httpstatus"})
 
 
 def reduce_json(
     text: str, domain: Domain, *, budget: int, query: str | None, handle: str
 ) -> LossyOutput | None:
-    """Not written yet: no lossy pass for JSON."""
-    del text, domain, budget, query, handle
-    return None
+    """Keep the rows that matter within ``budget`` tokens; markers name the rest (module doc)."""
+    del domain
+    try:
+        value, jsonl = load_document(text.lstrip("\ufeff"))
+    except InputError:
+        return None
+    full = dump(value)
+    ratio = len(full) / max(1, _tokens(full))  # characters per token of the compact layout
+    tokens_in = _tokens(text)
+    if len(full) / ratio <= budget:
+        return None  # the lossless layout already fits
+    target = budget * min(1.0, len(full) / ratio / max(1, tokens_in))
+    arrays: list[_Array] = []
+    _collect(value, "$", arrays, top_jsonl=jsonl)
+    if not arrays:
+        return None
+    terms = query_terms(query)
+    saved = [list(a.items) for a in arrays]
+    for a in arrays:
+        a.items.clear()
+    fixed = len(dump(value)) / ratio  # what is left around the arrays
+    for a, items in zip(arrays, saved, strict=True):
+        a.items.extend(items)
+    room = max(0.0, target - fixed)
+    total = sum(a.chars for a in arrays)
+    notes: list[str] = []
+    omitted = 0
+    over = False
+    for array in arrays:
+        kept, must_over = _choose(array, room * array.chars / total, ratio, terms)
+        over = over or must_over
+        omitted += _apply(array, kept, handle)
+    out = dump(value)
+    if _tokens(out) > budget:
+        moved = _move_long_strings(arrays, handle, terms)
+        if moved:
+            omitted += moved
+            out = dump(value)
+            notes.append(f"json: {moved} long string value(s) moved out")
+    if over:
+        notes.append(
+            "json: rows that must stay (first, last, query matches, errors) exceed the budget"
+        )
+    if omitted == 0:
+        return None
+    return LossyOutput(text=out, omitted=omitted, notes=notes)
+
+
+def query_terms(query: str | None) -> list[str]:
+    """The words of ``query`` a row is matched on: lower-cased, no stop words or single letters."""
+    if not query:
+        return []
+    words = [w.lower() for w in _WORD.findall(query)]
+    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in _STOP))
+
+
+def matches(row_text: str, terms: list[str]) -> int:
+    """How many of ``terms`` occur in ``row_text`` (lower-cased)."""
+    return sum(1 for t in terms if t in row_text)
+
+
+def needed(terms: list[str]) -> int:
+    """Terms a row must contain to count as matching the query: 60% of them, at least one."""
+    return max(1, math.ceil(0.6 * len(terms))) if terms else 0
+
+
+@dataclass
+class _Array:
+    items: list[Any]
+    path: str
+    chars: int
+    texts: list[str] = field(default_factory=list)
+    strings: list[tuple[Obj, int, str]] = field(default_factory=list)
+
+
+def _collect(value: Any, path: str, out: list[_Array], *, top_jsonl: bool = False) -> None:
+    if isinstance(value, list) and type(value) is not Obj:
+        if len(value) >= MIN_ROWS:
+            texts = [dump(v, False) for v in value]
+            out.append(_Array(value, path, len(dump(value)), texts))
+            return
+        for i, item in enumerate(value):
+            _collect(item, f"{path}[{i}]", out)
+    elif type(value) is Obj:
+        counts: dict[str, int] = {}
+        for key, _ in value:
+            counts[key] = counts.get(key, 0) + 1
+        for key, item in value:
+            if counts[key] == 1:  # a duplicated key has no path that names one of its values
+                _collect(item, path + _step(key), out)
+    del top_jsonl
+
+
+def _step(key: str) -> str:
+    if _IDENT.fullmatch(key):
+        return "." + key
+    quoted = json.dumps(key).replace(" ", "\\u0020").replace("[", "\\u005b")
+    return "[" + quoted.replace("]", "\\u005d") + "]"
+
+
+def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple[set[int], bool]:
+    items, texts = array.items, array.texts
+    n = len(items)
+    lowered = [t.lower() for t in texts] if terms else []
+    hits = [matches(t, terms) for t in lowered] if terms else [0] * n
+    need = needed(terms)
+    must = {0, n - 1}
+    must.update(i for i in range(n) if terms and hits[i] >= need)
+    must.update(i for i in range(n) if _looks_failed(items[i]))
+    scale = array.chars / max(1, sum(len(t) + 1 for t in texts)) / ratio
+    cost = {i: len(texts[i]) * scale for i in range(n)}
+    kept: set[int] = set(must)
+    spent = sum(cost[i] for i in kept) + _MARKER_TOKENS * _runs(kept, n)
+    over = spent > room
+    second = [i for i in _outliers_and_changes(items) if i not in kept]
+    # Then by relevance, earlier rows first (ranked results put the best first, and neighbours
+    # of kept rows need no marker of their own).
+    rest = sorted(
+        (i for i in range(n) if i not in kept and i not in second), key=lambda i: -hits[i]
+    )
+    for i in [*second, *rest]:
+        extra = cost[i] + _MARKER_TOKENS * (_runs(kept | {i}, n) - _runs(kept, n))
+        if spent + extra > room:
+            continue
+        kept.add(i)
+        spent += extra
+    return kept, over
+
+
+def _runs(kept: set[int], n: int) -> int:
+    """How many runs of left-out rows (one marker each) ``kept`` leaves in ``n`` rows."""
+    runs, prev = 0, -1
+    for i in sorted(kept):
+        if i > prev + 1:
+            runs += 1
+        prev = i
+    return runs + (1 if prev < n - 1 else 0)
+
+
+def _apply(array: _Array, kept: set[int], handle: str) -> int:
+    items = array.items
+    new: list[Any] = []
+    start = None
+    omitted = 0
+    for i in range(len(items) + 1):
+        if i < len(items) and i not in kept:
+            start = i if start is None else start
+            continue
+        if start is not None:
+            count = i - start
+            rows = f"{start}-{i - 1}" if count > 1 else str(start)
+            what = f"{count} rows" if count > 1 else "1 row"
+            new.append(Marker(marker(handle, what, path=array.path, rows=rows)))
+            omitted += count
+            start = None
+        if i < len(items):
+            new.append(items[i])
+            if type(items[i]) is Obj:
+                for at, (key, v) in enumerate(items[i]):
+                    if isinstance(v, str) and type(v) is not Num and len(v) > LONG_STRING:
+                        array.strings.append((items[i], at, f"{array.path}[{i}]{_step(key)}"))
+    items[:] = new
+    return omitted
+
+
+def _move_long_strings(arrays: list[_Array], handle: str, terms: list[str]) -> int:
+    moved = 0
+    for array in arrays:
+        for row, at, path in array.strings:
+            key, v = row[at]
+            if terms and matches(v.lower(), terms) >= needed(terms):
+                continue  # the text a query matched stays
+            if len([k for k, _ in row if k == key]) > 1:
+                continue
+            row[at] = (key, Marker(marker(handle, f"{len(v)} chars", path=path)))
+            moved += 1
+    return moved
+
+
+def _looks_failed(item: Any) -> bool:
+    if type(item) is not Obj:
+        return isinstance(item, str) and type(item) is not Num and bool(_FAILURE.search(item))
+    for key, v in item:
+        low = key.lower()
+        if low in _ERROR_KEYS and v not in (None, False, "") and v != [] and v != Obj():
+            return True
+        if low in _STATUS_KEYS and isinstance(v, str) and _FAILURE.search(v):
+            return True
+        code = type(v) is Num and v.isdigit() and len(v) == 3
+        if low in _CODE_KEYS and code and not 200 <= int(v) < 400:
+            return True
+        if low in ("ok", "success", "passed") and v is False:
+            return True
+    return False
+
+
+def _outliers_and_changes(items: list[Any]) -> list[int]:
+    """Rows whose numbers are far from their column's median, or where a category changes."""
+    rows = [dict(item) if type(item) is Obj else {} for item in items]
+    keys = {k for r in rows for k in r}
+    found: dict[int, float] = {}
+    for key in keys:
+        column = [(i, r[key]) for i, r in enumerate(rows) if key in r]
+        nums = [(i, float(v)) for i, v in column if type(v) is Num and _finite(v)]
+        if len(nums) >= 8:
+            values = [x for _, x in nums]
+            med = statistics.median(values)
+            mad = statistics.median(abs(x - med) for x in values)
+            if mad > 0:
+                for i, x in nums:
+                    score = abs(x - med) / mad
+                    if score > 6:
+                        found[i] = max(found.get(i, 0.0), score)
+        cats = [(i, v) for i, v in column if isinstance(v, str) and type(v) is not Num]
+        if len(cats) >= 8 and len({v for _, v in cats}) <= max(2, len(cats) // 10):
+            changes = [i for (_, a), (i, b) in itertools.pairwise(cats) if a != b]
+            if len(changes) <= max(3, len(cats) // 10):
+                for i in changes:
+                    found[i] = max(found.get(i, 0.0), 6.0)
+    return sorted(found, key=lambda i: -found[i])
+
+
+def _finite(v: str) -> bool:
+    try:
+        return math.isfinite(float(v))
+    except ValueError:
+        return False
+
+
+def _tokens(text: str) -> int:
+    """o200k tokens; for long texts, estimated from evenly spaced samples."""
+    if len(text) <= 400_000:
+        return count_tokens(text)
+    step = len(text) // 8
+    sample = "".join(text[i * step : i * step + 25_000] for i in range(8))
+    return round(count_tokens(sample) * len(text) / len(sample))

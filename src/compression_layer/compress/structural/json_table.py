@@ -33,6 +33,8 @@ from collections.abc import Callable
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, cast
 
+from compression_layer.compress.reversible import MARKER_RE
+
 _scan = cast(Callable[[str, int], tuple[str, int]], json.decoder.scanstring)  # type: ignore[attr-defined]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -59,6 +61,13 @@ class Num(str):
         return not self.__eq__(other)
 
     __hash__ = str.__hash__
+
+
+class Marker(str):
+    """A reversible-tier marker standing for omitted elements: one line of its own in a table,
+    a JSON string anywhere else."""
+
+    __slots__ = ()
 
 
 class Obj(list[tuple[str, Any]]):
@@ -97,7 +106,7 @@ def dump(value: Any, tables: bool = True) -> str:
     if isinstance(value, str):
         return dump_str(value)
     if type(value) is Obj:
-        return "{" + ",".join(f"{dump_str(k)}:{dump(v, tables)}" for k, v in value) + "}"
+        return "{" + ",".join([f"{dump_str(k)}:{dump(v, tables)}" for k, v in value]) + "}"
     if isinstance(value, list):
         plain = "[" + ",".join([dump(v, tables) for v in value]) + "]"
         if tables and len(value) >= MIN_TABLE_ROWS and type(value[0]) is Obj:
@@ -209,12 +218,18 @@ def _cells(row: Obj, columns: list[_Column], out: list[str]) -> None:
 
 
 def dump_table(rows: list[Any]) -> str | None:
-    """The table layout of ``rows`` (see module docstring), or None when they are no table."""
-    columns = _schema(rows)
+    """The table layout of ``rows`` (see module docstring), or None when they are no table.
+
+    A :class:`Marker` among the rows is written as a line of its own (and read back as a string).
+    """
+    columns = _schema([row for row in rows if type(row) is not Marker])
     if columns is None:
         return None
     lines = [f"[{len(rows)}]{_header(columns)}"]
     for row in rows:
+        if type(row) is Marker:
+            lines.append(str.__str__(row))
+            continue
         out: list[str] = []
         _cells(row, columns, out)
         lines.append(",".join(out))
@@ -363,6 +378,12 @@ class _Reader:
         for _ in range(count):
             if text[pos : pos + 1] != "\n":
                 raise self.error("expected a table row", pos)
+            if text[pos + 1 : pos + 2] == "[":
+                found = MARKER_RE.match(text, pos + 1)
+                if found is not None and text[found.end() : found.end() + 1] in ("\n", ""):
+                    rows.append(found.group(0))
+                    pos = found.end()
+                    continue
             row = Obj()
             pos, _ = self.row(pos + 1, columns, row, True)
             rows.append(row)
