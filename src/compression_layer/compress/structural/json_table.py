@@ -374,7 +374,7 @@ class _Reader:
     def table(self, count: int, pos: int) -> tuple[Any, int]:
         columns, pos = self.header(pos)
         text = self.text
-        rows = []
+        rows: list[Any] = []
         for _ in range(count):
             if text[pos : pos + 1] != "\n":
                 raise self.error("expected a table row", pos)
