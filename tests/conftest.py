@@ -14,6 +14,9 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# The Postgres memory backend's fixtures (pg_server, pg_url): tests/support/pg_fixtures.py.
+pytest_plugins = ["pg_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -16,13 +16,14 @@ import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from compression_layer.memory import edits
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundError
 from compression_layer.memory.migrations import SCHEMA_VERSION
 from compression_layer.memory.pending import Compressor
+from compression_layer.memory.postgres.urls import is_postgres_url
 from compression_layer.memory.rows import COLUMNS, row_by_id, row_to_memory
 from compression_layer.memory.search import SearchMode, run_search
 from compression_layer.memory.transfer import import_records
@@ -118,8 +119,10 @@ class MemoryStore:
         (vectors are cached per model); it defaults to the embedder's ``model_name`` attribute.
         """
         settings = settings or load_area(MemorySettings)
-        path = Path(path).expanduser() if path else default_db_path(settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        url = str(path) if is_postgres_url(path) else None if path else settings.db_url
+        if not url:
+            path = Path(path).expanduser() if path else default_db_path(settings)
+            path.parent.mkdir(parents=True, exist_ok=True)
         if embedder is None:
             model = embed_model or DEFAULT_EMBED_MODEL
         elif hasattr(embedder, "encode"):
@@ -129,6 +132,16 @@ class MemoryStore:
             model = embed_model or DEFAULT_EMBED_MODEL
         else:
             model = embed_model or str(getattr(embedder, "model_name", "") or "custom")
+        if url:  # Postgres + pgvector (memory.db_url): the same API, see memory/postgres
+            from compression_layer.memory.postgres.store import PostgresMemoryStore
+
+            compressor, embedder = compressor or _default_compressor, embedder or _default_embedder
+            async with PostgresMemoryStore.connect(
+                url, settings=settings, compressor=compressor, embedder=embedder, embed_model=model
+            ) as pg:
+                yield cast("MemoryStore", pg)
+            return
+        assert isinstance(path, Path)
         db = await Database.open(path, settings)
         store = cls(
             db, settings, compressor or _default_compressor, embedder or _default_embedder, model

@@ -1,0 +1,187 @@
+"""The search path on Postgres: pgvector and full-text candidate lists, then the same fusion,
+correction ordering and packing as SQLite (``memory/ranking.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from compression_layer.memory.errors import MemoryInputError
+from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.postgres.db import PgDatabase, fetchall
+from compression_layer.memory.postgres.filters import pg_where
+from compression_layer.memory.postgres.rows import COLUMNS, Vector, as_vector
+from compression_layer.memory.postgres.vectors import PgVectors
+from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
+from compression_layer.memory.search import MODES, SearchMode
+from compression_layer.memory.types import SearchHit
+from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
+from compression_layer.settings import MemorySettings
+
+VERSION_WINDOW = 10
+"""Fused hits past the k-th still checked for being a newer version of a top-k hit (as SQLite)."""
+# ts_rank weights {D, C, B, A}: content is weight A (1.0), tags B (0.5), as SQLite's bm25().
+_WEIGHTS = "{0, 0, 0.5, 1}"
+
+
+def query_words(query: str) -> list[str]:
+    """The words ``ranking.fts_query`` keeps (stop words dropped), in order."""
+    match = fts_query(query)
+    if match is None:
+        return []
+    return [w.strip('"') for w in match.split(" OR ") if w.strip('"')]
+
+
+async def run_search(
+    db: PgDatabase,
+    vectors: PgVectors,
+    settings: MemorySettings,
+    query: str,
+    namespace: str,
+    k: int,
+    tags: Sequence[str] | None,
+    max_tokens: int | None,
+    mode: SearchMode,
+) -> list[SearchHit]:
+    """See ``MemoryStore.search``."""
+    db.check_open()
+    check_query(query)
+    check_namespace(namespace)
+    check_k(k)
+    wanted = check_tags(tags) if tags else []
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
+        raise MemoryInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    if mode not in MODES:
+        raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    depth = max(settings.candidates, k)
+    qvec: Vector | None = None
+    if mode != "bm25":
+        qvec = (await asyncio.to_thread(vectors.embed, [query]))[0]
+
+    async def dense_job() -> list[tuple[int, float]]:
+        if qvec is None:
+            return []
+        async with db.connection() as conn:
+            return await vectors.nearest(conn, namespace, qvec, depth, wanted or None)
+
+    async def bm25_job() -> list[tuple[int, float]]:
+        if mode == "dense":
+            return []
+        return await bm25(db, query, namespace, depth, wanted)
+
+    # Two pooled connections: the two lists are computed by the server side by side.
+    dense, lexical = await asyncio.gather(dense_job(), bm25_job())
+    if mode == "dense":
+        fused = dense
+    elif mode == "bm25":
+        fused = lexical
+    else:
+        fused = rrf(
+            [[pk for pk, _ in dense], [pk for pk, _ in lexical]],
+            [settings.dense_weight, settings.bm25_weight],
+            settings.rrf_k,
+        )
+    fused = fused if max_tokens is not None else fused[: k + VERSION_WINDOW]
+    rows = await rows_with_vectors(db, [pk for pk, _ in fused])
+    dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
+    bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
+    ranked = [(pk, score) for pk, score in fused if pk in rows]
+    hits = [to_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked]
+    hits = corrections_first(
+        hits,
+        [rows[pk]["created_at"] for pk, _ in ranked],
+        [
+            as_vector(rows[pk]["v"]) if rows[pk]["embed_model"] == vectors.model else None
+            for pk, _ in ranked
+        ],
+    )
+    if max_tokens is None:
+        return hits[:k]
+    return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+
+
+async def bm25(
+    db: PgDatabase,
+    query: str,
+    namespace: str,
+    depth: int,
+    tags: list[str],
+    flt: MemoryFilter | None = None,
+) -> list[tuple[int, float]]:
+    """(pk, ts_rank) best first: the query's content words OR-ed (as SQLite's FTS5 query), ranked
+    with content weighted 1.0 and tags 0.5, normalised by document length."""
+    words = query_words(query)
+    if not words:
+        return []
+    tsq = " || ".join(["plainto_tsquery('english', %s)"] * len(words))
+    visible, vis_params = pg_where(flt, "m", namespace)
+    params: list[Any] = [*words, namespace, *vis_params]
+    where = f"m.namespace = %s AND m.fts @@ q.q AND {visible}"
+    if tags:
+        where += " AND m.tags @> %s::jsonb"
+        params.append(json.dumps(tags, ensure_ascii=False))
+    params.append(depth)
+    sql = (
+        f"WITH q AS (SELECT ({tsq}) AS q) "
+        f"SELECT m.pk, ts_rank('{_WEIGHTS}', m.fts, q.q, 1) AS score FROM memories m, q "
+        f"WHERE {where} ORDER BY score DESC, m.pk LIMIT %s"
+    )
+    rows = await db.fetchall(sql, params)
+    return [(int(r["pk"]), float(r["score"])) for r in rows]
+
+
+async def rows_with_vectors(db: PgDatabase, pks: list[int]) -> dict[int, dict[str, Any]]:
+    if not pks:
+        return {}
+    async with db.connection() as conn:
+        rows = await fetchall(
+            conn,
+            f"SELECT {COLUMNS}, embedding::real[] AS v FROM memories WHERE pk = ANY(%s)",
+            (pks,),
+        )
+    return {int(r["pk"]): r for r in rows}
+
+
+def corrections_first(
+    hits: list[SearchHit], created: list[str], vecs: list[Vector | None]
+) -> list[SearchHit]:
+    """A newer version of a statement ranks above the older one it corrects, which carries
+    ``superseded_by`` (``ranking.newer_first``); hits without a vector of this model stay put."""
+    have = [i for i, v in enumerate(vecs) if v is not None]
+    if len(have) < 2:
+        return hits
+    matrix = np.stack([v for v in vecs if v is not None]).astype(np.float32)
+    items = [Version(hits[i].namespace, hits[i].content, created[i]) for i in have]
+    order, superseded = newer_first(items, matrix)
+    if not superseded and order == list(range(len(have))):
+        return hits
+    moved = [hits[have[i]] for i in order]
+    for old, new in superseded.items():
+        at = order.index(old)
+        moved[at] = moved[at].model_copy(update={"superseded_by": hits[have[new]].id})
+    out = list(hits)
+    for slot, hit in zip(have, moved, strict=True):
+        out[slot] = hit
+    return out
+
+
+def to_hit(
+    row: dict[str, Any], score: float, dense_rank: int | None, bm25_rank: int | None
+) -> SearchHit:
+    return SearchHit(
+        id=row["id"],
+        namespace=row["namespace"],
+        score=score,
+        compressed=row["compressed"],
+        content=row["content"],
+        metadata=dict(row["metadata"]),
+        tags=list(row["tags"]),
+        tokens_original=row["tokens_original"],
+        tokens_compressed=row["tokens_compressed"],
+        dense_rank=dense_rank,
+        bm25_rank=bm25_rank,
+    )
