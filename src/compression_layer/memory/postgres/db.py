@@ -26,7 +26,8 @@ POOL_MIN = 1
 POOL_MAX = 8
 CONNECT_TIMEOUT_S = 10
 WAIT_TIMEOUT_S = 10.0
-"""How long a call waits for a pooled connection before it fails as unavailable."""
+"""How long a call waits for a pooled connection before it fails as unavailable (default; the
+store passes ``memory.busy_timeout_ms``)."""
 
 Conn = AsyncConnection[DictRow]
 
@@ -45,7 +46,7 @@ class PgDatabase:
         self._closed = False
 
     @classmethod
-    async def open(cls, url: str) -> PgDatabase:
+    async def open(cls, url: str, wait_s: float = WAIT_TIMEOUT_S) -> PgDatabase:
         """Connect, migrate, open the pool; MemoryUnavailableError naming the URL (password
         masked) when the server cannot be reached."""
         shown = redact_url(url)
@@ -73,7 +74,7 @@ class PgDatabase:
             max_size=POOL_MAX,
             kwargs={"autocommit": True, "row_factory": dict_row},
             check=AsyncConnectionPool.check_connection,
-            timeout=WAIT_TIMEOUT_S,
+            timeout=max(wait_s, 0.1),
             open=False,
             name="compression-layer-memory",
         )

@@ -84,7 +84,7 @@ class PostgresMemoryStore:
     ) -> AsyncIterator[PostgresMemoryStore]:
         """Connect (migrating if needed); MemoryUnavailableError names the URL, password
         masked, when the server cannot be reached."""
-        db = await PgDatabase.open(url)
+        db = await PgDatabase.open(url, settings.busy_timeout_ms / 1000)
         store = cls(db, settings, compressor, embedder, embed_model)
         try:
             yield store
