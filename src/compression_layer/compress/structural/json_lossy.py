@@ -9,11 +9,11 @@ Rows kept, in order of priority: the first and the last; every row that matches 
 least 60% of its words, at least one, found in the row's text); rows that look like errors (an
 ``error``-like key with a value, a ``status``/``level``-like value naming a failure, a non-2xx
 code, ``ok``/``success`` false); numeric outliers (far from the median in median absolute
-deviations) and change points (a low-cardinality field taking a new value); then the rows most
-related to the query, spread across the array, while the budget lasts. Kept object rows are
-written in the lossless table layout of :mod:`.json_table` (a marker is a line of its own there,
-a JSON string elsewhere). When the kept rows are still over budget, string values longer than
-300 characters in rows that do not match the query are moved out:
+deviations; the three strongest always) and change points (a low-cardinality field taking a new
+value); then the rows most related to the query, earlier rows first, while the budget lasts.
+Kept object rows are written in the lossless table layout of :mod:`.json_table` (a marker is a
+line of its own there, a JSON string elsewhere). When the kept rows are still over budget, string
+values longer than 300 characters in rows that do not match the query are moved out:
 ``"[2400 chars omitted: retrieve o_... path=$.items[3].body]"``.
 
 The budget is spent on the input's content: rows are kept until their share of the input reaches
@@ -25,7 +25,6 @@ errors) stay even past the budget; a note says so.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 import statistics
@@ -42,7 +41,8 @@ from compression_layer.tokens import count_tokens
 MIN_ROWS = 4
 LONG_STRING = 300
 _MARKER_TOKENS = 22
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MUST_OUTLIERS = 3
+_NAME = re.compile(r'[^.\[\]\s"\\]+')
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STOP = frozenset(
     re.findall(
@@ -115,11 +115,23 @@ def reduce_json(
 
 
 def query_terms(query: str | None) -> list[str]:
-    """The words of ``query`` a row is matched on: lower-cased, no stop words or single letters."""
+    """The words of ``query`` a row is matched on (as substrings of its lower-cased text):
+    lower-cased, stop words and single letters out, common suffixes cut (see :func:`_stem`)."""
     if not query:
         return []
     words = [w.lower() for w in _WORD.findall(query)]
-    return list(dict.fromkeys(w for w in words if len(w) > 1 and w not in _STOP))
+    return list(dict.fromkeys(_stem(w) for w in words if len(w) > 1 and w not in _STOP))
+
+
+_SUFFIXES = ("ations", "ation", "ions", "ion", "ings", "ing", "ers", "er", "ed", "es", "s", "ly")
+
+
+def _stem(word: str) -> str:
+    """``eviction`` -> ``evict``: a row saying ``evicts`` or ``evicted`` then matches too."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
 
 
 def matches(row_text: str, terms: list[str]) -> int:
@@ -154,16 +166,16 @@ def _collect(value: Any, path: str, out: list[_Array], *, top_jsonl: bool = Fals
         for key, _ in value:
             counts[key] = counts.get(key, 0) + 1
         for key, item in value:
-            if counts[key] == 1:  # a duplicated key has no path that names one of its values
-                _collect(item, path + _step(key), out)
+            step = _step(key)
+            if counts[key] == 1 and step:  # a duplicated key has no path to one of its values
+                _collect(item, path + step, out)
     del top_jsonl
 
 
-def _step(key: str) -> str:
-    if _IDENT.fullmatch(key):
-        return "." + key
-    quoted = json.dumps(key).replace(" ", "\\u0020").replace("[", "\\u005b")
-    return "[" + quoted.replace("]", "\\u005d") + "]"
+def _step(key: str) -> str | None:
+    """``.key``, or None for a key a marker cannot name (its quotes would be escaped inside a
+    JSON string marker, so such a subtree is left whole)."""
+    return "." + key if _NAME.fullmatch(key) else None
 
 
 def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple[set[int], bool]:
@@ -179,8 +191,11 @@ def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple
     cost = {i: len(texts[i]) * scale for i in range(n)}
     kept: set[int] = set(must)
     spent = sum(cost[i] for i in kept) + _MARKER_TOKENS * _runs(kept, n)
-    over = spent > room
     second = [i for i in _outliers_and_changes(items) if i not in kept]
+    for i in second[:_MUST_OUTLIERS]:  # the strongest few stay whatever the budget
+        spent += cost[i] + _MARKER_TOKENS * (_runs(kept | {i}, n) - _runs(kept, n))
+        kept.add(i)
+    over = spent > room
     # Then by relevance, earlier rows first (ranked results put the best first, and neighbours
     # of kept rows need no marker of their own).
     rest = sorted(
@@ -225,8 +240,9 @@ def _apply(array: _Array, kept: set[int], handle: str) -> int:
             new.append(items[i])
             if type(items[i]) is Obj:
                 for at, (key, v) in enumerate(items[i]):
-                    if isinstance(v, str) and type(v) is not Num and len(v) > LONG_STRING:
-                        array.strings.append((items[i], at, f"{array.path}[{i}]{_step(key)}"))
+                    step = _step(key)
+                    if isinstance(v, str) and type(v) is not Num and len(v) > LONG_STRING and step:
+                        array.strings.append((items[i], at, f"{array.path}[{i}]{step}"))
     items[:] = new
     return omitted
 
