@@ -13,15 +13,19 @@ Prose and mixed text longer than a chunk go to a lossy engine in chunks, one aft
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import PurePath
 
 from compression_layer import tokens
+from compression_layer.compress import facts, operators
 from compression_layer.compress.chunks import CHUNK_CHARS, run_chunked
 from compression_layer.compress.codeguard import check_code_output
 from compression_layer.compress.domain import detect
 from compression_layer.compress.engines import DEFAULT_ENGINES, EngineTable
 from compression_layer.compress.guard import guard
 from compression_layer.compress.inputs import check_query, check_text
+from compression_layer.compress.lossy import PROSE_SLACK, reduce
+from compression_layer.compress.reversible import OriginalSink, accepts, budget_for
 from compression_layer.compress.structural.engine import StructuralEngine
 from compression_layer.compress.types import (
     CompressionResult,
@@ -101,6 +105,7 @@ def compress(
     domain: str | None = None,
     settings: CompressSettings | None = None,
     engines: EngineTable | None = None,
+    originals: OriginalSink | None = None,
 ) -> CompressionResult:
     """Compress ``text`` and return a :class:`CompressionResult` (token counts in o200k_base).
 
@@ -110,6 +115,11 @@ def compress(
     ``domain`` skips detection (``json``, ``log``, ``prose``, ``mixed``, ``code`` or
     ``code:<language>``), e.g. from a file extension; forced JSON that does not parse is an error.
     ``engines`` is the engine table to pick from (default: the library's own).
+
+    ``originals`` (e.g. ``OriginalStore.open()``) turns on the reversible tier: when a budget is
+    given and the lossless result is over it, the input is kept there and the domain's lossy
+    pass leaves parts out behind markers ``[... omitted: retrieve <handle> ...]``; the result's
+    ``handle`` names the kept original. Without it, JSON, logs and code stay lossless.
     """
     cfg = settings or load_area(CompressSettings)
     if rate is not None and not 0.0 < rate <= 1.0:
@@ -127,17 +137,21 @@ def compress(
         query=query,
         strip_docstrings=cfg.strip_docstrings if strip_docstrings is None else strip_docstrings,
     )
+    budgeted = rate is not None or target_tokens is not None  # the caller named a budget
     chosen, notes = _pick(request.engine, found, cfg, engines or DEFAULT_ENGINES)
     if request.rate is None and request.target_tokens is None and chosen.name != "structural":
         own = getattr(chosen, "default_rate", None)  # engines that carry their own default
         rate = cfg.rate if cfg.rate is not None else own if own is not None else DEFAULT_RATE
         request = request.model_copy(update={"rate": rate})
     n_orig = tokens.count_tokens(text)
+    budget = budget_for(n_orig, rate, target_tokens) if budgeted else None
+    lossy_domain = found.kind in ("code", "json", "log")
     if len(text) > CHUNK_CHARS and found.kind in ("prose", "mixed") and chosen.name != "structural":
         chunked = run_chunked(
             chosen, text, found, request, cfg, tokens=n_orig, max_chars=CHUNK_CHARS
         )
         out, lost, ops = chunked.output, chunked.facts_missing, chunked.operators_missing
+        guarded = True
     else:
         out = chosen.run(text, found, request)
         if found.kind in ("code", "json") and not out.verified and out.text != text:
@@ -145,9 +159,39 @@ def compress(
             out.text, broke = check_code_output(text, out.text, found.language or found.kind)
             if broke:
                 out.notes.append(broke)
-        lost, ops = guard(text, out, cfg)
+        # A structural output's text does not depend on the guard: it can wait until we know
+        # the lossless result is the one returned (the guard reads the whole input).
+        guarded = not (lossy_domain and chosen.name == "structural")
+        lost, ops = guard(text, out, cfg) if guarded else ([], [])
     out.notes[:0] = notes
     n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
+    handle = None
+    over = budget is not None and n_comp > budget * (1.0 if lossy_domain else PROSE_SLACK)
+    if over and budget is not None and request.engine in ("auto", "structural"):
+        if originals is None:
+            if lossy_domain:
+                out.notes.append(
+                    f"{n_comp} tokens, over the budget of {budget}, kept lossless: give an "
+                    "original store (originals=OriginalStore.open()) to leave parts out "
+                    "retrievably"
+                )
+        elif accepts(found):
+            squeeze = _squeezer(chosen, found, request) if not lossy_domain else None
+            reduced = reduce(
+                text, found, sink=originals, budget=budget, query=query, squeeze=squeeze
+            )
+            out.notes.extend(reduced.notes)
+            n_lossy = tokens.count_tokens(reduced.output.text) if reduced.output else n_comp
+            if reduced.output is not None and reduced.handle and n_lossy < n_comp:
+                out.text, n_comp, handle = reduced.output.text, n_lossy, reduced.handle
+                out.notes = [n for n in out.notes if not n.endswith(_NOT_APPLIED)]
+                out.notes.extend(reduced.output.notes)
+                lost, ops = _left_out(text, out.text, reduced.handle, reduced.output.omitted, out)
+                guarded = True
+                if n_comp > budget:
+                    out.notes.append(f"{n_comp} tokens: the least this pass keeps, over {budget}")
+    if not guarded:
+        lost, ops = guard(text, out, cfg)
     if out.text == text:
         lost, ops = [], []
     latency = (time.perf_counter() - started) * 1000
@@ -163,4 +207,53 @@ def compress(
         operators_missing=ops,
         adapter=out.adapter,
         notes=out.notes,
+        handle=handle,
     )
+
+
+_NOT_APPLIED = "rate/target_tokens not applied"  # the structural engine's note, moot once lossy
+FACT_CHECK_CHARS = 1_000_000
+"""Facts and operators of a reversible result are listed for inputs up to this many characters
+(the check reads the whole input, ~1 MB/s); above it the notes say they were not listed."""
+MAX_LISTED = 100
+
+
+def _left_out(
+    original: str, output: str, handle: str, omitted: int, out: EngineOutput
+) -> tuple[list[str], list[str]]:
+    """Facts and operators the output text lacks; all of them lie in retrievable parts."""
+    out.notes.append(
+        f"{omitted or 'some'} part(s) left out: retrieve {handle} with a marker's selector for "
+        "that part, or with none for the whole original"
+    )
+    if len(original) > FACT_CHECK_CHARS:
+        out.notes.append(
+            f"facts and operators not listed (input over {FACT_CHECK_CHARS:,} characters); "
+            "every omitted part is retrievable"
+        )
+        return [], []
+    lost = facts.missing(original, output)
+    ops = operators.missing(original, output)
+    if lost or ops:
+        out.notes.append(
+            f"{len(lost)} fact(s) and {len(ops)} operator(s) are only in omitted parts "
+            f"(retrievable with {handle}), not appended"
+            + (f"; facts_missing lists the first {MAX_LISTED}" if len(lost) > MAX_LISTED else "")
+        )
+    return lost[:MAX_LISTED], ops
+
+
+def _squeezer(
+    engine: Engine, domain: Domain, request: CompressRequest
+) -> Callable[[str, float], str] | None:
+    """``squeeze(block, rate)``: one kept block through the word-level engine, for prose elision."""
+    if engine.name == "structural":
+        return None
+    prose = Domain(kind="prose")
+
+    def squeeze(block: str, rate: float) -> str:
+        step = request.model_copy(update={"rate": min(1.0, max(rate, 0.01)), "target_tokens": None})
+        return engine.run(block, prose, step).text
+
+    del domain
+    return squeeze

@@ -48,6 +48,11 @@ class CompressionResult(BaseModel):
     )
     adapter: str | None = None
     notes: list[str] = Field(default_factory=list, description="fallbacks and guard actions")
+    handle: str | None = Field(
+        None,
+        description="where the original is kept when parts were left out behind markers "
+        "'[... omitted: retrieve <handle> ...]'; retrieve(handle, **selector) gets them back",
+    )
 
 
 @dataclass

@@ -335,6 +335,11 @@ class OriginalStore:
         original = self.get(handle)
         return View(original.text, original.domain).select(**selector)
 
+    @staticmethod
+    def select(original: str, domain: str, **selector: str) -> str:
+        """Evaluate ``selector`` on an original in hand (the pipeline checks its markers so)."""
+        return View(original, domain).select(**selector)
+
     def stats(self) -> StoreStats:
         """How much is kept, here and in the whole file."""
         with self._lock:
