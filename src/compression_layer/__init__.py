@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from compression_layer.compress.engines import engine_names, register_engine
     from compression_layer.compress.pipeline import compress
     from compression_layer.compress.types import CompressionResult, CompressRequest, Domain
+    from compression_layer.originals.store import OriginalStore, retrieve
 else:
     del compress  # the subpackage, bound by the import above: the name is the function's
 
@@ -39,10 +40,12 @@ __all__ = [
     "Domain",
     "EngineError",
     "InputError",
+    "OriginalStore",
     "TokenizerError",
     "compress",
     "engine_names",
     "register_engine",
+    "retrieve",
 ]
 __version__ = "0.1.0"
 
@@ -62,6 +65,10 @@ def __getattr__(name: str) -> Any:
         from compression_layer.compress import types
 
         value = getattr(types, name)
+    elif name in ("OriginalStore", "retrieve"):
+        from compression_layer.originals import store
+
+        value = getattr(store, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups skip this function

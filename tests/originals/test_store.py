@@ -206,3 +206,15 @@ def test_a_path_that_is_a_folder_raises_store_unavailable(tmp_path: Path) -> Non
     store = OriginalStore(tmp_path / "db")
     with pytest.raises(StoreUnavailableError, match="cannot keep this text"):
         store.put("x", domain="prose")
+
+
+def test_public_api_retrieve_and_store(_isolated_home: Path) -> None:
+    from compression_layer import OriginalStore as Public
+    from compression_layer import retrieve
+
+    assert Public is OriginalStore
+    store = Public.open()
+    handle = store.put("one\ntwo\nthree\n", domain="log")
+    assert retrieve(handle) == "one\ntwo\nthree\n"  # the default store: the same file
+    assert retrieve(handle, lines="2-3", store=store) == "two\nthree"
+    assert retrieve(handle, match="thr") == "three"

@@ -393,3 +393,26 @@ def _duration(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{int(seconds // 3600)} hour(s)"
     return f"{seconds:g} seconds"
+
+
+def retrieve(
+    handle: str,
+    *,
+    lines: str | None = None,
+    path: str | None = None,
+    rows: str | None = None,
+    symbol: str | None = None,
+    match: str | None = None,
+    store: OriginalStore | None = None,
+) -> str:
+    """The part of a kept original a marker names; no selector: the whole original, exactly.
+
+    >>> retrieve("o_3fa9c2d1e0", lines="220-230")
+
+    ``store`` defaults to ``OriginalStore.open()`` (the settings' file and namespace).
+    """
+    selector = {"lines": lines, "path": path, "rows": rows, "symbol": symbol, "match": match}
+    if store is not None:
+        return store.retrieve(handle, **selector)
+    with OriginalStore.open() as opened:
+        return opened.retrieve(handle, **selector)
