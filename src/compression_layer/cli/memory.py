@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from compression_layer.cli.memory_migrate import migrate_cmd
 from compression_layer.errors import CompressionLayerError, InputError
 
 if TYPE_CHECKING:
@@ -285,3 +286,6 @@ def export_cmd(
         except OSError as exc:
             raise _fail(str(exc)) from None
         typer.echo(f"exported {len(lines)} memories to {path}", err=True)
+
+
+app.command("migrate")(migrate_cmd)  # memory migrate --to postgresql://... (F2)
