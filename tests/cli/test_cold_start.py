@@ -46,6 +46,7 @@ GROUPS = (
     "install-claude",
     "compress",
     "tokens",
+    "retrieve",
 )
 
 # Runs in a fresh interpreter: render the help of every command path, then list what is loaded.

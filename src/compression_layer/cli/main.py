@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from compression_layer.cli import adapters, config, memory, serve, train, validate
+from compression_layer.cli import adapters, config, memory, retrieve, serve, train, validate
 from compression_layer.cli import eval as evaluate
 from compression_layer.errors import CompressionLayerError
 
@@ -33,6 +33,7 @@ app.add_typer(memory.app, name="memory")
 app.add_typer(adapters.app, name="adapters")
 app.add_typer(config.app, name="config")
 serve.register(app)
+retrieve.register(app)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -79,15 +80,33 @@ def compress(
         bool | None, typer.Option("--strip-docstrings/--keep-docstrings", help="Python only")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
+    keep_original: Annotated[
+        bool | None,
+        typer.Option(
+            "--keep-original/--no-keep-original",
+            help="with a budget, keep the input so parts can be left out and retrieved "
+            "(default: originals.cli, on)",
+        ),
+    ] = None,
 ) -> None:
-    """Compress files (or stdin) and print the result with its numbers."""
+    """Compress files (or stdin) and print the result with its numbers.
+
+    With --rate or --target-tokens the input is kept in the original store, and JSON, logs and
+    code over the budget leave parts out behind markers; `compression-layer retrieve HANDLE`
+    gets them back.
+    """
     from compression_layer.compress.inputs import check_query, read_path, read_stream
     from compression_layer.compress.pipeline import compress as run
     from compression_layer.compress.pipeline import domain_for_path
-    from compression_layer.settings import CompressSettings, load_area
+    from compression_layer.originals.store import OriginalStore
+    from compression_layer.settings import CompressSettings, OriginalsSettings, load_area
 
     try:
         settings = load_area(CompressSettings, engine=engine, strip_docstrings=strip_docstrings)
+        kept = load_area(OriginalsSettings)
+        keep = kept.cli if keep_original is None else keep_original
+        budgeted = rate is not None or target_tokens is not None
+        store = OriginalStore.open(settings=kept) if keep and budgeted else None
         # The same limits as compress() and the server (compress.max_input_bytes and
         # compress.max_query_chars): a query over its limit fails once, not once per file.
         check_query(query, max_chars=settings.max_query_chars)
@@ -110,6 +129,7 @@ def compress(
                 query=query,
                 domain=domain or (None if source == "-" else domain_for_path(source)),
                 settings=settings,
+                originals=store,
             )
         except CompressionLayerError as exc:
             failed += 1
@@ -124,6 +144,8 @@ def compress(
             sys.stdout.write(result.compressed.rstrip("\n") + "\n")
             rows.append((source, result))
         sys.stdout.flush()
+    if store is not None:
+        store.close()
     if rows:
         err.print(_table(rows))
         for source, r in rows:

@@ -336,7 +336,7 @@ class OriginalStore:
         return View(original.text, original.domain).select(**selector)
 
     @staticmethod
-    def select(original: str, domain: str, **selector: str) -> str:
+    def select(original: str, domain: str, **selector: str | int | None) -> str:
         """Evaluate ``selector`` on an original in hand (the pipeline checks its markers so)."""
         return View(original, domain).select(**selector)
 
