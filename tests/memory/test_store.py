@@ -105,14 +105,23 @@ async def test_update_tags_only(store: MemoryStore) -> None:
 async def test_delete_and_unknown_ids(store: MemoryStore) -> None:
     memory = await store.store(TEXT)
     deleted = await store.delete(memory.id)
-    assert deleted.id == memory.id
+    assert deleted.id == memory.id and deleted.deleted_at is not None
+    # A soft delete: reads say when it went and until when it can be restored.
     for call in (store.get, store.delete):
-        with pytest.raises(MemoryNotFoundError, match="no memory with id"):
+        with pytest.raises(MemoryNotFoundError, match="was deleted at .*restorable until"):
             await call(memory.id)
+    for call in (store.get, store.delete, store.restore, store.history):
+        with pytest.raises(MemoryNotFoundError, match="no memory with id"):
+            await call("mem_unknown")
     with pytest.raises(MemoryNotFoundError):
         await store.update("mem_unknown", tags=["x"])
     stats = await store.stats()
-    assert stats.memories == 0 and stats.embeddings == 0  # the orphan vector went too
+    assert stats.memories == 0 and stats.deleted == 1 and stats.embeddings == 1
+    assert await store.purge(0) == 1
+    stats = await store.stats()
+    assert stats.deleted == 0 and stats.embeddings == 0  # the orphan vector went too
+    with pytest.raises(MemoryNotFoundError, match="no memory with id"):
+        await store.get(memory.id)
 
 
 async def test_delete_namespace(store: MemoryStore) -> None:
@@ -282,6 +291,6 @@ async def test_migration_from_v1_keeps_rows_tags_and_indexes_them(
         assert await s.search("pears", namespace="other", mode="bm25") == []
         assert await s.search("pears", namespace="ns", tags=["fruit", "red"]) == []
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         tag_rows = conn.execute("SELECT namespace, tag, memory_pk FROM memory_tags ORDER BY tag")
         assert tag_rows.fetchall() == [("ns", "fruit", 1), ("ns", "green", 1)]

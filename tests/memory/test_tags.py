@@ -47,7 +47,8 @@ def _tag_rows(db: Path) -> set[tuple[str, str, str]]:
 def _expected_tag_rows(db: Path) -> set[tuple[str, str, str]]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT m.namespace, j.value, m.id FROM memories m, json_each(m.tags) j"
+            "SELECT m.namespace, j.value, m.id FROM memories m, json_each(m.tags) j "
+            "WHERE m.deleted_at IS NULL"  # a deleted memory leaves the tag index
         ).fetchall()
         return {(str(ns), str(tag), str(mid)) for ns, tag, mid in rows}
 

@@ -17,9 +17,16 @@ import numpy as np
 import numpy.typing as npt
 
 from compression_layer.memory.db import Database, Row
-from compression_layer.memory.pending import Pending, absorb_labels, merge_into, merge_labels
+from compression_layer.memory.filters import Scope
+from compression_layer.memory.pending import (
+    Key,
+    Pending,
+    absorb_labels,
+    merge_into,
+    merge_labels,
+)
 from compression_layer.memory.ranking import meaning_differences
-from compression_layer.memory.rows import Key, row_to_memory, rows_by_pk
+from compression_layer.memory.rows import row_scope, row_to_memory, rows_by_pk
 from compression_layer.memory.types import StoreStatus
 from compression_layer.memory.vectors import Vectors
 from compression_layer.settings import MemorySettings
@@ -87,22 +94,29 @@ async def near_duplicates(
     if policy == "keep" or not fresh:
         return Outcome(accepted=list(fresh))
     out = Outcome()
-    groups: dict[str, list[Pending]] = {}
+    # Near-duplicates are looked for within one namespace and scope, as exact duplicates are.
+    groups: dict[tuple[str, Scope], list[Pending]] = {}
     for p in fresh:
-        groups.setdefault(p.namespace, []).append(p)
-    for ns, items in groups.items():
+        groups.setdefault((p.namespace, p.scope), []).append(p)
+    for (ns, scope), items in groups.items():
         matrix = np.stack([vecs[p.embed_hash] for p in items])
         index = await vectors.index(db, ns)
         stored: list[list[tuple[int, float]]] = [[] for _ in items]
         if index is not None:
             threshold = settings.near_duplicate_threshold
-            stored = await asyncio.to_thread(index.above, matrix, threshold, NEAR_CANDIDATES)
+            # The namespace's index holds every scope: look deeper, keep this scope's live rows.
+            depth = NEAR_CANDIDATES * 4
+            stored = await asyncio.to_thread(index.above, matrix, threshold, depth)
         rows = await rows_by_pk(db, (pk for near in stored for pk, _ in near))
-        out.accepted.extend(_namespace(items, matrix, stored, rows, settings, out))
+        rows = {
+            pk: r for pk, r in rows.items() if r["deleted_at"] is None and row_scope(r) == scope
+        }
+        stored = [[(pk, s) for pk, s in near if pk in rows][:NEAR_CANDIDATES] for near in stored]
+        out.accepted.extend(decide(items, matrix, stored, rows, settings, out))
     return out
 
 
-def _namespace(
+def decide(
     items: list[Pending],
     matrix: npt.NDArray[np.float32],
     stored: list[list[tuple[int, float]]],

@@ -21,6 +21,20 @@ class MemoryNotFoundError(MemoryStoreError, LookupError):
         self.memory_id = memory_id
 
 
+class MemoryDeletedError(MemoryNotFoundError):
+    """The memory was soft-deleted: it is invisible to reads until restored or purged."""
+
+    def __init__(self, memory_id: str, deleted_at: str, restorable_until: str | None) -> None:
+        until = f", restorable until {restorable_until}" if restorable_until else ""
+        MemoryStoreError.__init__(
+            self,
+            f"memory {memory_id!r} was deleted at {deleted_at}{until} (restore brings it back)",
+        )
+        self.memory_id = memory_id
+        self.deleted_at = deleted_at
+        self.restorable_until = restorable_until
+
+
 class MemoryConflictError(MemoryStoreError):
     """An update or import would give a namespace two memories with the same content or id."""
 

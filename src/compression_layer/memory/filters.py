@@ -332,7 +332,7 @@ def is_plain(flt: MemoryFilter) -> bool:
 def scope_token(namespace: str, scope: Scope) -> str:
     """The FTS token of one exact (namespace, scope); the same as migration 4's SQL."""
     joined = SEP.join([namespace, *(part or "" for part in scope)])
-    return "s" + joined.encode("utf-8").hex()
+    return "s" + joined.encode("utf-8").hex() + "z0"
 
 
 def fts_scope_match(flt: MemoryFilter, namespace: str) -> str:
@@ -343,7 +343,7 @@ def fts_scope_match(flt: MemoryFilter, namespace: str) -> str:
     tokens = ["n" + namespace.encode("utf-8").hex()]
     for letter, value in zip("uar", flt.scope, strict=True):
         if value is not None:
-            tokens.append(letter + f"{namespace}{SEP}{value}".encode().hex())
+            tokens.append(letter + f"{namespace}{SEP}{value}".encode().hex() + "z0")
     return " AND ".join(f'ns_token : "{t}"' for t in tokens)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from compression_layer.errors import CompressionLayerError
 from compression_layer.memory.errors import MemoryInputError
+from compression_layer.memory.filters import NO_SCOPE, SCOPE_FIELDS, Scope, scope_of
 from compression_layer.memory.types import Memory, StoreStatus
 from compression_layer.memory.validate import (
     check_content,
@@ -22,11 +23,13 @@ from compression_layer.memory.validate import (
 )
 from compression_layer.tokens import count_tokens
 
+Key = tuple[str, Scope, str]
+"""(namespace, scope, content_hash)."""
 Compressor = Callable[[str], Any]
 """``(text) -> result`` with ``compressed``, ``engine``, ``domain`` and optionally ``adapter``,
 ``tokens_original``, ``tokens_compressed``, ``notes`` attributes (a ``CompressionResult`` fits)."""
 
-ITEM_KEYS = frozenset({"content", "namespace", "tags", "metadata"})
+ITEM_KEYS = frozenset({"content", "namespace", "tags", "metadata", *SCOPE_FIELDS})
 
 
 def now() -> str:
@@ -61,17 +64,21 @@ class Pending:
     pk: int | None = None
     status: StoreStatus = "created"
     notes: list[str] = field(default_factory=list)
+    scope: Scope = NO_SCOPE
+    deleted_at: str | None = None
 
     @property
-    def key(self) -> tuple[str, str]:
-        """(namespace, content_hash): what makes two memories the same content."""
-        return (self.namespace, self.content_hash)
+    def key(self) -> Key:
+        """(namespace, scope, content_hash): what makes two memories the same content. Content
+        is de-duplicated per namespace and scope: Alice and Bob may both remember one text."""
+        return (self.namespace, self.scope, self.content_hash)
 
     def params(self, embed_model: str) -> tuple[Any, ...]:
         """Bound parameters for ``rows.INSERT_SQL``, in ``rows.COLUMNS`` order without pk."""
         return (
             self.id,
             self.namespace,
+            *self.scope,
             self.content,
             self.compressed,
             self.engine,
@@ -86,12 +93,16 @@ class Pending:
             self.metadata_json,
             self.created_at,
             self.updated_at or self.created_at,
+            self.deleted_at,
         )
 
     def to_memory(self) -> Memory:
         return Memory(
             id=self.id,
             namespace=self.namespace,
+            user_id=self.scope[0],
+            agent_id=self.scope[1],
+            run_id=self.scope[2],
             content=self.content,
             compressed=self.compressed,
             engine=self.engine,
@@ -104,6 +115,7 @@ class Pending:
             metadata=json.loads(self.metadata_json),
             created_at=self.created_at,
             updated_at=self.updated_at or self.created_at,
+            deleted_at=self.deleted_at,
             status=self.status,
             notes=list(self.notes),
         )
@@ -115,10 +127,12 @@ def make_pending(
     tags: Iterable[object] | None,
     metadata: Mapping[str, Any] | None,
     max_content_bytes: int,
+    scope: Scope = NO_SCOPE,
 ) -> Pending:
     """A new memory from checked inputs; MemoryInputError names what is wrong."""
     text = check_content(content, max_content_bytes)
     return Pending(
+        scope=scope,
         id=new_id(),
         namespace=check_namespace(namespace),
         content=text,
@@ -134,21 +148,26 @@ def item_to_pending(
     tags: Iterable[str],
     metadata: Mapping[str, Any] | None,
     max_content_bytes: int,
+    scope: Scope = NO_SCOPE,
 ) -> Pending:
     """One item of ``store_many``: a string, or a mapping overriding the defaults."""
     if isinstance(item, str):
-        return make_pending(item, namespace, tags, metadata, max_content_bytes)
+        return make_pending(item, namespace, tags, metadata, max_content_bytes, scope)
     if not isinstance(item, Mapping):
         raise MemoryInputError(f"an item must be a string or a mapping, got {type(item).__name__}")
     unknown = set(item) - ITEM_KEYS
     if unknown:
         raise MemoryInputError(f"unknown item keys: {', '.join(sorted(map(str, unknown)))}")
+    user_id, agent_id, run_id = (
+        item.get(name, default) for name, default in zip(SCOPE_FIELDS, scope, strict=True)
+    )
     return make_pending(
         item.get("content"),
         item.get("namespace", namespace),
         item.get("tags", tags),
         item.get("metadata", metadata),
         max_content_bytes,
+        scope_of(user_id, agent_id, run_id),
     )
 
 

@@ -10,33 +10,50 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from compression_layer.memory.db import Database, Queries, Row
-from compression_layer.memory.pending import Pending, merge_labels, now
-from compression_layer.memory.types import Memory, StoreStatus
+from compression_layer.memory.errors import MemoryInputError
+from compression_layer.memory.filters import (
+    SCOPE_FIELDS,
+    MemoryFilter,
+    Scope,
+    meta_entries,
+    sqlite_where,
+)
+from compression_layer.memory.history import Change, diff, record
+from compression_layer.memory.pending import Key, Pending, merge_labels, now
+from compression_layer.memory.types import HistoryAction, Memory, StoreStatus
 
-Key = tuple[str, str]
-"""(namespace, content_hash)."""
 Vectors = Mapping[str, npt.NDArray[np.float32]]
 """Vectors by embed hash."""
 
 COLUMNS = (
-    "pk, id, namespace, content, compressed, engine, adapter, domain, tokens_original, "
-    "tokens_compressed, content_hash, embed_hash, embed_model, tags, metadata, created_at, "
-    "updated_at"
+    "pk, id, namespace, user_id, agent_id, run_id, content, compressed, engine, adapter, domain, "
+    "tokens_original, tokens_compressed, content_hash, embed_hash, embed_model, tags, metadata, "
+    "created_at, updated_at, deleted_at"
 )
-INSERT_SQL = f"INSERT INTO memories ({COLUMNS.removeprefix('pk, ')}) VALUES ({', '.join('?' * 16)})"
+PREFIXED = ", ".join(f"m.{c}" for c in COLUMNS.split(", "))
+"""COLUMNS of ``memories AS m``."""
+INSERT_SQL = f"INSERT INTO memories ({COLUMNS.removeprefix('pk, ')}) VALUES ({', '.join('?' * 20)})"
 UPDATE_SQL = (
-    "UPDATE memories SET content = ?, compressed = ?, engine = ?, adapter = ?, domain = ?, "
+    "UPDATE memories SET user_id = ?, agent_id = ?, run_id = ?, content = ?, compressed = ?, "
+    "engine = ?, adapter = ?, domain = ?, "
     "tokens_original = ?, tokens_compressed = ?, content_hash = ?, embed_hash = ?, "
     "embed_model = ?, tags = ?, metadata = ?, updated_at = ? WHERE pk = ?"
 )
 DROP_ORPHAN_SQL = (
     "DELETE FROM embeddings WHERE text_hash = ? AND model = ? AND NOT EXISTS "
     "(SELECT 1 FROM memories WHERE embed_hash = ? AND embed_model = ?)"
+)
+# The scope of a live memory, matched the way the unique index ``memories_live_content`` is
+# built, so the content lookup of a write is one index range.
+SAME_SCOPE_SQL = (
+    "namespace = ? AND ifnull(user_id, '') = ? AND ifnull(agent_id, '') = ? "
+    "AND ifnull(run_id, '') = ? AND deleted_at IS NULL"
 )
 _CHUNK = 500  # values per json_each() list
 
@@ -46,6 +63,9 @@ def row_to_memory(row: Row, status: StoreStatus | None = None) -> Memory:
     return Memory(
         id=row["id"],
         namespace=row["namespace"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
         content=row["content"],
         compressed=row["compressed"],
         engine=row["engine"],
@@ -58,12 +78,30 @@ def row_to_memory(row: Row, status: StoreStatus | None = None) -> Memory:
         metadata=json.loads(row["metadata"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        deleted_at=row["deleted_at"],
         status=status,
     )
 
 
+def row_scope(row: Row) -> Scope:
+    return (row["user_id"], row["agent_id"], row["run_id"])
+
+
 def row_key(row: Row) -> Key:
-    return (row["namespace"], row["content_hash"])
+    return (row["namespace"], row_scope(row), row["content_hash"])
+
+
+def row_state(row: Row) -> dict[str, Any]:
+    """The tracked fields of a stored row, as the history records them."""
+    return {
+        "content": row["content"],
+        "tags": json.loads(row["tags"]),
+        "metadata": json.loads(row["metadata"]),
+        "user_id": row["user_id"],
+        "agent_id": row["agent_id"],
+        "run_id": row["run_id"],
+        "deleted_at": row["deleted_at"],
+    }
 
 
 async def row_by_id(db: Queries, memory_id: str) -> Row | None:
@@ -81,6 +119,66 @@ async def tagged(db: Queries, namespace: str, tags: Sequence[str]) -> list[int]:
     return [int(r["memory_pk"]) for r in rows]
 
 
+async def visible(
+    db: Queries, namespace: str, flt: MemoryFilter | None, allowed: list[int] | None
+) -> list[int] | None:
+    """The pks a search of ``namespace`` may return under ``flt``, in order, intersected with
+    ``allowed`` (a tag filter's pks); None when nothing needs filtering out.
+
+    Deleted memories are never in the FTS or vector indexes, so a filter that only picks a
+    scope needs no pk list while the namespace holds no memory of another scope (the common
+    case of a store that does not use scopes: one index probe)."""
+    flt = flt or MemoryFilter()
+    if not flt.conditions:
+        if flt.all_scopes and flt.scope == (None, None, None):
+            return allowed
+        if flt.scope == (None, None, None):
+            other = await db.fetchone(
+                "SELECT 1 FROM memories WHERE namespace = ? AND (user_id IS NOT NULL OR "
+                "agent_id IS NOT NULL OR run_id IS NOT NULL) AND deleted_at IS NULL LIMIT 1",
+                (namespace,),
+            )
+            if other is None:
+                return allowed
+    where, params = sqlite_where(flt, "m", namespace)
+    rows = await db.fetchall(
+        f"SELECT m.pk FROM memories m WHERE m.namespace = ? AND {where} ORDER BY m.pk",
+        [namespace, *params],
+    )
+    pks = [int(r["pk"]) for r in rows]
+    if allowed is None:
+        return pks
+    keep = set(allowed)
+    return [pk for pk in pks if pk in keep]
+
+
+async def check_keys(db: Queries, namespace: str | None, flt: MemoryFilter) -> None:
+    """MemoryInputError when a condition of ``flt`` names a metadata key that no memory of
+    ``namespace`` (None: of the store) has, listing the keys there are."""
+    ns_sql, ns_params = ("namespace = ? AND ", [namespace]) if namespace is not None else ("", [])
+    missing = []
+    for key in dict.fromkeys(c.key for c in flt.conditions):
+        found = await db.fetchone(
+            f"SELECT 1 FROM memory_meta WHERE {ns_sql}key = ? LIMIT 1", [*ns_params, key]
+        )
+        if found is None:
+            missing.append(key)
+    if not missing:
+        return
+    rows = await db.fetchall(
+        f"SELECT DISTINCT key FROM memory_meta WHERE {ns_sql.removesuffix(' AND ') or '1'} "
+        "ORDER BY key LIMIT 31",
+        ns_params,
+    )
+    keys = [str(r["key"]) for r in rows]
+    known = ", ".join(keys[:30]) + (", ..." if len(keys) > 30 else "") if keys else "none"
+    where = f"namespace {namespace!r}" if namespace is not None else "the store"
+    names = ", ".join(repr(k) for k in missing)
+    raise MemoryInputError(
+        f"no memory in {where} has the metadata key {names}; keys there: {known}"
+    )
+
+
 async def rows_by_pk(db: Database, pks: Iterable[int]) -> dict[int, Row]:
     wanted = sorted(set(pks))
     if not wanted:
@@ -93,45 +191,54 @@ async def rows_by_pk(db: Database, pks: Iterable[int]) -> dict[int, Row]:
 
 
 async def existing_rows(db: Database, keys: Iterable[Key]) -> dict[Key, Row]:
-    """Rows already stored for these (namespace, content_hash) keys."""
-    by_ns: dict[str, list[str]] = {}
-    for ns, h in keys:
-        by_ns.setdefault(ns, []).append(h)
+    """Live rows already stored for these (namespace, scope, content_hash) keys."""
+    by_scope: dict[tuple[str, Scope], list[str]] = {}
+    for ns, scope, h in keys:
+        by_scope.setdefault((ns, scope), []).append(h)
     found: dict[Key, Row] = {}
-    for ns, hashes in by_ns.items():
+    for (ns, scope), hashes in by_scope.items():
         for start in range(0, len(hashes), _CHUNK):
             rows = await db.fetchall(
-                f"SELECT {COLUMNS} FROM memories WHERE namespace = ? AND content_hash IN "
+                f"SELECT {COLUMNS} FROM memories WHERE {SAME_SCOPE_SQL} AND content_hash IN "
                 "(SELECT value FROM json_each(?))",
-                (ns, json.dumps(hashes[start : start + _CHUNK])),
+                (ns, *(p or "" for p in scope), json.dumps(hashes[start : start + _CHUNK])),
             )
             found.update({row_key(r): r for r in rows})
     return found
 
 
 async def taken_ids(db: Database, ids: Sequence[str]) -> dict[str, Key]:
-    """The (namespace, content_hash) of the memories that already use these ids."""
+    """The (namespace, scope, content_hash) of the memories (live or deleted) using these ids."""
     taken: dict[str, Key] = {}
     for start in range(0, len(ids), _CHUNK):
         rows = await db.fetchall(
-            "SELECT id, namespace, content_hash FROM memories WHERE id IN "
-            "(SELECT value FROM json_each(?))",
+            "SELECT id, namespace, user_id, agent_id, run_id, content_hash FROM memories "
+            "WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(ids[start : start + _CHUNK])),),
         )
-        taken.update({str(r["id"]): (str(r["namespace"]), str(r["content_hash"])) for r in rows})
+        taken.update({str(r["id"]): row_key(r) for r in rows})
     return taken
 
 
-async def write_rows(db: Database, model: str, items: Sequence[Pending], vectors: Vectors) -> None:
-    """Insert new items and update those with a ``pk``; their pks are set on return."""
+async def write_rows(
+    db: Database,
+    model: str,
+    items: Sequence[Pending],
+    vectors: Vectors,
+    action: HistoryAction = "create",
+    actor: str | None = None,
+) -> None:
+    """Insert new items and update those with a ``pk``; their pks are set on return. Tags and
+    metadata are indexed, and every change goes to the history (inserts as ``action``)."""
     embeds = {p.embed_hash: vectors[p.embed_hash] for p in items}
     await db.executemany(
         "INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) VALUES (?, ?, ?, ?)",
         [(h, model, int(v.shape[0]), v.astype(np.float32).tobytes()) for h, v in embeds.items()],
     )
+    changes: list[Change] = []
     for p in items:
         if p.pk is not None:
-            await update_row(db, model, p)
+            changes += await update_row(db, model, p, actor)
     inserts = [p for p in items if p.pk is None]
     if inserts:
         await db.executemany(INSERT_SQL, [p.params(model) for p in inserts])
@@ -145,20 +252,49 @@ async def write_rows(db: Database, model: str, items: Sequence[Pending], vectors
             pk_by_id.update({str(r["id"]): int(r["pk"]) for r in rows})
         for p in inserts:
             p.pk = pk_by_id[p.id]
+        changes += [(p.id, action, {}, actor, p.created_at) for p in inserts]
+    live = [p for p in items if p.deleted_at is None]
     await db.executemany(
         "INSERT OR IGNORE INTO memory_tags (namespace, tag, memory_pk) VALUES (?, ?, ?)",
-        [(p.namespace, tag, p.pk) for p in items for tag in p.tags],
+        [(p.namespace, tag, p.pk) for p in live for tag in p.tags],
+    )
+    await index_meta(db, [(int(p.pk), p.namespace, p.metadata_json) for p in items if p.pk])
+    await record(db, changes)
+
+
+async def index_meta(db: Database, rows: Sequence[tuple[int, str, str]]) -> None:
+    """(Re)index the metadata of memories given as (pk, namespace, metadata JSON)."""
+    await db.executemany(
+        "DELETE FROM memory_meta WHERE memory_pk = ?", [(pk,) for pk, _, _ in rows]
+    )
+    await db.executemany(
+        "INSERT INTO memory_meta (memory_pk, namespace, key, kind, num, text) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(pk, ns, *entry) for pk, ns, meta in rows for entry in meta_entries(meta)],
     )
 
 
-async def update_row(db: Database, model: str, p: Pending) -> None:
-    """Rewrite stored memory ``p.pk`` with ``p``'s fields; drop its old vector if now unused."""
-    old = await db.fetchone("SELECT embed_hash, embed_model FROM memories WHERE pk = ?", (p.pk,))
+async def update_row(db: Database, model: str, p: Pending, actor: str | None) -> list[Change]:
+    """Rewrite stored memory ``p.pk`` with ``p``'s fields; drop its old vector if now unused.
+    Returns the history entry of the change."""
+    old = await db.fetchone(f"SELECT {COLUMNS} FROM memories WHERE pk = ?", (p.pk,))
     params = p.params(model)
-    await db.execute(UPDATE_SQL, (*params[2:14], p.updated_at or now(), p.pk))
+    stamp = p.updated_at or now()
+    await db.execute(UPDATE_SQL, (*params[2:17], stamp, p.pk))
     await db.execute("DELETE FROM memory_tags WHERE memory_pk = ?", (p.pk,))
-    if old is not None:
-        await drop_orphan_vector(db, old["embed_hash"], old["embed_model"])
+    if old is None:
+        return []
+    await drop_orphan_vector(db, old["embed_hash"], old["embed_model"])
+    new = {
+        "content": p.content,
+        "tags": p.tags,
+        "metadata": json.loads(p.metadata_json),
+        **dict(zip(SCOPE_FIELDS, p.scope, strict=True)),
+    }
+    changed = diff(row_state(old), new)
+    if old["compressed"] != p.compressed:
+        changed["compressed"] = {"old": old["compressed"], "new": p.compressed}
+    return [(p.id, "update", changed, actor, stamp)] if changed else []
 
 
 async def drop_orphan_vector(db: Database, text_hash: str, model: str) -> None:
@@ -169,7 +305,7 @@ async def drop_orphan_vector(db: Database, text_hash: str, model: str) -> None:
 async def set_labels(
     db: Database, pk: int, tags: list[str], metadata_json: str, stamp: str
 ) -> None:
-    """Replace the tags and metadata of memory ``pk``."""
+    """Replace the tags and metadata of (live) memory ``pk``, with their indexes."""
     await db.execute(
         "UPDATE memories SET tags = ?, metadata = ?, updated_at = ? WHERE pk = ?",
         (json.dumps(tags, ensure_ascii=False), metadata_json, stamp, pk),
@@ -180,12 +316,16 @@ async def set_labels(
         "SELECT namespace, ?, pk FROM memories WHERE pk = ?",
         [(t, pk) for t in tags],
     )
+    row = await db.fetchone("SELECT namespace FROM memories WHERE pk = ?", (pk,))
+    if row is not None:
+        await index_meta(db, [(pk, str(row["namespace"]), metadata_json)])
 
 
 async def relabel(
     db: Database, row: Row, tags: list[str], metadata_json: str, status: StoreStatus
 ) -> Memory:
-    """Merge tags and metadata into stored memory ``row``; its notes say what was added."""
+    """Merge tags and metadata into stored memory ``row``; its notes say what was added, and
+    the history records the merge."""
     memory = row_to_memory(row, status)
     merged_tags, merged_meta, notes = merge_labels(
         memory.tags, row["metadata"], tags, metadata_json
@@ -193,6 +333,8 @@ async def relabel(
     if notes:
         stamp = now()
         await set_labels(db, int(row["pk"]), merged_tags, merged_meta, stamp)
+        new = {"tags": merged_tags, "metadata": json.loads(merged_meta)}
+        await record(db, [(memory.id, "merge", diff(row_state(row), new), None, stamp)])
         memory = memory.model_copy(
             update={"tags": merged_tags, "metadata": json.loads(merged_meta), "updated_at": stamp}
         )

@@ -13,7 +13,8 @@ import numpy.typing as npt
 from compression_layer.memory.db import Database, Queries, Row
 from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
-from compression_layer.memory.rows import COLUMNS, tagged
+from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.rows import COLUMNS, tagged, visible
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 from compression_layer.memory.vectors import Vectors
@@ -36,6 +37,7 @@ async def run_search(
     tags: Sequence[str] | None,
     max_tokens: int | None,
     mode: SearchMode,
+    flt: MemoryFilter | None = None,
 ) -> list[SearchHit]:
     """See ``MemoryStore.search``."""
     db.check_open()
@@ -60,6 +62,7 @@ async def run_search(
             index = await vectors.index(db, namespace)
     async with db.reading() as reader:
         allowed = await tagged(reader, namespace, wanted) if wanted else None
+        allowed = await visible(reader, namespace, flt, allowed)  # scopes, metadata (F1)
         if allowed is not None and not allowed:
             return []
         # Dense (numpy in a worker thread, GIL released) and BM25 (the reader's thread) overlap,
@@ -149,7 +152,7 @@ async def _rows(db: Queries, model: str, pks: list[int]) -> dict[int, Row]:
     rows = await db.fetchall(
         f"SELECT {_ROW_AND_VECTOR} FROM memories m LEFT JOIN embeddings e "
         "ON e.text_hash = m.embed_hash AND e.model = m.embed_model AND m.embed_model = ? "
-        "WHERE m.pk IN (SELECT value FROM json_each(?))",
+        "WHERE m.pk IN (SELECT value FROM json_each(?)) AND m.deleted_at IS NULL",
         (model, json.dumps(pks)),
     )
     return {int(r["pk"]): r for r in rows}

@@ -21,13 +21,23 @@ from typing import Any, cast
 from compression_layer.memory import edits
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundError
+from compression_layer.memory.filters import MemoryFilter, scope_of, sqlite_where
+from compression_layer.memory.history import entries as history_entries
 from compression_layer.memory.migrations import SCHEMA_VERSION
 from compression_layer.memory.pending import Compressor
 from compression_layer.memory.postgres.urls import is_postgres_url
-from compression_layer.memory.rows import COLUMNS, row_by_id, row_to_memory
+from compression_layer.memory.rows import COLUMNS, PREFIXED, check_keys, row_by_id, row_to_memory
 from compression_layer.memory.search import SearchMode, run_search
 from compression_layer.memory.transfer import import_records
-from compression_layer.memory.types import Memory, MemoryPage, SearchHit, StoreStats
+from compression_layer.memory.types import (
+    HistoryEntry,
+    Memory,
+    MemoryPage,
+    NamespaceCount,
+    ScopeCount,
+    SearchHit,
+    StoreStats,
+)
 from compression_layer.memory.validate import check_id, check_namespace
 from compression_layer.memory.vectors import Embedder, Vectors
 from compression_layer.memory.writes import Writer
@@ -147,6 +157,7 @@ class MemoryStore:
             db, settings, compressor or _default_compressor, embedder or _default_embedder, model
         )
         try:
+            await edits.purge(db, store._vectors, settings.soft_delete_days, only_if_due=True)
             yield store
         finally:
             await db.close()
@@ -161,10 +172,15 @@ class MemoryStore:
         tags: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> Memory:
         """Store one memory; returns it with ``status`` saying what happened.
 
-        The same content already in the namespace returns the existing memory (``existing``),
+        ``user_id``, ``agent_id``, ``run_id`` give it a scope beside the namespace (see
+        ``filters``): reads see it only from that scope, or across scopes when asked. The same
+        content already in the namespace and scope returns the existing memory (``existing``),
         with the new tags and metadata keys merged into it (``notes`` says which). A
         near-duplicate (cosine >= ``near_duplicate_threshold`` and the same facts and meaning
         operators, see ``ranking.meaning_differences``) is skipped (its labels merged into the
@@ -175,7 +191,14 @@ class MemoryStore:
         gave (e.g. it could not be loaded), ``notes`` says why it was stored uncompressed.
         """
         result = await self.store_many(
-            [content], namespace=namespace, tags=tags, metadata=metadata, compress=compress
+            [content],
+            namespace=namespace,
+            tags=tags,
+            metadata=metadata,
+            compress=compress,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
         )
         return result[0]
 
@@ -187,15 +210,22 @@ class MemoryStore:
         tags: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> builtins.list[Memory]:
         """Store a batch in one transaction: one Memory per item, in order.
 
         An item is a content string, or a mapping with ``content`` and optionally ``namespace``,
-        ``tags``, ``metadata`` overriding the keyword defaults. Every item is checked before any
-        is written: one bad item raises MemoryInputError and nothing is stored.
+        ``tags``, ``metadata``, ``user_id``, ``agent_id``, ``run_id`` overriding the keyword
+        defaults. Every item is checked before any is written: one bad item raises
+        MemoryInputError and nothing is stored.
         """
         self._db.check_open()
-        pending = [self._writer.to_pending(item, namespace, tags, metadata) for item in items]
+        scope = scope_of(user_id, agent_id, run_id)
+        pending = [
+            self._writer.to_pending(item, namespace, tags, metadata, scope) for item in items
+        ]
         return await self._writer.store(pending, compress)
 
     async def update(
@@ -206,20 +236,54 @@ class MemoryStore:
         tags: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        scope: Mapping[str, str | None] | None = None,
+        actor: str | None = None,
     ) -> Memory:
-        """Replace the content (recompressed, re-embedded), tags and/or metadata of a memory."""
+        """Replace the content (recompressed, re-embedded), tags and/or metadata of a memory,
+        and/or move it to another scope (``scope``: the parts to change, e.g.
+        ``{"run_id": None}``). The history keeps the old and new values, with ``actor``.
+        MemoryConflictError when the content is already in the (new) scope; a deleted memory
+        raises MemoryDeletedError (restore it first)."""
         self._db.check_open()
-        return await edits.update(self._writer, memory_id, content, tags, metadata, compress)
+        return await edits.update(
+            self._writer, memory_id, content, tags, metadata, compress, scope, actor
+        )
 
-    async def delete(self, memory_id: str) -> Memory:
-        """Delete one memory and return it; MemoryNotFoundError when the id is unknown."""
+    async def delete(self, memory_id: str, *, actor: str | None = None) -> Memory:
+        """Delete one memory (soft: restorable for ``soft_delete_days``, then purged) and return
+        it with ``deleted_at`` set; MemoryNotFoundError when the id is unknown or already
+        deleted."""
         self._db.check_open()
-        return await edits.delete(self._db, self._vectors, memory_id)
+        days = self.settings.soft_delete_days
+        return await edits.delete(self._db, self._vectors, memory_id, days, actor)
 
-    async def delete_namespace(self, namespace: str) -> int:
-        """Delete every memory of ``namespace``; returns how many there were."""
+    async def restore(self, memory_id: str, *, actor: str | None = None) -> Memory:
+        """Bring a deleted (not yet purged) memory back as it was. MemoryConflictError when its
+        content was stored again in its scope meanwhile."""
         self._db.check_open()
-        return await edits.delete_namespace(self._db, self._vectors, namespace)
+        return await edits.restore(self._db, self._vectors, memory_id, actor)
+
+    async def delete_namespace(self, namespace: str, *, actor: str | None = None) -> int:
+        """Delete (soft) every live memory of ``namespace``; returns how many there were."""
+        self._db.check_open()
+        return await edits.delete_namespace(self._db, self._vectors, namespace, actor)
+
+    async def purge(self, older_than_days: float | None = None) -> int:
+        """Remove for good the memories deleted more than ``older_than_days`` ago (default: the
+        ``soft_delete_days`` setting; 0: every deleted one); returns how many."""
+        self._db.check_open()
+        days = self.settings.soft_delete_days if older_than_days is None else older_than_days
+        return await edits.purge(self._db, self._vectors, days)
+
+    async def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
+        """Every change of a memory, oldest first (deleted memories too, until purged)."""
+        self._db.check_open()
+        check_id(memory_id)
+        async with self._db.reading() as reader:
+            found = await history_entries(reader, memory_id)
+        if not found:
+            raise MemoryNotFoundError(memory_id)
+        return found
 
     async def import_records(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Import exported dicts as they are (ids, timestamps, compressed text kept).
@@ -233,23 +297,46 @@ class MemoryStore:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def get(self, memory_id: str) -> Memory:
-        """The memory with this id; MemoryNotFoundError when there is none."""
+    async def get(self, memory_id: str, *, include_deleted: bool = False) -> Memory:
+        """The memory with this id; MemoryNotFoundError when there is none, MemoryDeletedError
+        (saying when it was deleted and until when it can be restored) when it is deleted,
+        unless ``include_deleted``."""
         self._db.check_open()
         check_id(memory_id)
         async with self._db.reading() as reader:
             row = await row_by_id(reader, memory_id)
-        if row is None:
-            raise MemoryNotFoundError(memory_id)
-        return row_to_memory(row)
+        if include_deleted and row is not None:
+            return row_to_memory(row)
+        return row_to_memory(edits.live_row(row, memory_id, self.settings.soft_delete_days))
 
     async def list(
-        self, namespace: str | None = "default", limit: int = 50, cursor: str | None = None
+        self,
+        namespace: str | None = "default",
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        all_scopes: bool = False,
     ) -> MemoryPage:
-        """Memories in insertion order, ``limit`` per page; ``namespace=None`` lists all."""
+        """Live memories in insertion order, ``limit`` per page; ``namespace=None`` lists all.
+
+        The scope (``user_id``, ``agent_id``, ``run_id``; exact unless ``all_scopes``) and the
+        metadata ``filters`` (``{"key": value | {"gte": 3, "in": [...], ...}}``) are those of
+        ``filters.MemoryFilter``. A filter on a metadata key no memory of the namespace has is
+        refused with the keys it does have (a typo would otherwise look like "no match")."""
         self._db.check_open()
         if namespace is not None:
             check_namespace(namespace)
+        flt = MemoryFilter.of(
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=filters,
+            all_scopes=all_scopes,
+        )
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise MemoryInputError(f"limit must be from 1 to 1000, got {limit!r}")
         after = 0
@@ -257,15 +344,18 @@ class MemoryStore:
             if not isinstance(cursor, str) or not cursor.isdigit():
                 raise MemoryInputError(f"invalid cursor {cursor!r}")
             after = int(cursor)
-        sql = f"SELECT {COLUMNS} FROM memories WHERE pk > ?"
-        params: builtins.list[Any] = [after]
+        where, where_params = sqlite_where(flt, "m", namespace)
+        sql = f"SELECT {PREFIXED} FROM memories m WHERE m.pk > ? AND {where}"
+        params: builtins.list[Any] = [after, *where_params]
         if namespace is not None:
-            sql += " AND namespace = ?"
+            sql += " AND m.namespace = ?"
             params.append(namespace)
-        sql += " ORDER BY pk LIMIT ?"
+        sql += " ORDER BY m.pk LIMIT ?"
         params.append(limit + 1)
         async with self._db.reading() as reader:
             rows = await reader.fetchall(sql, params)
+            if not rows and flt.conditions:
+                await check_keys(reader, namespace, flt)
         more = len(rows) > limit
         rows = rows[:limit]
         return MemoryPage(
@@ -273,20 +363,66 @@ class MemoryStore:
             next_cursor=str(rows[-1]["pk"]) if more and rows else None,
         )
 
-    async def stats(self, namespace: str | None = None) -> StoreStats:
-        """Counts and tokens saved, for ``namespace`` or (None) the whole store."""
+    async def list_namespaces(self) -> builtins.list[NamespaceCount]:
+        """Every namespace with live memories, and how many each holds."""
         self._db.check_open()
-        where, params = ("WHERE namespace = ?", [namespace]) if namespace else ("", [])
-        if namespace is not None:
-            check_namespace(namespace)
         async with self._db.reading() as reader:
             rows = await reader.fetchall(
-                "SELECT namespace, COUNT(*) AS n, COALESCE(SUM(tokens_original), 0) AS orig, "
-                f"COALESCE(SUM(tokens_compressed), 0) AS comp FROM memories {where} "
-                "GROUP BY namespace",
+                "SELECT namespace, COUNT(*) AS n FROM memories WHERE deleted_at IS NULL "
+                "GROUP BY namespace ORDER BY namespace"
+            )
+        return [NamespaceCount(namespace=r["namespace"], memories=int(r["n"])) for r in rows]
+
+    async def list_scopes(self, namespace: str = "default") -> builtins.list[ScopeCount]:
+        """The scopes of ``namespace`` that hold live memories (the unscoped ones as a scope of
+        three Nones), with counts."""
+        self._db.check_open()
+        check_namespace(namespace)
+        async with self._db.reading() as reader:
+            rows = await reader.fetchall(
+                "SELECT user_id, agent_id, run_id, COUNT(*) AS n FROM memories "
+                "WHERE namespace = ? AND deleted_at IS NULL "
+                "GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id",
+                (namespace,),
+            )
+        return [
+            ScopeCount(
+                user_id=r["user_id"], agent_id=r["agent_id"], run_id=r["run_id"], memories=r["n"]
+            )
+            for r in rows
+        ]
+
+    async def stats(
+        self,
+        namespace: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> StoreStats:
+        """Counts and tokens saved of live memories, for ``namespace`` or (None) the whole store;
+        scope parts given narrow it (those not given match any scope)."""
+        self._db.check_open()
+        if namespace is not None:
+            check_namespace(namespace)
+        flt = MemoryFilter.of(user_id=user_id, agent_id=agent_id, run_id=run_id, all_scopes=True)
+        where, params = sqlite_where(flt, "m")
+        if namespace is not None:
+            where += " AND m.namespace = ?"
+            params.append(namespace)
+        async with self._db.reading() as reader:
+            rows = await reader.fetchall(
+                "SELECT m.namespace, COUNT(*) AS n, COALESCE(SUM(m.tokens_original), 0) AS orig, "
+                f"COALESCE(SUM(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
+                "GROUP BY m.namespace",
                 params,
             )
             emb = await reader.fetchone("SELECT COUNT(*) AS n FROM embeddings")
+            gone = await reader.fetchone(
+                "SELECT COUNT(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
+                + (" AND m.namespace = ?" if namespace is not None else ""),
+                [namespace] if namespace is not None else [],
+            )
         orig = sum(int(r["orig"]) for r in rows)
         comp = sum(int(r["comp"]) for r in rows)
         return StoreStats(
@@ -296,6 +432,7 @@ class MemoryStore:
             tokens_compressed=comp,
             tokens_saved=orig - comp,
             embeddings=int(emb["n"]) if emb else 0,
+            deleted=int(gone["n"]) if gone else 0,
             schema_version=SCHEMA_VERSION,
             db_path=str(self.path),
         )
@@ -309,8 +446,17 @@ class MemoryStore:
         tags: Sequence[str] | None = None,
         max_tokens: int | None = None,
         mode: SearchMode = "hybrid",
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        all_scopes: bool = False,
     ) -> builtins.list[SearchHit]:
         """The ``k`` memories of ``namespace`` most relevant to ``query``, best first.
+
+        Only memories of the caller's scope (``user_id``, ``agent_id``, ``run_id``: exactly that
+        scope, or with ``all_scopes`` any scope matching the parts given) that meet the metadata
+        ``filters`` are searched; see ``list`` and ``filters.MemoryFilter``.
 
         ``mode`` hybrid fuses exact dense (MiniLM cosine) and BM25 (FTS5) rankings by weighted
         reciprocal rank fusion; dense and bm25 use one list. ``tags``: only memories carrying
@@ -318,18 +464,53 @@ class MemoryStore:
         Of two versions of one statement (similar, differing in a fact or operator), the newer
         ranks first and the older carries ``superseded_by``.
         """
-        return await run_search(
-            self._db, self._vectors, self.settings, query, namespace, k, tags, max_tokens, mode
-        )
-
-    async def export(self, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every memory (of ``namespace``, or all) as a plain dict, for lossless JSONL export."""
         self._db.check_open()
-        cursor: str | None = None
+        flt = MemoryFilter.of(
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=filters,
+            all_scopes=all_scopes,
+        )
+        hits = await run_search(
+            self._db,
+            self._vectors,
+            self.settings,
+            query,
+            namespace,
+            k,
+            tags,
+            max_tokens,
+            mode,
+            flt=flt,
+        )
+        if not hits and flt.conditions:
+            async with self._db.reading() as reader:
+                await check_keys(reader, namespace, flt)
+        return hits
+
+    async def export(
+        self, namespace: str | None = None, *, include_deleted: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every memory (of ``namespace``, or all; every scope) as a plain dict, for lossless
+        JSONL export. Deleted memories not purged yet come too, with their ``deleted_at``, so an
+        import keeps them deleted (and restorable)."""
+        self._db.check_open()
+        if namespace is not None:
+            check_namespace(namespace)
+        after = 0
         while True:
-            page = await self.list(namespace, limit=500, cursor=cursor)
-            for memory in page.items:
-                yield memory.model_dump(exclude={"status", "notes"})
-            if page.next_cursor is None:
+            sql = f"SELECT {COLUMNS} FROM memories WHERE pk > ?"
+            params: builtins.list[Any] = [after]
+            if namespace is not None:
+                sql += " AND namespace = ?"
+                params.append(namespace)
+            if not include_deleted:
+                sql += " AND deleted_at IS NULL"
+            async with self._db.reading() as reader:
+                rows = await reader.fetchall(sql + " ORDER BY pk LIMIT 500", params)
+            for row in rows:
+                yield row_to_memory(row).model_dump(exclude={"status", "notes"})
+            if len(rows) < 500:
                 return
-            cursor = page.next_cursor
+            after = int(rows[-1]["pk"])

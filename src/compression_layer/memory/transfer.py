@@ -12,6 +12,7 @@ from typing import Any
 
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryConflictError, MemoryInputError
+from compression_layer.memory.filters import scope_of
 from compression_layer.memory.pending import Pending, set_embed_hash
 from compression_layer.memory.rows import existing_rows, taken_ids, write_rows
 from compression_layer.memory.validate import (
@@ -37,7 +38,7 @@ REQUIRED = (
     "created_at",
     "updated_at",
 )
-OPTIONAL = ("adapter", "tags", "metadata", "status")
+OPTIONAL = ("adapter", "tags", "metadata", "status", "user_id", "agent_id", "run_id", "deleted_at")
 
 
 def record_to_pending(
@@ -65,6 +66,10 @@ def record_to_pending(
         adapter = record.get("adapter")
         if adapter is not None and not isinstance(adapter, str):
             raise MemoryInputError("adapter must be a string or null")
+        deleted_at = record.get("deleted_at")
+        if deleted_at is not None and (not isinstance(deleted_at, str) or not deleted_at):
+            raise MemoryInputError("deleted_at must be a non-empty string or null")
+        scope = scope_of(record.get("user_id"), record.get("agent_id"), record.get("run_id"))
         p = Pending(
             id=check_id(record["id"]),
             namespace=check_namespace(record["namespace"]),
@@ -80,6 +85,8 @@ def record_to_pending(
             tokens_compressed=record["tokens_compressed"],
             created_at=record["created_at"],
             updated_at=record["updated_at"],
+            scope=scope,
+            deleted_at=deleted_at,
         )
     except MemoryInputError as exc:
         raise MemoryInputError(f"{where}: {exc}") from exc
@@ -99,14 +106,17 @@ async def import_records(writer: Writer, records: Sequence[Mapping[str, Any]]) -
         seen = by_id.setdefault(p.id, p)
         if seen.content_hash != p.content_hash or seen.namespace != p.namespace:
             raise MemoryConflictError(f"id {p.id} appears twice with different content")
-    # Two ids with the same content in one namespace cannot both exist: the first one wins.
-    unique = list({p.key: p for p in reversed(by_id.values())}.values())[::-1]
+    # Two live ids with the same content in one namespace and scope cannot both exist: the first
+    # one wins. Deleted memories hold no content slot (restore checks for a clash).
+    live = [p for p in by_id.values() if p.deleted_at is None]
+    unique = list({p.key: p for p in reversed(live)}.values())[::-1]
+    unique += [p for p in by_id.values() if p.deleted_at is not None]
     async with db.lock:
         todo = await _not_stored(db, unique)
     vectors = await writer.embed(todo)
     async with db.lock, writer.vectors.transaction(db):
         todo = await _not_stored(db, todo)
-        await write_rows(db, writer.vectors.model, todo, vectors)
+        await write_rows(db, writer.vectors.model, todo, vectors, action="import")
     # Cached matrices would miss the imported rows; they reload on the next search.
     for p in todo:
         writer.vectors.forget(p.namespace)
@@ -120,5 +130,9 @@ async def _not_stored(db: Database, items: list[Pending]) -> list[Pending]:
     for p in items:
         if p.id in taken and taken[p.id] != p.key:
             raise MemoryConflictError(f"id {p.id} is already used by a different memory")
-    same_content = await existing_rows(db, [p.key for p in items])
-    return [p for p in items if p.id not in taken and p.key not in same_content]
+    same_content = await existing_rows(db, [p.key for p in items if p.deleted_at is None])
+    return [
+        p
+        for p in items
+        if p.id not in taken and (p.deleted_at is not None or p.key not in same_content)
+    ]

@@ -14,6 +14,9 @@ class Memory(BaseModel):
 
     id: str
     namespace: str
+    user_id: str | None = Field(None, description="scope: the user this memory belongs to")
+    agent_id: str | None = Field(None, description="scope: the agent this memory belongs to")
+    run_id: str | None = Field(None, description="scope: the run (session) it belongs to")
     content: str
     compressed: str
     engine: str = Field(description="compression engine used; 'none' when stored uncompressed")
@@ -26,6 +29,9 @@ class Memory(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(description="ISO 8601, UTC")
     updated_at: str = Field(description="ISO 8601, UTC")
+    deleted_at: str | None = Field(
+        None, description="ISO 8601, UTC: soft-deleted (restorable until purged); None: live"
+    )
     status: StoreStatus | None = Field(
         None,
         description="set by store(): created, existing (same content already in the namespace), "
@@ -43,6 +49,9 @@ class SearchHit(BaseModel):
 
     id: str
     namespace: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
     score: float
     compressed: str
     content: str
@@ -75,5 +84,40 @@ class StoreStats(BaseModel):
     tokens_compressed: int
     tokens_saved: int
     embeddings: int = Field(description="distinct embedded texts kept")
+    deleted: int = Field(0, description="soft-deleted memories not purged yet (not in memories)")
     schema_version: int
     db_path: str
+
+
+HistoryAction = Literal["create", "update", "merge", "delete", "restore", "import"]
+
+
+class HistoryEntry(BaseModel):
+    """One change of a memory, oldest first in ``MemoryStore.history``.
+
+    ``changes`` maps each changed field (content, compressed, tags, metadata, user_id, agent_id,
+    run_id, deleted_at) to ``{"old": ..., "new": ...}``; a 'create' has none.
+    """
+
+    seq: int = Field(description="order of the change in the whole store")
+    memory_id: str
+    action: HistoryAction
+    changes: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    actor: str | None = Field(None, description="who made the change, when known")
+    at: str = Field(description="ISO 8601, UTC")
+
+
+class NamespaceCount(BaseModel):
+    """A namespace and how many live memories it holds."""
+
+    namespace: str
+    memories: int
+
+
+class ScopeCount(BaseModel):
+    """One scope of a namespace (None: the part is not set) and its live memories."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    memories: int

@@ -268,7 +268,8 @@ class Vectors:
         rows = await db.fetchall(
             "SELECT m.pk, e.vector, e.dim FROM memories m JOIN embeddings e "
             "ON e.text_hash = m.embed_hash AND e.model = m.embed_model "
-            "WHERE m.namespace = ? AND m.embed_model = ? ORDER BY m.pk",
+            "WHERE m.namespace = ? AND m.embed_model = ? AND m.deleted_at IS NULL "
+            "ORDER BY m.pk",
             (namespace, self.model),
         )
         if not rows:

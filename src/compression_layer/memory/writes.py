@@ -18,8 +18,10 @@ import numpy.typing as npt
 
 from compression_layer.memory.db import Database, Row
 from compression_layer.memory.dedup import near_duplicates
+from compression_layer.memory.filters import NO_SCOPE, Scope
 from compression_layer.memory.pending import (
     Compressor,
+    Key,
     Pending,
     absorb_labels,
     apply_compression,
@@ -28,7 +30,7 @@ from compression_layer.memory.pending import (
     merge_labels,
     set_embed_hash,
 )
-from compression_layer.memory.rows import Key, existing_rows, relabel, row_to_memory, write_rows
+from compression_layer.memory.rows import existing_rows, relabel, row_to_memory, write_rows
 from compression_layer.memory.types import Memory
 from compression_layer.memory.validate import sha256
 from compression_layer.memory.vectors import Vectors
@@ -55,9 +57,12 @@ class Writer:
         namespace: str,
         tags: Iterable[str],
         metadata: Mapping[str, Any] | None,
+        scope: Scope = NO_SCOPE,
     ) -> Pending:
         """Validate one item of ``store_many`` (a string, or a mapping overriding the defaults)."""
-        return item_to_pending(item, namespace, tags, metadata, self.settings.max_content_bytes)
+        return item_to_pending(
+            item, namespace, tags, metadata, self.settings.max_content_bytes, scope
+        )
 
     async def prepare(self, items: Sequence[Pending], compress: bool) -> None:
         """Compress (worker thread) and hash the embedded text of each item."""

@@ -75,6 +75,17 @@ class MemorySettings(AreaSettings):
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL: a stored memory survives power loss, not only a crash"
     )
+    soft_delete_days: float = Field(
+        30.0,
+        ge=0.0,
+        description="a deleted memory stays restorable this many days, then is purged (on open "
+        "and by `memory purge`); 0: purged at the next purge",
+    )
+    allow_all_scopes: bool = Field(
+        False,
+        description="MCP tools may read across scopes (all_scopes=true); off: a caller sees only "
+        "the user/agent/run scope it names",
+    )
 
 
 class ServerSettings(AreaSettings):
