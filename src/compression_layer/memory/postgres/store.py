@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from compression_layer.memory.edits import restorable_until
 from compression_layer.memory.errors import (
     MemoryConflictError,
+    MemoryDeletedError,
     MemoryInputError,
     MemoryNotFoundError,
 )
@@ -52,6 +54,17 @@ from compression_layer.memory.validate import (
 )
 from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings
+
+
+async def live_row(row: dict[str, Any] | None, memory_id: str, days: float) -> dict[str, Any]:
+    """``row`` when it is a live memory; MemoryNotFoundError / MemoryDeletedError otherwise
+    (the same errors and words as SQLite: ``edits.live_row``)."""
+    if row is None:
+        raise MemoryNotFoundError(memory_id)
+    if row["deleted_at"] is not None:
+        deleted = str(row["deleted_at"])
+        raise MemoryDeletedError(memory_id, deleted, restorable_until(deleted, days))
+    return row
 
 
 class PostgresMemoryStore:
@@ -192,16 +205,25 @@ class PostgresMemoryStore:
         assert after is not None
         return row_to_memory(after).model_copy(update={"notes": p.notes})
 
-    async def delete(self, memory_id: str) -> Memory:
+    async def delete(self, memory_id: str, *, actor: str | None = None) -> Memory:
+        """Soft-delete one memory (restorable for ``soft_delete_days``) and return it."""
         self.pg.check_open()
         check_id(memory_id)
+        days = self.settings.soft_delete_days
         async with self.pg.transaction() as conn:
+            await live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
+            stamp = now()
             cur = await conn.execute(
-                f"DELETE FROM memories WHERE id = %s RETURNING {COLUMNS}", (memory_id,)
+                f"UPDATE memories SET deleted_at = %s WHERE id = %s RETURNING {COLUMNS}",
+                (stamp, memory_id),
             )
             row = await cur.fetchone()
-        if row is None:
-            raise MemoryNotFoundError(memory_id)
+            assert row is not None
+            await conn.execute(
+                "INSERT INTO memory_history (memory_id, action, changes, actor, at) "
+                "VALUES (%s, 'delete', %s::jsonb, %s, %s)",
+                (memory_id, json.dumps({"deleted_at": [None, stamp]}), actor, stamp),
+            )
         return row_to_memory(row)
 
     async def delete_namespace(self, namespace: str) -> int:
@@ -255,10 +277,8 @@ class PostgresMemoryStore:
         self.pg.check_open()
         check_id(memory_id)
         async with self.pg.connection() as conn:
-            row = await row_by_id(conn, memory_id)
-        if row is None:
-            raise MemoryNotFoundError(memory_id)
-        return row_to_memory(row)
+            row = await row_by_id(conn, memory_id, live=False)
+        return row_to_memory(await live_row(row, memory_id, self.settings.soft_delete_days))
 
     async def list(
         self, namespace: str | None = "default", limit: int = 50, cursor: str | None = None
@@ -293,7 +313,11 @@ class PostgresMemoryStore:
         self.pg.check_open()
         if namespace is not None:
             check_namespace(namespace)
-        where, params = ("WHERE namespace = %s", [namespace]) if namespace else ("", [])
+        where, params = (
+            ("WHERE namespace = %s AND deleted_at IS NULL", [namespace])
+            if namespace
+            else ("WHERE deleted_at IS NULL", [])
+        )
         rows = await self.pg.fetchall(
             "SELECT namespace, count(*) AS n, COALESCE(sum(tokens_original), 0) AS orig, "
             f"COALESCE(sum(tokens_compressed), 0) AS comp FROM memories {where} "
