@@ -199,7 +199,7 @@ CREATE TABLE memory_tags_v4 (
     PRIMARY KEY (namespace, tag, memory_pk)
 ) WITHOUT ROWID;
 INSERT INTO memory_tags_v4 (namespace, tag, memory_pk)
-SELECT namespace, tag, memory_pk FROM memory_tags;
+SELECT namespace, tag, memory_pk FROM memory_tags WHERE memory_pk IN (SELECT pk FROM memories_v4);
 DROP TABLE memory_tags;
 DROP TABLE memories;
 ALTER TABLE memories_v4 RENAME TO memories;

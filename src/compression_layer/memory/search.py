@@ -188,6 +188,9 @@ def _hit(row: Row, score: float, dense_rank: int | None, bm25_rank: int | None) 
     return SearchHit(
         id=row["id"],
         namespace=row["namespace"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
         score=score,
         compressed=row["compressed"],
         content=row["content"],
