@@ -172,9 +172,9 @@ class _Plan:
         def build(level: int) -> tuple[str, list[int]]:
             if level == 0 and len(flat) > 1:
                 return self._omitted(flat[0], flat[-1], "frame lines"), []
-            if len(run) <= 2:
-                return "\n".join(self.lines[i] for i in flat), flat
             head, tail = run[0], run[-1]
+            if len(run) <= 2 or len(flat) - len(head) - len(tail) <= 1:
+                return "\n".join(self.lines[i] for i in flat), flat
             middle = self._omitted(head[-1] + 1, tail[0] - 1, "frame lines")
             shown = [*head, *tail]
             text = "\n".join(
@@ -187,7 +187,8 @@ class _Plan:
     def _omitted(self, first: int, last: int, what: str) -> str:
         """A marker for lines ``first``..``last`` (0-based, inclusive)."""
         span = f"{first + 1}-{last + 1}" if last > first else str(first + 1)
-        return marker(self.handle, f"{last - first + 1} {what}", lines=span)
+        count = last - first + 1
+        return marker(self.handle, f"{count} {what if count > 1 else what[:-1]}", lines=span)
 
     def _template(self, template: Template) -> Callable[[int], tuple[str, list[int]]]:
         made: list[tuple[str, str, str]] = []
@@ -282,11 +283,14 @@ class _Plan:
 
     def _gaps(self, room: int) -> list[tuple[int, str]]:
         """Markers for the lines between each error block and the verbatim line before it."""
-        shown = sorted({i for item in self.items for i in item.at(item.level)[1]})
+        visible = {i for item in self.items for i in item.at(item.level)[1]}
+        shown = sorted(visible)
         out: list[tuple[int, str]] = []
         k = 0
         for before, _ in self._blocks():
             start = before + 1
+            while start - 1 in visible:  # the context line shown before the block
+                start -= 1
             while k < len(shown) and shown[k] < start:
                 k += 1
             previous = shown[k - 1] if k else -1
@@ -319,6 +323,9 @@ class _Plan:
             spans = _cover(hidden)
             covered = sum(b - a + 1 for a, b in spans)
             what = f"{len(hidden)} more lines of {hidden_templates} templates"
+            what = what.replace("1 more lines", "1 more line").replace(
+                " 1 templates", " 1 template"
+            )
             if covered != len(hidden):
                 what += f" (spread over {covered})"
             ranges = ",".join(f"{a + 1}-{b + 1}" if b > a else str(a + 1) for a, b in spans)

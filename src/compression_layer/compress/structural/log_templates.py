@@ -170,7 +170,9 @@ def render(template: Template, lines: list[str]) -> Shown:
         anchors.append("".join(run))
         run = [tail]
     anchors.append("".join(run))
-    return Shown(_cut("".join(compact)), _cut("".join(rich)), _anchor_texts(anchors))
+    return Shown(
+        _cut("".join(compact).rstrip()), _cut("".join(rich).rstrip()), _anchor_texts(anchors)
+    )
 
 
 def _cut(line: str) -> str:
