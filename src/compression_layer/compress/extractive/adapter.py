@@ -33,6 +33,7 @@ from compression_layer.compress.extractive.head import (
     head_inputs,
     unit_vectors,
 )
+from compression_layer.compress.extractive.query import QueryWeights
 from compression_layer.compress.extractive.text import Unit
 from compression_layer.errors import EngineError
 from compression_layer.minilm import Encoder, build_encoder, load_tokenizer
@@ -42,13 +43,19 @@ WEIGHTS_FILE = "head.safetensors"
 
 
 class QueryConfig(BaseModel):
-    """Query-aware boosts, in logit units (tuned on SQuAD articles 0-3)."""
+    """How ``query`` raises sentences (tuned on SQuAD articles 0-3, NQ rows 0-399 and
+    multi-paragraph contexts built from them; see :mod:`extractive.query`)."""
 
-    top_sentences: int = Field(default=2, ge=0)
-    sentence_boost: float = 4.0
-    similarity_weight: float = 4.0
-    overlap_weight: float = 0.5
-    word_boost: float = 1.0
+    idf_weight: float = 1.0
+    similarity_weight: float = 2.0
+    paragraph_weight: float = 1.0
+    lead_weight: float = 0.6
+    rank_boost: float = 2.0
+    relevance_boost: float = 4.0
+    word_boost: float = 0.0
+
+    def weights(self) -> QueryWeights:
+        return QueryWeights(**self.model_dump())
 
 
 class AdapterConfig(BaseModel):
@@ -96,7 +103,16 @@ class LoadedAdapter:
 
     def keep_logits(self, docs: Sequence[Sequence[Unit]]) -> list[npt.NDArray[np.float64]]:
         """Keep logit of every unit of every document (all windows batched together)."""
-        vectors = unit_vectors(self.tokenizer, self.encoder, docs, window=self.config.window)
+        return self.logits(docs, self.unit_vectors(docs))
+
+    def unit_vectors(self, docs: Sequence[Sequence[Unit]]) -> list[torch.Tensor]:
+        """Encoder vector of every unit of every document, one batched pass over all windows."""
+        return unit_vectors(self.tokenizer, self.encoder, docs, window=self.config.window)
+
+    def logits(
+        self, docs: Sequence[Sequence[Unit]], vectors: Sequence[torch.Tensor]
+    ) -> list[npt.NDArray[np.float64]]:
+        """Keep logits from vectors already computed by :meth:`unit_vectors`."""
         out: list[npt.NDArray[np.float64]] = []
         with torch.inference_mode():
             for vec, units in zip(vectors, docs, strict=True):

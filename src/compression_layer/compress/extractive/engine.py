@@ -3,23 +3,33 @@
 ``compress(text, rate=...)`` scores every word unit, always keeps protected facts (numbers, dates,
 names, quotes, URLs... from :mod:`facts`) and layout (newlines, list markers, heading marks), then
 adds the best-scored remaining words until the o200k token budget is spent. With ``query`` the
-scores of sentences similar to the query (MiniLM cosine) and of words the query contains are
-raised, so an answer-bearing sentence survives nearly whole (the question-aware step of
-LongLLMLingua, done our way). One engine serves concurrent threads: after ``load`` it only reads.
+question is encoded in the same batch as the text, and sentences (and paragraphs) relevant to it
+are raised by rank (:mod:`extractive.query`), so an answer-bearing sentence survives nearly whole
+(the question-aware, coarse-to-fine step of LongLLMLingua, done our way: no second model and no
+per-sentence model call). One engine serves concurrent threads: after ``load`` it only reads.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from compression_layer.compress.extractive.adapter import LoadedAdapter, load_adapter
+from compression_layer.compress.extractive.query import (
+    EncodedQuery,
+    encoded_query,
+    query_boost,
+    query_units,
+    unit_rows,
+)
 from compression_layer.compress.extractive.text import (
     Unit,
     drop_orphan_marks,
@@ -27,8 +37,6 @@ from compression_layer.compress.extractive.text import (
     is_stopword,
     join_units,
     list_item_words,
-    normalise,
-    sentence_ids,
     split_units,
     structural_units,
     units_in_spans,
@@ -40,6 +48,7 @@ DEFAULT_ADAPTER = "extractive-default"
 # Inputs under this many o200k tokens come back unchanged: at the default rate a 7-token input
 # would keep 3, the facts alone ("14 March." for "Paid on 14 March."), and saves nothing worth it.
 TINY_TOKENS = 8
+QUERY_CACHE = 8
 
 
 @dataclass
@@ -185,13 +194,18 @@ def keep_best_word(scores: npt.NDArray[np.float64], units: list[Unit], keep: lis
 
 @dataclass
 class Prepared:
-    """A text split into units with its keep logits, token costs and forced (always kept) units."""
+    """A text split into units with its keep logits, token costs and forced (always kept) units.
+
+    ``vectors`` (unit-length encoder vectors, float16) are kept only when a query will be
+    applied, so a plain compression never holds them.
+    """
 
     text: str
     units: list[Unit]
     logits: npt.NDArray[np.float64]
     costs: npt.NDArray[np.int64]
     forced: set[int]
+    vectors: npt.NDArray[np.float16] | None = None
 
 
 def _prepared(text: str, units: list[Unit], scores: npt.NDArray[np.float64]) -> Prepared:
@@ -211,6 +225,10 @@ class ExtractiveEngine:
         self._adapter = adapter
         self.adapter_name: str = adapter.name
         self.default_rate: float = adapter.default_rate
+        # Queries encoded with the texts of a batch, for that batch's finish() calls (a few
+        # kept, so concurrent calls with different questions do not encode theirs twice).
+        self._queries: dict[str, EncodedQuery] = {}
+        self._query_lock = threading.Lock()
 
     @classmethod
     def load(cls, adapter_dir: Path | None = None) -> ExtractiveEngine:
@@ -241,25 +259,66 @@ class ExtractiveEngine:
             raise InputError(f"rate must be in (0, 1], got {rate}")
         if target_tokens is not None and target_tokens <= 0:
             raise InputError(f"target_tokens must be positive, got {target_tokens}")
+        asked = query if query and query.strip() else None
+        prepared = self.prepare(texts, query=asked)
+        encoded = self._encoded_query if asked else None
         return [
-            self.finish(p, rate=rate, target_tokens=target_tokens, query=query)
-            for p in self.prepare(texts)
+            self.finish(
+                p,
+                rate=rate,
+                target_tokens=target_tokens,
+                query=asked,
+                encoded=encoded(asked) if encoded and asked else None,
+            )
+            for p in prepared
         ]
 
-    def prepare(self, texts: list[str]) -> list[Prepared]:
-        """Score every unit of every text (one batched encoder pass); reusable across rates."""
+    def prepare(
+        self, texts: list[str], *, query: str | None = None, keep_vectors: bool = False
+    ) -> list[Prepared]:
+        """Score every unit of every text (one batched encoder pass); reusable across rates.
+
+        With ``query`` the question rides in the same encoder batch (its vectors are cached for
+        :meth:`finish`) and each text keeps its unit vectors; ``keep_vectors`` keeps them
+        without a query (several questions will be asked of the same texts).
+        """
         docs = [split_units(t) for t in texts]
-        logits = self._adapter.keep_logits(docs)
+        q_units = query_units(query) if query else []
+        vectors = self._adapter.unit_vectors([*docs, q_units] if query else docs)
+        if query:
+            self._remember_query(query, q_units, vectors[-1].numpy())
+            vectors = vectors[:-1]
+        logits = self._adapter.logits(docs, vectors)
         bias = self._adapter.config.content_bias
         repeat = self._adapter.config.repeat_penalty
-        return [
-            _prepared(
-                text,
-                units,
-                scores + bias * _content_mask(units) - repeat * _repeat_mask(units),
+        out: list[Prepared] = []
+        for text, units, scores, vec in zip(texts, docs, logits, vectors, strict=True):
+            p = _prepared(
+                text, units, scores + bias * _content_mask(units) - repeat * _repeat_mask(units)
             )
-            for text, units, scores in zip(texts, docs, logits, strict=True)
+            if query or keep_vectors:
+                p.vectors = unit_rows(vec.numpy()).astype(np.float16)
+            out.append(p)
+        return out
+
+    def encode_queries(self, queries: list[str]) -> list[EncodedQuery]:
+        """Encode several questions in one batch (for asking many of the same prepared texts)."""
+        units = [query_units(q) for q in queries]
+        vectors = self._adapter.unit_vectors(units)
+        return [
+            encoded_query(q, u, v.numpy()) for q, u, v in zip(queries, units, vectors, strict=True)
         ]
+
+    def _remember_query(self, query: str, units: list[Unit], vectors: npt.NDArray[Any]) -> None:
+        with self._query_lock:
+            self._queries[query] = encoded_query(query, units, vectors)
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.pop(next(iter(self._queries)))
+
+    def _encoded_query(self, query: str) -> EncodedQuery:
+        with self._query_lock:
+            hit = self._queries.get(query)
+        return hit if hit is not None else self.encode_queries([query])[0]
 
     def finish(
         self,
@@ -269,8 +328,13 @@ class ExtractiveEngine:
         target_tokens: int | None = None,
         query: str | None = None,
         scores: npt.NDArray[np.float64] | None = None,
+        encoded: EncodedQuery | None = None,
     ) -> ExtractiveOutput:
-        """Select and join the units of a prepared text under the budget (``scores`` overrides)."""
+        """Select and join the units of a prepared text under the budget (``scores`` overrides).
+
+        ``encoded`` is the query from :meth:`encode_queries` (encoded here when absent); a text
+        prepared without vectors is encoded again, once, when a query is applied to it.
+        """
         text, units = prepared.text, prepared.units
         original = count_tokens(text)
         if not units or original == 0:
@@ -285,7 +349,11 @@ class ExtractiveEngine:
             budget = math.floor(original * (rate if rate is not None else self.default_rate))
         scores = prepared.logits.copy() if scores is None else scores.copy()
         if query and query.strip():
-            scores += self._query_boost(units, query)
+            if prepared.vectors is None:
+                prepared = self.prepare([text], keep_vectors=True)[0]
+            assert prepared.vectors is not None
+            q = encoded if encoded is not None else self._encoded_query(query)
+            scores += query_boost(units, prepared.vectors, q, self._adapter.query.weights())
         forced_cost = int(sum(int(prepared.costs[i]) for i in prepared.forced))
         if forced_cost > budget:
             notes.append(
@@ -301,56 +369,3 @@ class ExtractiveEngine:
             notes.append("nothing worth keeping fits the budget: returned the input unchanged")
             return ExtractiveOutput(text, 1.0, notes)
         return ExtractiveOutput(out, count_tokens(out) / original, notes)
-
-    def _query_boost(self, units: list[Unit], query: str) -> npt.NDArray[np.float64]:
-        """Raise sentences relevant to the query (MiniLM cosine + word overlap) and query words.
-
-        The top sentences get a boost that halves with each rank, so the most relevant one
-        survives nearly whole; the rest get a smaller push proportional to their relevance.
-        """
-        cfg = self._adapter.query
-        sids = sentence_ids(units)
-        n_sent = sids[-1] + 1
-        words: list[list[str]] = [[] for _ in range(n_sent)]
-        for unit, sid in zip(units, sids, strict=True):
-            words[sid].append(unit.text)
-        sims = _sentence_vectors(tuple(" ".join(w) for w in words)) @ _sentence_vectors((query,))[0]
-        query_words = {
-            normalise(u.text) for u in split_units(query) if u.is_word and not is_stopword(u.text)
-        }
-        hits = np.array(
-            [u.is_word and normalise(u.text) in query_words for u in units], dtype=np.float64
-        )
-        overlap = np.bincount(sids, weights=hits, minlength=n_sent) / max(1, len(query_words))
-        relevance = sims + cfg.overlap_weight * overlap
-        rank = np.empty(n_sent)
-        rank[np.argsort(-relevance, kind="stable")] = np.arange(n_sent)
-        sent_boost = np.where(rank < cfg.top_sentences, cfg.sentence_boost / (1.0 + rank), 0.0)
-        sent_boost += cfg.similarity_weight * (relevance - relevance.mean())
-        return np.asarray(sent_boost[sids] + cfg.word_boost * hits, dtype=np.float64)
-
-
-# Contexts up to this many characters have their sentence vectors cached; a larger one (a chunk
-# of a long document) is embedded each time, so the cache stays a few MB at most.
-SENTENCE_CACHE_CHARS = 16_000
-
-
-def _sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
-    """MiniLM embeddings of sentences, cached for short contexts (several questions often share
-    one); long ones are not kept, so a large input never fills the cache with megabytes."""
-    if sum(map(len, sentences)) > SENTENCE_CACHE_CHARS:
-        return _embed_sentences(sentences)
-    return _cached_sentence_vectors(sentences)
-
-
-@lru_cache(maxsize=512)
-def _cached_sentence_vectors(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
-    return _embed_sentences(sentences)
-
-
-def _embed_sentences(sentences: tuple[str, ...]) -> npt.NDArray[np.float32]:
-    from compression_layer.embeddings import embed
-
-    vectors = embed(list(sentences))
-    vectors.setflags(write=False)
-    return vectors

@@ -164,7 +164,9 @@ def evaluate(
     """Metrics of every method at every rate: ``{method: {rate: {metric: value}}}``."""
     from compression_layer.compress import facts, operators
 
-    prepared = engine.prepare([it.context for it in items])
+    prepared = engine.prepare(
+        [it.context for it in items], keep_vectors="extractive+query" in methods
+    )
     tokens_in = [count_tokens(it.context) for it in items]
     results: dict[str, dict[str, dict[str, float]]] = {}
     for method in methods:
