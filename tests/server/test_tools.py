@@ -22,6 +22,7 @@ TOOLS = {
     "memory_delete",
     "memory_list",
     "adapter_status",
+    "retrieve",
 }
 
 

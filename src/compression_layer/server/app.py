@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
 from compression_layer.server import memory_tools as mt
+from compression_layer.server import retrieve_tool as rt
 from compression_layer.server import tools as ct
 from compression_layer.server.resources import register_resources
 from compression_layer.server.security import effective_roots
@@ -55,6 +56,7 @@ TOOLS: list[tuple[Callable[..., Any], str, bool, bool, bool, bool]] = [
     (mt.memory_delete, "Delete a memory", False, True, True, False),
     (mt.memory_list, "List memories", True, False, True, False),
     (mt.adapter_status, "Adapter status", True, False, True, False),
+    (rt.retrieve, "Retrieve omitted parts", True, False, True, False),
 ]
 
 
@@ -167,6 +169,13 @@ def build_server(
                 threading.Thread(target=warm_up, args=(state,), name="warm-up", daemon=True).start()
             else:
                 state.warmed.set()
+            try:
+                # Opened once; the file itself opens on first use (a budgeted compression).
+                state.originals = rt.open_store(cfg.transport)
+                if state.originals is not None:
+                    stack.callback(state.originals.close)
+            except Exception as exc:  # compressions stay lossless without it
+                log.warning("original store unavailable: %s", type(exc).__name__)
             try:
                 state.memory = await stack.enter_async_context(open_memory(state))
             except Exception as exc:  # the compression tools stay usable without memory

@@ -14,6 +14,7 @@ instead of in the text and the structured content (``deliver``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -240,3 +241,34 @@ def _text_once(text: str, result: CompressContextResult) -> bool:
 
 def _message_bytes(out: CallToolResult) -> int:
     return len(out.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
+
+
+# A retrieve result besides its text: handle, domain, selector, counts, the envelope.
+RETRIEVE_OVERHEAD_BYTES = 1024
+
+
+def refuse_large_retrieval(
+    text: str, settings: ServerSettings, limit: int, selector: dict[str, str]
+) -> None:
+    """Refuse, before sending, a retrieved part the transport cannot carry; say what fits.
+
+    The advice is line ranges counted within what ``selector`` selects (``lines`` narrows the
+    selection), so asking for them one after another gets the whole part.
+    """
+    size = len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+    if size + RETRIEVE_OVERHEAD_BYTES + ENVELOPE_BYTES <= limit:
+        return
+    n_lines = text.count("\n") + 1
+    room = max(limit - RETRIEVE_OVERHEAD_BYTES - ENVELOPE_BYTES, 1)
+    per_part = max(1, int(n_lines * room / size * 0.9))
+    if "lines" in selector or n_lines == 1:
+        advice = "ask for a smaller part (fewer lines or rows)"
+    else:
+        advice = (
+            f"ask for it in pieces of about {per_part:,} lines: add lines=1-{per_part}, then "
+            f"lines={per_part + 1}-{2 * per_part}, ... ({n_lines:,} lines in all)"
+        )
+    raise InputError(
+        f"the retrieved part is {human_bytes(size)}, over {_limit_reason(settings, limit)}; it "
+        f"was not sent. To fit, {advice}"
+    )

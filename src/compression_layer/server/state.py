@@ -66,6 +66,7 @@ class ServerState:
     adapters: ServerAdapters | None = None  # the adapter slots (registry hot-swap)
     engine_table: EngineTable = field(default_factory=EngineTable)
     memory_error: str | None = None
+    originals: Any = None  # a compression_layer.originals.OriginalStore when originals.server
     # Set once the embedder (and engines) finished loading in the background; memory tools
     # wait for it so a first call never loads a second copy of the model.
     warmed: threading.Event = field(default_factory=threading.Event)

@@ -141,13 +141,23 @@ def figures_line(result: CompressContextResult, shown: int) -> str:
         f"{result.engine}"
     ]
     operators = list(getattr(result, "operators_missing", None) or [])
-    for label, items in (
-        ("facts missing", result.facts_missing),
-        ("operators missing", operators),
-        ("notes", result.notes),
+    handle = getattr(result, "handle", None)
+    if handle:
+        # Facts and operators the output lacks lie in the omitted parts: counted, not listed
+        # as lost; the notes about the handle say what the markers already say.
+        parts.append(f"omitted parts: retrieve tool, handle {handle}")
+        facts_label, ops_label, shown_lost = "facts in omitted parts", "operators there", 0
+        notes = [n for n in result.notes if handle not in n]
+    else:
+        facts_label, ops_label, shown_lost = "facts missing", "operators missing", shown
+        notes = result.notes
+    for label, items, count in (
+        (facts_label, result.facts_missing, shown_lost),
+        (ops_label, operators, shown_lost),
+        ("notes", notes, shown),
     ):
         if items:
-            parts.append(listing(label, items, shown, 40 if label != "notes" else 60))
+            parts.append(listing(label, items, count, 40 if label != "notes" else 60))
     return "[" + "; ".join(parts) + "]"
 
 
@@ -341,8 +351,11 @@ async def compress_context(
     Use it when text is large and only needs to be understood, not reproduced byte for byte.
     Code, JSON and logs are compressed losslessly by default; prose drops low-information words
     while keeping numbers, dates, names, URLs and identifiers. Pass `paths` to compress files
-    without reading them into the conversation first. Returns the compressed text, then one line
-    in brackets: tokens before and after, the engine, and any facts or operators (not, may,
+    without reading them into the conversation first. With `rate` or `target_tokens`, JSON,
+    logs and code over the budget leave parts out behind markers like
+    `[47 rows omitted: retrieve o_3fa9c2d1e0 path=$.items rows=5-51]`: call retrieve with that
+    handle and selector to get them back exactly. Returns the compressed text, then one line in
+    brackets: tokens before and after, the engine, and any facts or operators (not, may,
     unless...) it lost. If compressing would not save tokens, returns the original unchanged.
     """
     state = state_of(ctx)
@@ -377,6 +390,9 @@ async def compress_context(
                 # Engines held by this process (registry hot-swap) need the server's table; worker
                 # processes only run the default table's lossless and extractive engines.
                 engines=table if engine in _IN_PROCESS_ENGINES else None,
+                # With a budget, over-budget JSON, logs and code leave parts out behind markers
+                # the retrieve tool answers (the store pickles to a worker as its settings).
+                originals=state.originals if rate or target_tokens else None,
             )
             results.append((label, await _run_compress(state, run, body, engine, plan)))
         combined = _combine(results)
