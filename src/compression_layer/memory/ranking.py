@@ -6,10 +6,12 @@ Pure functions over texts, ranks and vectors: no database and no embedder here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -40,10 +42,7 @@ def fts_query(text: str) -> str | None:
     default AND lets BM25 rank partial matches, which is what a question against memories needs.
     Returns None when the text has no word at all.
     """
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS]
-    chosen = content or words
-    unique = list(dict.fromkeys(w.replace('"', "") for w in chosen))
+    unique = list(dict.fromkeys(w.replace('"', "") for w in query_terms(text)))
     if not unique:
         return None
     return " OR ".join(f'"{w}"' for w in unique)
@@ -61,6 +60,143 @@ def rrf(
         for rank, pk in enumerate(ranked, start=1):
             scores[pk] = scores.get(pk, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+# -- calibrated relevance ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A search mode's relevance model: score = P(answerable) x P(relevant | answerable, rank).
+
+    The *gate* (logistic over the query's best cosine and its words' ``coverage`` by the best
+    BM25 matches, both independent of how many memories there are) says whether the store holds
+    anything about the query at all; the *rank* part (Platt scaling
+    of the normalised fused score, see ``fused_relevance``) says how likely a hit at that place is
+    one of the relevant memories. The gate is one number per query, so the order inside a query
+    stays the fusion's; a nonsense query gets a gate near 0 and every hit a score near 0.
+    Fitted on LoCoMo dev conversations by ``bench/memory_calibrate.py`` (results in
+    ``bench/results/memory_calibration.json``). Nothing in it depends on the backend's own
+    lexical scores, only on ranks, cosines and texts.
+    """
+
+    gate_bias: float
+    gate_cosine: float
+    gate_lexical: float
+    rank_bias: float
+    rank_slope: float
+
+    def answerable(self, top_cosine: float | None, coverage: float | None) -> float:
+        """P(the store holds a memory relevant to the query), from its best cosine and the
+        ``coverage`` of its words by its best BM25 matches."""
+        z = self.gate_bias
+        z += self.gate_cosine * (top_cosine or 0.0)
+        z += self.gate_lexical * (coverage or 0.0)
+        return _sigmoid(z)
+
+    def relevance(self, gate: float, fused: float) -> float:
+        """The calibrated score of a hit whose normalised fused score is ``fused`` (0..1)."""
+        if fused <= 0.0:
+            return 0.0
+        return gate * _sigmoid(self.rank_bias + self.rank_slope * fused)
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+CALIBRATED_MODEL = "all-MiniLM-L6-v2"
+"""The embedding model ``CALIBRATIONS`` were fitted with: cosines of another vector space mean
+something else, so a store embedding with another model reports the normalised fused score
+(``fused_relevance``) instead and applies no default threshold."""
+
+CALIBRATIONS: dict[str, Calibration] = {
+    "hybrid": Calibration(-11.185, 14.56, 8.938, -6.165, 6.154),
+    "dense": Calibration(-10.795, 22.271, 0.0, -5.675, 4.369),
+    "bm25": Calibration(-6.612, 0.0, 14.462, -6.596, 5.788),
+}
+"""Per search mode; from ``bench/memory_calibrate.py`` (see ``Calibration``)."""
+
+
+COVERAGE_OF = 3
+"""How many of the best BM25 hits ``coverage`` looks at."""
+
+
+def query_terms(text: str) -> list[str]:
+    """The words ``fts_query`` searches for, lower case, each once."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    content = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(content))
+
+
+def coverage(query: str, texts: Sequence[str]) -> float:
+    """The largest share of the query's search words that one of ``texts`` holds (0..1).
+
+    A word counts when the text has it or, for words of five letters and more, a word with the
+    same first five letters (a cheap stand-in for the index's stemming: "painted"/"painting").
+    """
+    terms = query_terms(query)
+    if not terms:
+        return 0.0
+    best = 0.0
+    for text in texts:
+        words = {w.lower() for w in _WORD.findall(text)}
+        stems = {w[:5] for w in words if len(w) >= 5}
+        held = sum(1 for t in terms if t in words or (len(t) >= 5 and t[:5] in stems))
+        best = max(best, held / len(terms))
+    return best
+
+
+def tied_ranks(scores: Sequence[float], tolerance: float = 1e-6) -> list[int]:
+    """1-based ranks of a best-first score list, equal scores (within ``tolerance``) sharing
+    the best of their places ("1, 2, 2, 4"): two memories that match a query equally well get
+    the same fused score, and recency decides between them."""
+    ranks: list[int] = []
+    for i, score in enumerate(scores):
+        tied = i > 0 and abs(scores[i - 1] - score) <= tolerance
+        ranks.append(ranks[-1] if tied else i + 1)
+    return ranks
+
+
+def fused_relevance(
+    ranked_lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float], k: int
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion of (pk, score) lists (best first, ties sharing a rank),
+    scaled to [0, 1]: 1 for an item first in every list; best first, ties in first-seen order."""
+    top = sum(w / (k + 1) for w in weights)
+    fused: dict[int, float] = {}
+    for ranked, weight in zip(ranked_lists, weights, strict=True):
+        ranks = tied_ranks([score for _, score in ranked])
+        for (pk, _), rank in zip(ranked, ranks, strict=True):
+            fused[pk] = fused.get(pk, 0.0) + weight / (k + rank)
+    scaled = ((pk, min(f / top, 1.0) if top > 0 else 0.0) for pk, f in fused.items())
+    return sorted(scaled, key=lambda kv: -kv[1])
+
+
+def decay(score: float, age_days: float, half_life_days: float | None) -> float:
+    """``score`` halved every ``half_life_days`` of age (None: no decay; negative age: none)."""
+    if half_life_days is None or age_days <= 0:
+        return score
+    return score * math.pow(0.5, age_days / half_life_days)
+
+
+def age_days(created_at: str, now: datetime) -> float:
+    """Days from an ISO 8601 timestamp (a naive one is UTC) to ``now`` (aware)."""
+    then = datetime.fromisoformat(created_at)
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return (now - then).total_seconds() / 86400.0
+
+
+def by_score_newest_first(scores: Sequence[float], times: Sequence[str]) -> list[int]:
+    """Indices ordered by score, equal scores newest first (ISO times of one zone compare as
+    text), then by position."""
+    order = sorted(range(len(scores)), key=lambda i: times[i], reverse=True)
+    order.sort(key=lambda i: -scores[i])
+    return order
 
 
 def pack(costs: Sequence[int], budget: int, limit: int) -> list[int]:

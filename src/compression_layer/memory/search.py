@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -12,8 +14,21 @@ import numpy.typing as npt
 
 from compression_layer.memory.db import Database, Queries, Row
 from compression_layer.memory.errors import MemoryInputError
-from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
 from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.ranking import (
+    CALIBRATED_MODEL,
+    CALIBRATIONS,
+    COVERAGE_OF,
+    Version,
+    age_days,
+    by_score_newest_first,
+    coverage,
+    decay,
+    fts_query,
+    fused_relevance,
+    newer_first,
+    pack,
+)
 from compression_layer.memory.rows import COLUMNS, tagged, visible
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
@@ -37,6 +52,7 @@ async def run_search(
     tags: Sequence[str] | None,
     max_tokens: int | None,
     mode: SearchMode,
+    min_score: float | None = None,
     flt: MemoryFilter | None = None,
 ) -> list[SearchHit]:
     """See ``MemoryStore.search``."""
@@ -49,6 +65,7 @@ async def run_search(
         raise MemoryInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     if mode not in MODES:
         raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_min_score(min_score)
     depth = max(settings.candidates, k)
     qvec: npt.NDArray[np.float32] | None = None
     if mode != "bm25":
@@ -76,27 +93,53 @@ async def run_search(
             _bm25(reader, query, namespace, depth, allowed) if mode != "dense" else _nothing()
         )
         dense, lexical = await asyncio.gather(dense_job, bm25_job)
-        if mode == "dense":
-            fused = dense
-        elif mode == "bm25":
-            fused = [(pk, -score) for pk, score in lexical]
+        lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
+        weights = {
+            "dense": [1.0],
+            "bm25": [1.0],
+            "hybrid": [settings.dense_weight, settings.bm25_weight],
+        }[mode]
+        fused = fused_relevance(lists, weights, settings.rrf_k)
+        floor = 0.0 if min_score is None else min_score
+        if vectors.model == CALIBRATED_MODEL:
+            calibration = CALIBRATIONS[mode]
+            covered = None
+            if lexical and calibration.gate_lexical:
+                best = await _contents(reader, [pk for pk, _ in lexical[:COVERAGE_OF]])
+                covered = coverage(query, best)
+            gate = calibration.answerable(dense[0][1] if dense else None, covered)
+            scored = [(pk, calibration.relevance(gate, f)) for pk, f in fused]
+            floor = settings.min_score if min_score is None else min_score
         else:
-            fused = rrf(
-                [[pk for pk, _ in dense], [pk for pk, _ in lexical]],
-                [settings.dense_weight, settings.bm25_weight],
-                settings.rrf_k,
-            )
-        # Without a budget only the top k are needed, and a few more in which a newer version
-        # of one of them may rank lower; with a budget, later hits may fill the gaps.
-        fused = fused if max_tokens is not None else fused[: k + _VERSION_WINDOW]
+            scored = fused
+        if settings.recency_half_life_days is not None and scored:
+            born = await _created(reader, [pk for pk, _ in scored])
+            now = datetime.now(UTC)
+            half_life = settings.recency_half_life_days
+            scored = [
+                (pk, decay(score, age_days(born[pk], now), half_life))
+                for pk, score in scored
+                if pk in born
+            ]
+            scored.sort(key=lambda kv: -kv[1])
+        scored = [(pk, score) for pk, score in scored if score >= floor]
+        # Without a budget only the top k are needed, a few more in which a newer version of
+        # one of them may rank lower, and every hit tied with the last (recency breaks ties).
+        if max_tokens is None and len(scored) > k + _VERSION_WINDOW:
+            end = k + _VERSION_WINDOW
+            while end < len(scored) and scored[end][1] == scored[end - 1][1]:
+                end += 1
+            scored = scored[:end]
         # A memory deleted since it was ranked is not found here and drops out.
-        rows = await _rows(reader, vectors.model, [pk for pk, _ in fused])
+        rows = await _rows(reader, vectors.model, [pk for pk, _ in scored])
     dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
     bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
-    ranked = [(pk, score) for pk, score in fused if pk in rows]
+    ranked = [(pk, score) for pk, score in scored if pk in rows]
+    times = [_when(rows[pk]) for pk, _ in ranked]
+    ranked = [ranked[i] for i in by_score_newest_first([s for _, s in ranked], times)]
     hits = _newer_first(
         [_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
-        [rows[pk]["created_at"] for pk, _ in ranked],
+        [_when(rows[pk]) for pk, _ in ranked],
         [
             None if rows[pk]["vector"] is None else np.frombuffer(rows[pk]["vector"], np.float32)
             for pk, _ in ranked
@@ -105,6 +148,37 @@ async def run_search(
     if max_tokens is None:
         return hits[:k]
     return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+
+
+def _when(row: Row) -> str:
+    """When a memory last said what it says: an update makes it newer."""
+    return str(row["updated_at"] or row["created_at"])
+
+
+async def _contents(db: Queries, pks: list[int]) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT content FROM memories WHERE pk IN (SELECT value FROM json_each(?))",
+        (json.dumps(pks),),
+    )
+    return [str(r["content"]) for r in rows]
+
+
+async def _created(db: Queries, pks: list[int]) -> dict[int, str]:
+    rows = await db.fetchall(
+        "SELECT pk, created_at, updated_at FROM memories "
+        "WHERE pk IN (SELECT value FROM json_each(?))",
+        (json.dumps(pks),),
+    )
+    return {int(r["pk"]): _when(r) for r in rows}
+
+
+def check_min_score(min_score: object) -> None:
+    """A ``min_score`` is None (the setting) or a number in [0, 1]."""
+    if min_score is None:
+        return
+    ok = isinstance(min_score, int | float) and not isinstance(min_score, bool)
+    if not ok or not math.isfinite(float(min_score)) or not 0.0 <= float(min_score) <= 1.0:  # type: ignore[arg-type]
+        raise MemoryInputError(f"min_score must be a number from 0 to 1, got {min_score!r}")
 
 
 async def _nothing() -> list[tuple[int, float]]:

@@ -446,6 +446,7 @@ class MemoryStore:
         tags: Sequence[str] | None = None,
         max_tokens: int | None = None,
         mode: SearchMode = "hybrid",
+        min_score: float | None = None,
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
@@ -457,6 +458,10 @@ class MemoryStore:
         Only memories of the caller's scope (``user_id``, ``agent_id``, ``run_id``: exactly that
         scope, or with ``all_scopes`` any scope matching the parts given) that meet the metadata
         ``filters`` are searched; see ``list`` and ``filters.MemoryFilter``.
+
+        ``score`` is calibrated: the estimated probability (0..1) that the hit is relevant;
+        hits under ``min_score`` (default: the ``min_score`` setting) are dropped, so a query
+        about nothing stored returns nothing. Equal scores rank the newer memory first.
 
         ``mode`` hybrid fuses exact dense (MiniLM cosine) and BM25 (FTS5) rankings by weighted
         reciprocal rank fusion; dense and bm25 use one list. ``tags``: only memories carrying
@@ -482,6 +487,7 @@ class MemoryStore:
             tags,
             max_tokens,
             mode,
+            min_score=min_score,
             flt=flt,
         )
         if not hits and flt.conditions:

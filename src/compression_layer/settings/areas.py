@@ -71,6 +71,19 @@ class MemorySettings(AreaSettings):
     dense_weight: float = Field(1.0, ge=0.0, description="weight of the dense list in fusion")
     bm25_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 list in fusion")
     candidates: int = Field(50, gt=0, description="depth of each list before fusion (min k)")
+    min_score: float = Field(
+        0.01,
+        ge=0.0,
+        le=1.0,
+        description="search hits scoring below this are dropped (scores are calibrated "
+        "P(relevant); 0.01 keeps LoCoMo recall@10 and drops nonsense queries' hits, see bench)",
+    )
+    recency_half_life_days: float | None = Field(
+        None,
+        gt=0.0,
+        description="halve a hit's score for every this many days of age (None: no decay; "
+        "recency still breaks ties)",
+    )
     busy_timeout_ms: int = Field(10_000, ge=0, description="wait this long for a locked db")
     synchronous: Literal["NORMAL", "FULL"] = Field(
         "FULL", description="FULL: a stored memory survives power loss, not only a crash"

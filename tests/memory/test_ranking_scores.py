@@ -1,0 +1,96 @@
+"""Calibrated scores, recency tie-breaks and decay: the pure functions of ``memory.ranking``."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from compression_layer.memory.ranking import (
+    CALIBRATIONS,
+    Calibration,
+    age_days,
+    by_score_newest_first,
+    coverage,
+    decay,
+    fused_relevance,
+    tied_ranks,
+)
+
+
+@pytest.mark.parametrize("mode", sorted(CALIBRATIONS))
+def test_scores_are_probabilities_and_follow_the_fused_rank(mode: str) -> None:
+    cal = CALIBRATIONS[mode]
+    gate = cal.answerable(0.62, 1.0)
+    fused = [1.0, 0.8, 0.5, 0.3, 0.1, 0.01]
+    scores = [cal.relevance(gate, f) for f in fused]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(a > b for a, b in itertools.pairwise(scores))
+    assert cal.relevance(gate, 0.0) == 0.0
+
+
+def test_gate_separates_a_matching_query_from_nonsense() -> None:
+    cal = CALIBRATIONS["hybrid"]
+    # Typical of LoCoMo (bench/results/memory_calibration.json): a real question's best cosine
+    # is 0.52-0.75 and its best BM25 hits hold most of its words; random letters reach a cosine
+    # of 0.2 and match no word.
+    assert cal.answerable(0.64, 1.0) > 0.9
+    assert cal.answerable(0.2, None) < 1e-3
+    assert cal.answerable(0.2, 0.0) == cal.answerable(0.2, None)
+    assert cal.answerable(0.9, 0.5) > cal.answerable(0.5, 0.5) > cal.answerable(0.5, 0.2)
+
+
+def test_coverage_is_the_best_share_of_query_words_one_text_holds() -> None:
+    query = "When did Melanie paint the sunrise?"  # search words: melanie, paint, sunrise
+    assert coverage(query, ["Melanie painted a sunrise."]) == 1.0  # "painted": same 5 letters
+    assert coverage(query, ["Melanie ran a race.", "A sunrise painting"]) == pytest.approx(2 / 3)
+    assert coverage(query, []) == 0.0
+    assert coverage("the and of", ["the end"]) == pytest.approx(1 / 3)  # stopwords only: all
+    assert coverage("", ["anything"]) == 0.0
+
+
+def test_extreme_inputs_stay_finite() -> None:
+    cal = Calibration(-18.0, 16.0, 5.0, -6.0, 6.0)
+    assert cal.answerable(-1.0, None) >= 0.0
+    assert cal.answerable(1.0, 1e300) <= 1.0
+    assert 0.0 <= cal.relevance(1.0, 1.0) <= 1.0
+
+
+def test_fused_relevance_is_one_for_first_everywhere_and_keeps_rrf_order() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    lexical = [(1, 9.0), (3, 8.0), (4, 7.0)]
+    fused = fused_relevance([dense, lexical], [1.0, 1.0], 5)
+    assert fused[0] == (1, 1.0)
+    assert [pk for pk, _ in fused] == [1, 3, 2, 4]
+    assert all(0.0 < s <= 1.0 for _, s in fused)
+    # One list: first place is 1, whatever its weight.
+    assert fused_relevance([[(7, 0.5), (8, 0.4)]], [0.3], 5)[0] == (7, 1.0)
+    assert fused_relevance([[(7, 0.5)]], [0.0], 5) == [(7, 0.0)]
+
+
+def test_equal_list_scores_share_a_rank_and_so_a_fused_score() -> None:
+    assert tied_ranks([0.9, 0.8, 0.8, 0.7, 0.7]) == [1, 2, 2, 4, 4]
+    assert tied_ranks([0.5, 0.5 - 1e-9, 0.4]) == [1, 1, 3]
+    fused = dict(fused_relevance([[(1, 0.8), (2, 0.8)], [(2, 3.0), (1, 3.0)]], [1.0, 1.0], 5))
+    assert fused[1] == fused[2] == 1.0
+
+
+def test_decay_halves_per_half_life_and_is_off_by_default() -> None:
+    assert decay(0.8, 30.0, None) == 0.8
+    assert decay(0.8, 30.0, 30.0) == pytest.approx(0.4)
+    assert decay(0.8, 60.0, 30.0) == pytest.approx(0.2)
+    assert decay(0.8, -1.0, 30.0) == 0.8  # a clock skew never boosts
+
+
+def test_age_days_reads_aware_and_naive_times() -> None:
+    now = datetime(2025, 3, 11, tzinfo=UTC)
+    assert age_days("2025-03-01T00:00:00+00:00", now) == pytest.approx(10.0)
+    assert age_days("2025-03-10T12:00:00", now) == pytest.approx(0.5)
+
+
+def test_equal_scores_rank_the_newer_first_and_scores_still_lead() -> None:
+    scores = [0.5, 0.5, 0.9, 0.5]
+    times = ["2025-01-01", "2025-03-01", "2024-01-01", "2025-03-01"]
+    # 2 leads on score; among the 0.5s the March ones (1 then 3: equal times keep their order).
+    assert by_score_newest_first(scores, times) == [2, 1, 3, 0]
