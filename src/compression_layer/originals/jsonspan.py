@@ -210,7 +210,13 @@ def text_of(text: str, span: Span) -> str:
     return text[span.start : span.end]
 
 
-def rows_text(text: str, span: Span, ranges: list[tuple[int, int]], where: str) -> str:
+def rows_text(
+    text: str,
+    span: Span,
+    ranges: list[tuple[int, int]],
+    where: str,
+    elements: list[tuple[int, int]] | None = None,
+) -> str:
     """Elements of the array at ``span`` in ``ranges`` (0-based, inclusive), sliced verbatim.
 
     Each contiguous range is the original text from its first element's first character to its
@@ -220,7 +226,8 @@ def rows_text(text: str, span: Span, ranges: list[tuple[int, int]], where: str) 
     """
     if _kind(text, span) != "array":
         raise InputError(f"rows select elements of an array; {where} is an {_kind(text, span)}")
-    elements = element_spans(text, span)
+    if elements is None:
+        elements = element_spans(text, span)
     if not elements:
         raise InputError(f"rows: the array at {where} is empty")
     parts: list[str] = []

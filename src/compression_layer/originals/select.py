@@ -99,6 +99,8 @@ class View:
     def __init__(self, original: str, domain: str) -> None:
         self.original = original
         self.domain = domain
+        self._spans: dict[str, jsonspan.Span] = {}
+        self._elements: dict[jsonspan.Span, list[tuple[int, int]]] = {}
 
     @cached_property
     def lines(self) -> list[str]:
@@ -148,11 +150,16 @@ class View:
         return text
 
     def _json(self, path: str, rows: str | None) -> str:
-        span = jsonspan.resolve(self.original, path)
+        span = self._spans.get(path)
+        if span is None:
+            span = self._spans[path] = jsonspan.resolve(self.original, path)
         if rows is None:
             return jsonspan.text_of(self.original, span)
         ranges = parse_ranges(rows, key="rows", base=0)
-        return jsonspan.rows_text(self.original, span, ranges, path)
+        elements = self._elements.get(span)
+        if elements is None and not span.lines and self.original[span.start] == "[":
+            elements = self._elements[span] = jsonspan.element_spans(self.original, span)
+        return jsonspan.rows_text(self.original, span, ranges, path, elements)
 
     def _symbol(self, name: str) -> str:
         wanted = name.strip()
@@ -195,6 +202,19 @@ def _matching(text: str, needle: str) -> str:
     return "\n".join(found)
 
 
+_LAST: list[View] = []  # the last original selected from: a pipeline checks many markers of one
+
+
+def view_of(original: str, domain: str) -> View:
+    """A :class:`View` of ``original``, reused while the same text object is asked again."""
+    last = _LAST[0] if _LAST else None
+    if last is not None and last.original is original and last.domain == domain:
+        return last
+    view = View(original, domain)
+    _LAST[:] = [view]
+    return view
+
+
 def select(original: str, domain: str, **selector: str | int | None) -> str:
     """The exact part of ``original`` that ``selector`` names (keys of ``reversible``).
 
@@ -202,4 +222,4 @@ def select(original: str, domain: str, **selector: str | int | None) -> str:
     picks how symbols are read. No selector: the whole original. See the module doc for what
     each selector returns and how they combine.
     """
-    return View(original, domain).select(**selector)
+    return view_of(original, domain).select(**selector)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from compression_layer.compress.reversible import HANDLE_RE
 from compression_layer.errors import CompressionLayerError, InputError
-from compression_layer.originals.select import View
+from compression_layer.originals.select import View, view_of
 from compression_layer.settings import OriginalsSettings, data_dir, load_area
 from compression_layer.settings.areas import setting_name
 
@@ -153,6 +153,16 @@ class OriginalStore:
             busy_timeout_ms=self.busy_timeout_ms,
             clock=self.clock,
         )
+
+    def __getstate__(self) -> dict[str, object]:
+        # A worker process gets the settings, not the connection or the lock: it opens its own.
+        state = dict(self.__dict__)
+        state["_lock"] = state["_conn"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -338,7 +348,7 @@ class OriginalStore:
     @staticmethod
     def select(original: str, domain: str, **selector: str | int | None) -> str:
         """Evaluate ``selector`` on an original in hand (the pipeline checks its markers so)."""
-        return View(original, domain).select(**selector)
+        return view_of(original, domain).select(**selector)
 
     def stats(self) -> StoreStats:
         """How much is kept, here and in the whole file."""
