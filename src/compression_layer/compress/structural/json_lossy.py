@@ -193,7 +193,7 @@ def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple
     spent = sum(cost[i] for i in kept) + _MARKER_TOKENS * _runs(kept, n)
     second = [i for i in _outliers_and_changes(items) if i not in kept]
     for i in second[:_MUST_OUTLIERS]:  # the strongest few stay whatever the budget
-        spent += cost[i] + _MARKER_TOKENS * (_runs(kept | {i}, n) - _runs(kept, n))
+        spent += cost[i] + _MARKER_TOKENS * _run_delta(kept, i, n)
         kept.add(i)
     over = spent > room
     # Then by relevance, earlier rows first (ranked results put the best first, and neighbours
@@ -202,12 +202,19 @@ def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple
         (i for i in range(n) if i not in kept and i not in second), key=lambda i: -hits[i]
     )
     for i in [*second, *rest]:
-        extra = cost[i] + _MARKER_TOKENS * (_runs(kept | {i}, n) - _runs(kept, n))
+        extra = cost[i] + _MARKER_TOKENS * _run_delta(kept, i, n)
         if spent + extra > room:
             continue
         kept.add(i)
         spent += extra
     return kept, over
+
+
+def _run_delta(kept: set[int], i: int, n: int) -> int:
+    """How keeping row ``i`` changes the number of runs of left-out rows (markers)."""
+    before = i > 0 and i - 1 not in kept
+    after = i + 1 < n and i + 1 not in kept
+    return 1 if before and after else -1 if not before and not after else 0
 
 
 def _runs(kept: set[int], n: int) -> int:
