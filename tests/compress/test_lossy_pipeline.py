@@ -300,3 +300,15 @@ def test_real_passes_either_stay_lossless_or_retrieve_exactly(
     else:
         assert assert_reversible(text, result.compressed, result.handle, store) >= 1
         assert result.tokens_compressed < compress(text, domain=domain).tokens_compressed
+
+
+def test_large_inputs_do_not_list_facts_but_say_so(
+    store: OriginalStore, fake_log_pass: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compression_layer.compress import pipeline
+
+    monkeypatch.setattr(pipeline, "FACT_CHECK_CHARS", 1000)
+    result = compress(LOG, rate=0.05, domain="log", originals=store)
+    assert result.handle is not None
+    assert result.facts_missing == [] and result.operators_missing == []
+    assert any("facts and operators not listed" in note for note in result.notes)

@@ -212,9 +212,11 @@ def compress(
 
 
 _NOT_APPLIED = "rate/target_tokens not applied"  # the structural engine's note, moot once lossy
-FACT_CHECK_CHARS = 1_000_000
-"""Facts and operators of a reversible result are listed for inputs up to this many characters
-(the check reads the whole input, ~1 MB/s); above it the notes say they were not listed."""
+FACT_CHECK_CHARS = 65_536
+"""Facts and operators of a reversible result are listed for inputs up to this many characters.
+The check reads the whole input at about 0.3 MB/s (0.96 s of a 1.5 s compression of 280 KB of
+JSON), while the lossy passes aim at 20 MB/s; above it the notes say they were not listed, and
+every omitted part stays retrievable."""
 MAX_LISTED = 100
 
 
