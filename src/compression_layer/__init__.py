@@ -25,6 +25,7 @@ from compression_layer.errors import (
 )
 
 if TYPE_CHECKING:
+    from compression_layer.compress.documents import DocumentsOutput, compress_documents
     from compression_layer.compress.engines import engine_names, register_engine
     from compression_layer.compress.pipeline import compress
     from compression_layer.compress.types import CompressionResult, CompressRequest, Domain
@@ -37,12 +38,14 @@ __all__ = [
     "CompressionLayerError",
     "CompressionResult",
     "ConfigError",
+    "DocumentsOutput",
     "Domain",
     "EngineError",
     "InputError",
     "OriginalStore",
     "TokenizerError",
     "compress",
+    "compress_documents",
     "engine_names",
     "register_engine",
     "retrieve",
@@ -57,6 +60,10 @@ def __getattr__(name: str) -> Any:
         from compression_layer.compress import pipeline
 
         value = pipeline.compress
+    elif name in ("compress_documents", "DocumentsOutput"):
+        from compression_layer.compress import documents
+
+        value = getattr(documents, name)
     elif name in ("engine_names", "register_engine"):
         from compression_layer.compress import engines
 

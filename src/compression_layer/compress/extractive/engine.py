@@ -25,6 +25,7 @@ import numpy.typing as npt
 from compression_layer.compress.extractive.adapter import LoadedAdapter, load_adapter
 from compression_layer.compress.extractive.query import (
     EncodedQuery,
+    QueryWeights,
     encoded_query,
     query_boost,
     query_units,
@@ -300,6 +301,15 @@ class ExtractiveEngine:
                 p.vectors = unit_rows(vec.numpy()).astype(np.float16)
             out.append(p)
         return out
+
+    @property
+    def adapter(self) -> LoadedAdapter:
+        """The loaded adapter (config, tokenizer, encoder, head); read-only."""
+        return self._adapter
+
+    def query_weights(self) -> QueryWeights:
+        """How this adapter turns query relevance into boosts."""
+        return self._adapter.query.weights()
 
     def encode_queries(self, queries: list[str]) -> list[EncodedQuery]:
         """Encode several questions in one batch (for asking many of the same prepared texts)."""
