@@ -5,16 +5,20 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from compression_layer.memory.ranking import (
     CALIBRATIONS,
     Calibration,
+    Version,
     age_days,
     by_score_newest_first,
+    contradicts,
     coverage,
     decay,
     fused_relevance,
+    newer_first,
     tied_ranks,
 )
 
@@ -94,3 +98,50 @@ def test_equal_scores_rank_the_newer_first_and_scores_still_lead() -> None:
     times = ["2025-01-01", "2025-03-01", "2024-01-01", "2025-03-01"]
     # 2 leads on score; among the 0.5s the March ones (1 then 3: equal times keep their order).
     assert by_score_newest_first(scores, times) == [2, 1, 3, 0]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Alice lives in Paris.", "Alice moved to Berlin."),
+        ("Bob works at Google.", "Bob now works at Microsoft."),
+        ("Dana is vegetarian.", "Dana is not vegetarian any more."),
+    ],
+)
+def test_short_statements_about_one_subject_with_other_facts_contradict(old: str, new: str) -> None:
+    assert contradicts(old, new) and contradicts(new, old)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Alice lives in Paris.", "Bob lives in Paris."),  # another subject
+        ("Alice lives in Paris.", "Alice lives in Paris, France."),  # adds, replaces nothing
+        ("the meeting went well", "the meeting went badly"),  # no subject named
+        (
+            "Caroline (8 May 2023): I went to the LGBTQ support group yesterday and it was so "
+            "powerful, everyone shared their stories and I felt accepted for who I am.",
+            "Caroline (9 June 2023): I went to a pride parade last week with friends from the "
+            "support group and it reminded me how far we have come together as a community.",
+        ),  # chat turns hold many statements
+    ],
+)
+def test_other_pairs_do_not_contradict(a: str, b: str) -> None:
+    assert not contradicts(a, b)
+
+
+def test_newer_first_puts_a_contradicting_newer_statement_first() -> None:
+    items = [
+        Version("ns", "Alice lives in Paris.", "2025-01-01"),
+        Version("ns", "Bob adopted a cat.", "2025-01-02"),
+        Version("ns", "Alice moved to Berlin.", "2025-02-01"),
+    ]
+    # Paris/Berlin at 0.69 (MiniLM's cosine for this pair), the cat far from both.
+    sims = np.array([[1.0, 0.1, 0.69], [0.1, 1.0, 0.1], [0.69, 0.1, 1.0]])
+    vectors = np.linalg.cholesky(sims).astype(np.float32)  # rows whose dot products are sims
+    order, superseded = newer_first(items, vectors)
+    assert order == [2, 0, 1]
+    assert superseded == {0: 2}
+    # In another scope (the caller folds it into the namespace key) nothing moves.
+    items[2] = Version("ns\x1fbob", items[2].content, items[2].created_at)
+    assert newer_first(items, vectors) == ([0, 1, 2], {})

@@ -146,3 +146,22 @@ async def test_minilm_scores_are_calibrated_and_nonsense_finds_nothing(tmp_path:
         for nonsense in ["qzxv plorbt wemcy", "carburetor tariff isotope sonnet"]:
             assert await store.search(nonsense) == []
             assert await store.search(nonsense, min_score=0.0)  # the threshold dropped them
+
+
+@pytest.mark.slow
+async def test_minilm_ranks_the_newer_of_two_contradicting_memories_first(tmp_path: Path) -> None:
+    from compression_layer.embeddings import load_embedder
+
+    settings = MemorySettings(near_duplicate_policy="keep", synchronous="NORMAL")
+    async with MemoryStore.open(
+        tmp_path / "m.db", settings=settings, compressor=FakeCompressor(), embedder=load_embedder()
+    ) as store:
+        old = await store.store("Alice lives in Paris.", user_id="u1")
+        other = await store.store("Alice lives in Paris.", user_id="u2")
+        new = await store.store("Alice moved to Berlin.", user_id="u1")
+        hits = await store.search("Where does Alice live? Paris?", user_id="u1", min_score=0)
+        assert [h.id for h in hits] == [new.id, old.id]
+        assert hits[1].superseded_by == new.id and hits[0].superseded_by is None
+        # The other user's memory is not corrected by u1's move.
+        theirs = await store.search("Where does Alice live? Paris?", user_id="u2", min_score=0)
+        assert [h.id for h in theirs] == [other.id] and theirs[0].superseded_by is None

@@ -317,6 +317,40 @@ def is_version(a: str, b: str) -> bool:
     return bool(meaning_differences(a, b))
 
 
+CONTRADICTION_SIMILARITY = 0.6
+"""Cosine at or above which two short statements about one subject may contradict each other
+(``contradicts`` decides). Under MiniLM "Alice lives in Paris." / "Alice moved to Berlin." is
+0.69, "Bob works at Google." / "Bob now works at Microsoft." 0.68."""
+_STATEMENT_WORDS = 25  # longer texts (chat turns, notes) hold several statements: not compared
+
+
+def _subject(found: list[facts.Fact]) -> str | None:
+    names = [f for f in found if f.kind == "name"]
+    return names[0].text.lower() if names and names[0].start <= 20 else None
+
+
+def contradicts(a: str, b: str) -> bool:
+    """Whether two short statements say different things about the same subject.
+
+    Cheap and conservative: both at most 25 words, the same leading name (the subject), and
+    each holds a fact (name, number, date...) the other lacks ("Alice lives in Paris." /
+    "Alice moved to Berlin."), or they differ in a negation or another operator. The caller
+    checks that the two are similar (``CONTRADICTION_SIMILARITY``) and in the same scope.
+    """
+    if len(a.split()) > _STATEMENT_WORDS or len(b.split()) > _STATEMENT_WORDS:
+        return False
+    fa, fb = facts.extract(a), facts.extract(b)
+    subject = _subject(fa)
+    if subject is None or subject != _subject(fb):
+        return False
+    ta = {f.text.lower() for f in fa} - {subject}
+    tb = {f.text.lower() for f in fb} - {subject}
+    if ta - tb and tb - ta:
+        return True
+    ops_a, ops_b = _spelled_out(a), _spelled_out(b)
+    return bool(operators.missing(ops_a, ops_b) or operators.missing(ops_b, ops_a))
+
+
 @dataclass(frozen=True)
 class Version:
     """What ``newer_first`` needs of a ranked memory."""
@@ -331,8 +365,10 @@ def newer_first(
 ) -> tuple[list[int], dict[int, int]]:
     """Reorder ranked items so that a newer correction comes before what it corrects.
 
-    Two items are versions of one statement when they share a namespace, their cosine (rows of
-    ``vectors``, unit length) is at least ``threshold`` and ``is_version`` holds. Each group of
+    Two items are versions of one statement when they share a namespace (the caller puts the
+    scope in it), their cosine (rows of ``vectors``, unit length) is at least ``threshold`` and
+    ``is_version`` holds, or it is at least ``CONTRADICTION_SIMILARITY`` and ``contradicts``
+    holds. Each group of
     versions moves to the rank of its best-ranked member, newest first (ties keep rank order);
     every other item keeps its place. Returns the new order as indices into ``items``, and for
     each older version the index of the newest version it differs from.
@@ -350,10 +386,14 @@ def newer_first(
         return i
 
     superseded: dict[int, int] = {}
-    rows, cols = np.nonzero(np.triu(sims >= threshold, 1))
+    low = min(threshold, CONTRADICTION_SIMILARITY)
+    rows, cols = np.nonzero(np.triu(sims >= low, 1))
     for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
         a, b = items[i], items[j]
-        if a.namespace != b.namespace or not is_version(a.content, b.content):
+        if a.namespace != b.namespace:
+            continue
+        version = sims[i, j] >= threshold and is_version(a.content, b.content)
+        if not version and not contradicts(a.content, b.content):
             continue
         parent[root(j)] = root(i)
         if a.created_at == b.created_at:

@@ -243,7 +243,22 @@ def _newer_first(
     if len(have) < 2:
         return hits
     matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
-    items = [Version(hits[i].namespace, hits[i].content, created[i]) for i in have]
+    # Versions and contradictions are only looked for within one scope of one namespace.
+    items = [
+        Version(
+            "\x1f".join(
+                [
+                    hits[i].namespace,
+                    hits[i].user_id or "",
+                    hits[i].agent_id or "",
+                    hits[i].run_id or "",
+                ]
+            ),
+            hits[i].content,
+            created[i],
+        )
+        for i in have
+    ]
     order, superseded = newer_first(items, matrix)
     if not superseded and order == list(range(len(have))):
         return hits
