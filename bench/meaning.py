@@ -4,9 +4,12 @@
     .venv/bin/python bench/meaning.py --label before  # same, stored under another label
 
 Runs ``compression_layer.compress()`` (``auto``, the default rate: what a user gets) on
-held-out SQuAD paragraphs (articles 4-7), NQ-open gold passages (rows 400+) and LoCoMo turns of
-the conversations never used for tuning (conv-41, conv-42, conv-43), and reports per set: token
-reduction (o200k), answer words kept, facts kept, operator occurrences kept, negations kept.
+held-out SQuAD paragraphs (articles 4-7), NQ-open gold passages (rows 400+), multi-paragraph
+"HotpotQA-style" contexts built from those (:func:`hotpot_style`) and LoCoMo turns of the
+conversations never used for tuning (conv-41, conv-42, conv-43), and reports per set: token
+reduction (o200k), answer words kept (and the strict form: the whole answer as one span), facts
+kept, operator occurrences kept, negations kept. ``--query`` also compresses each context once
+per question with ``query=`` at rate 0.5 and, for the same questions, without it at rate 0.5.
 
 ``--wordlist`` also prints how the operator list was chosen: for each candidate word, how often
 it occurs in the *tuning* splits and how often the teacher pairs (seed-pairs train) kept it.
@@ -55,6 +58,58 @@ def locomo_turns(data: Path, conversations: tuple[str, ...]) -> list[str]:
     return turns
 
 
+def hotpot_style(squad: list[Any], nq: list[Any]) -> list[Any]:
+    """Multi-paragraph contexts from public data (no HotpotQA here), every question kept.
+
+    Three consecutive SQuAD paragraphs of one article (related paragraphs, as HotpotQA's gold
+    pair), and four NQ gold passages of consecutive rows (one topic each: the others act as
+    HotpotQA's distractors), joined by blank lines. Built from the held-out rows only.
+    """
+    from compression_layer.training.evaluate.compress import Item
+
+    def groups(items: list[Any], size: int) -> list[Any]:
+        return [
+            Item(
+                "\n\n".join(i.context for i in items[b : b + size]),
+                [q for i in items[b : b + size] for q in i.questions],
+            )
+            for b in range(0, len(items) - size + 1, size)
+        ]
+
+    return groups(squad, 3) + groups(nq, 4)
+
+
+def measure_query(items: list[Any], rate: float = 0.5) -> dict[str, Any]:
+    """Per question: compress(context, rate, query=question) against compress(context, rate)."""
+    from compression_layer import compress
+    from compression_layer.training.evaluate.compress import answer_kept
+
+    with_q: list[bool] = []
+    without: list[bool] = []
+    tok_in = tok_q = tok_plain = 0
+    times: list[float] = []
+    for it in items:
+        plain = compress(it.context, rate=rate)
+        for question, golds in it.questions:
+            started = time.perf_counter()
+            asked = compress(it.context, rate=rate, query=question)
+            times.append((time.perf_counter() - started) * 1000)
+            tok_in += asked.tokens_original
+            tok_q += asked.tokens_compressed
+            tok_plain += plain.tokens_compressed
+            with_q.append(answer_kept(golds, asked.compressed)[0])
+            without.append(answer_kept(golds, plain.compressed)[0])
+    return {
+        "rate": rate,
+        "questions": len(with_q),
+        "token_reduction_query": round(1 - tok_q / max(1, tok_in), 4),
+        "token_reduction_no_query": round(1 - tok_plain / max(1, tok_in), 4),
+        "answers_kept_query": round(sum(with_q) / max(1, len(with_q)), 4),
+        "answers_kept_no_query": round(sum(without) / max(1, len(without)), 4),
+        "p50_ms_query": round(sorted(times)[len(times) // 2], 1) if times else None,
+    }
+
+
 def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
     """Compress each context once through the pipeline; aggregate what survived."""
     from compression_layer import compress
@@ -64,6 +119,7 @@ def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
     tok_in = tok_out = 0
     ops_kept = ops_total = neg_kept = neg_total = 0
     answers: list[bool] = []
+    strict: list[bool] = []
     fact_scores: list[float] = []
     lost_examples: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -79,11 +135,15 @@ def measure(items: list[tuple[str, list[list[str]]]]) -> dict[str, Any]:
         neg_kept, neg_total = neg_kept + kept, neg_total + total
         if len(lost_examples) < 5 and (lost := operators.missing(context, out)):
             lost_examples.append({"item": index, "missing": lost})
-        answers.extend(answer_kept(g, out)[0] for g in golds)
+        for g in golds:
+            loose, whole = answer_kept(g, out)
+            answers.append(loose)
+            strict.append(whole)
     return {
         "items": len(items),
         "token_reduction": round(1 - tok_out / max(1, tok_in), 4),
         "answers_kept": round(sum(answers) / len(answers), 4) if answers else None,
+        "answers_strict": round(sum(strict) / len(strict), 4) if strict else None,
         "questions": len(answers),
         "facts_kept": round(sum(fact_scores) / max(1, len(fact_scores)), 4),
         "operators_kept": round(ops_kept / ops_total, 4) if ops_total else None,
@@ -134,6 +194,7 @@ def main() -> int:
     parser.add_argument("--label", default="current")
     parser.add_argument("--limit", type=int, default=None, help="items per set (smoke runs)")
     parser.add_argument("--wordlist", action="store_true")
+    parser.add_argument("--query", action="store_true", help="also measure query= at rate 0.5")
     args = parser.parse_args()
     if not args.data.is_dir():
         print(f"shared data not found at {args.data}: nothing to benchmark", file=sys.stderr)
@@ -141,14 +202,18 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from compression_layer.training.evaluate import compress as ev
 
+    squad = ev.load_squad(args.data, range(4, 8))
+    nq = ev.load_nq(args.data)[400:]
+    qa_sets = {
+        "squad-heldout (articles 4-7)": squad,
+        "nq-heldout (rows 400+)": nq,
+        "hotpot-style held-out (3 SQuAD paragraphs / 4 NQ passages)": hotpot_style(squad, nq),
+    }
     sets = {
-        "squad-heldout (articles 4-7)": [
-            (it.context, [a for _, a in it.questions])
-            for it in ev.load_squad(args.data, range(4, 8))
-        ],
-        "nq-heldout (rows 400+)": [
-            (it.context, [a for _, a in it.questions]) for it in ev.load_nq(args.data)[400:]
-        ],
+        **{
+            name: [(it.context, [a for _, a in it.questions]) for it in items]
+            for name, items in qa_sets.items()
+        },
         "locomo-heldout turns (conv-41/42/43)": [
             (t, []) for t in locomo_turns(args.data, HELD_OUT_CONVERSATIONS)
         ],
@@ -160,6 +225,13 @@ def main() -> int:
     for name, row in runs[args.label].items():
         brief = {k: v for k, v in row.items() if k != "examples_lost"}
         print(f"{args.label} | {name} | {json.dumps(brief)}")
+    if args.query:
+        query_runs = report.setdefault("query_runs", {})
+        query_runs[args.label] = {
+            name: measure_query(items[: args.limit]) for name, items in qa_sets.items()
+        }
+        for name, row in query_runs[args.label].items():
+            print(f"{args.label} | query | {name} | {json.dumps(row)}")
     if args.wordlist:
         report["wordlist"] = wordlist(args.data)
         for row in report["wordlist"]:
