@@ -18,6 +18,7 @@ from compression_layer.compress.structural.skeleton_js import script_cuts
 from compression_layer.compress.structural.skeleton_py import python_cuts
 from compression_layer.compress.types import Domain
 from compression_layer.originals.select import parse_ranges, select, split_lines
+from compression_layer.originals.symbols import python_symbols
 from compression_layer.tokens import count_tokens
 
 HANDLE = "o_5e1ec7ab1e"
@@ -286,14 +287,13 @@ def _tree_sitter_clean(source: str, language: str) -> bool:
     return not parser.parse(source.encode("utf-8")).root_node.has_error
 
 
-def _symbol_lines(original: str, selected: str) -> tuple[int, int]:
-    """The 1-based line range of ``selected`` (whole lines) inside ``original``."""
+def _symbol_lines(original: str, name: str, selected: str) -> tuple[int, int]:
+    """The 1-based lines of the one definition ``name``, checked against ``selected``."""
+    spans = [s for s in python_symbols(original) if s.name == name]
+    assert len(spans) == 1, f"symbol={name} is not unique"
     lines = split_lines(original)
-    want = selected.split("\n")
-    for i in range(len(lines) - len(want) + 1):
-        if lines[i : i + len(want)] == want:
-            return i + 1, i + len(want)
-    raise AssertionError("a symbol's text is not a run of the original's lines")
+    assert "\n".join(lines[spans[0].first - 1 : spans[0].last]) == selected
+    return spans[0].first, spans[0].last
 
 
 def check_markers(original: str, output: str, label: str) -> int:
@@ -309,7 +309,7 @@ def check_markers(original: str, output: str, label: str) -> int:
             for first, last in parse_ranges(selector["lines"], key="lines", base=1):
                 covered.update(range(first, last + 1))
         else:
-            first, last = _symbol_lines(original, selected)
+            first, last = _symbol_lines(original, selector["symbol"], selected)
             covered.update(range(first, last + 1))
     for number, line in enumerate(split_lines(original), start=1):
         if number not in covered:
