@@ -21,6 +21,9 @@ TOOLS = {
     "memory_get",
     "memory_delete",
     "memory_list",
+    "memory_update",
+    "memory_history",
+    "memory_namespaces",
     "adapter_status",
     "retrieve",
 }

@@ -18,6 +18,7 @@ from mcp_types import CallToolResult
 
 import compression_layer
 from compression_layer.memory.errors import MemoryNotFoundError
+from compression_layer.memory.filters import MemoryFilter, matches
 from compression_layer.memory.types import Memory, MemoryPage, SearchHit
 from compression_layer.server.state import ServerState
 from compression_layer.settings import ServerSettings
@@ -135,6 +136,9 @@ class FakeMemoryStore:
         tags: tuple[str, ...] = (),
         metadata: dict[str, Any] | None = None,
         compress: bool = True,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> Memory:
         now = datetime.now(UTC).isoformat()
         compressed = " ".join(content.split()[::2]) if compress else content
@@ -153,6 +157,9 @@ class FakeMemoryStore:
             created_at=now,
             updated_at=now,
             status="created",
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
         )
         self.items[memory.id] = memory
         return memory
@@ -165,7 +172,9 @@ class FakeMemoryStore:
         k: int = 10,
         tags: list[str] | None = None,
         max_tokens: int | None = None,
+        **scope: Any,
     ) -> list[SearchHit]:
+        flt = MemoryFilter.of(metadata=scope.pop("filters", None), **scope)
         words = set(query.lower().split())
         hits = [
             SearchHit(
@@ -180,7 +189,9 @@ class FakeMemoryStore:
                 tokens_compressed=m.tokens_compressed,
             )
             for m in self.items.values()
-            if m.namespace == namespace and set(tags or ()) <= set(m.tags)
+            if m.namespace == namespace
+            and set(tags or ()) <= set(m.tags)
+            and matches(flt, (m.user_id, m.agent_id, m.run_id), m.metadata)
         ]
         hits = sorted((h for h in hits if h.score > 0), key=lambda h: -h.score)[:k]
         if max_tokens is not None:
@@ -198,13 +209,21 @@ class FakeMemoryStore:
             raise MemoryNotFoundError(memory_id)
         return self.items[memory_id]
 
-    async def delete(self, memory_id: str) -> Memory:
+    async def delete(self, memory_id: str, *, actor: str | None = None) -> Memory:
         if memory_id not in self.items:
             raise MemoryNotFoundError(memory_id)
         return self.items.pop(memory_id)
 
-    async def list(self, namespace: str, limit: int = 20, cursor: str | None = None) -> MemoryPage:
-        ordered = [m for m in self.items.values() if m.namespace == namespace]
+    async def list(
+        self, namespace: str, limit: int = 20, cursor: str | None = None, **scope: Any
+    ) -> MemoryPage:
+        flt = MemoryFilter.of(metadata=scope.pop("filters", None), **scope)
+        ordered = [
+            m
+            for m in self.items.values()
+            if m.namespace == namespace
+            and matches(flt, (m.user_id, m.agent_id, m.run_id), m.metadata)
+        ]
         start = int(cursor or 0)
         page = ordered[start : start + limit]
         more = start + limit < len(ordered)

@@ -19,6 +19,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
+from compression_layer.server import memory_admin as ma
 from compression_layer.server import memory_tools as mt
 from compression_layer.server import retrieve_tool as rt
 from compression_layer.server import tools as ct
@@ -55,6 +56,9 @@ TOOLS: list[tuple[Callable[..., Any], str, bool, bool, bool, bool]] = [
     (mt.memory_get, "Get a memory", True, False, True, False),
     (mt.memory_delete, "Delete a memory", False, True, True, False),
     (mt.memory_list, "List memories", True, False, True, False),
+    (ma.memory_update, "Update a memory", False, False, False, False),
+    (ma.memory_history, "Memory history", True, False, True, False),
+    (ma.memory_namespaces, "Memory namespaces", True, False, True, False),
     (mt.adapter_status, "Adapter status", True, False, True, False),
     (rt.retrieve, "Retrieve omitted parts", True, False, True, False),
 ]

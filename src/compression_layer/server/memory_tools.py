@@ -31,6 +31,30 @@ Namespace = Annotated[
     str, Field(min_length=1, description="Memory namespace, e.g. a project or user name")
 ]
 MemoryId = Annotated[str, Field(min_length=1, description="The id a memory tool returned")]
+UserId = Annotated[
+    str | None, Field(description="Scope: the user the memories belong to (omit: no user)")
+]
+AgentId = Annotated[
+    str | None, Field(description="Scope: the agent the memories belong to (omit: no agent)")
+]
+RunId = Annotated[
+    str | None, Field(description="Scope: the run or session they belong to (omit: no run)")
+]
+Filters = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='Metadata conditions, all must hold: {"key": value}, {"key": {"gte": 3, '
+        '"lt": 10}}, {"key": {"in": ["a", "b"]}}; operators eq, in, gt, gte, lt, lte; ranges '
+        "take numbers or ISO dates (2024-05-01); a dotted key reads a nested value"
+    ),
+]
+AllScopes = Annotated[
+    bool,
+    Field(
+        description="Read every scope that matches the user/agent/run given (omitted parts "
+        "match any); only where the server allows it"
+    ),
+]
 ADAPTER_KINDS = ("extractive", "generative")
 
 
@@ -56,14 +80,45 @@ def to_record(memory: Any, form: Literal["original", "compressed"] | None) -> Me
         metadata=dict(memory.metadata or {}),
         created_at=memory.created_at,
         updated_at=memory.updated_at,
+        user_id=getattr(memory, "user_id", None),
+        agent_id=getattr(memory, "agent_id", None),
+        run_id=getattr(memory, "run_id", None),
     )
+
+
+def scope_text(user_id: str | None, agent_id: str | None, run_id: str | None) -> str:
+    """`` (user alice, run r1)`` for a scoped memory; empty without a scope."""
+    parts = [f"{k} {v}" for k, v in (("user", user_id), ("agent", agent_id), ("run", run_id)) if v]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def scope_args(
+    store: Any,
+    user_id: str | None,
+    agent_id: str | None,
+    run_id: str | None,
+    filters: dict[str, Any] | None = None,
+    all_scopes: bool = False,
+) -> dict[str, Any]:
+    """Keyword arguments of a scoped read; all_scopes is refused unless the server allows it."""
+    if all_scopes and not getattr(getattr(store, "settings", None), "allow_all_scopes", False):
+        raise InputError(
+            "all_scopes is not allowed on this server (memory.allow_all_scopes is off): "
+            "name the user_id / agent_id / run_id to read"
+        )
+    args: dict[str, Any] = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id}
+    if filters:
+        args["filters"] = filters
+    if all_scopes:
+        args["all_scopes"] = True
+    return args
 
 
 def _tags(tags: list[str]) -> str:
     return f", tags {','.join(tags)}" if tags else ""
 
 
-def _figures(record: MemoryRecord) -> str:
+def figures(record: MemoryRecord) -> str:
     """``92→48 tokens, extractive, tags a,b``: one memory's figures."""
     engine = f", {record.engine}" if record.engine else ""
     tokens = f"{record.tokens_original}→{record.tokens_compressed} tokens"
@@ -87,13 +142,17 @@ def list_text(result: MemoryListResult, previews: dict[str, str]) -> str:
     """One memory per line with a short preview; the cursor of the next page last."""
     if not result.items:
         return f"no memories in namespace {result.namespace}"
-    lines = [f"[{r.id}] ({_figures(r)}) {clip(previews.get(r.id, ''), 60)}" for r in result.items]
+    lines = [
+        f"[{r.id}]{scope_text(r.user_id, r.agent_id, r.run_id)} ({figures(r)}) "
+        f"{clip(previews.get(r.id, ''), 60)}"
+        for r in result.items
+    ]
     if result.next_cursor:
         lines.append(f"more: cursor={result.next_cursor}")
     return "\n".join(lines)
 
 
-async def _store(ctx: ServerContext) -> Any:
+async def memory_of(ctx: ServerContext) -> Any:
     state = state_of(ctx)
     if state.memory is None:
         raise InputError(f"the memory store is not available: {state.memory_error or 'not open'}")
@@ -113,25 +172,32 @@ async def memory_store(
     compress: Annotated[
         bool, Field(description="Keep a compressed form for injection (the original is kept too)")
     ] = True,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
 ) -> Annotated[CallToolResult, MemoryRecord]:
     """Save a fact, decision, summary or document to long-term memory for later conversations.
 
     The original is always kept; a compressed form is stored for cheap injection. Returns one
     line: the memory's id, whether it was created (or already existed) and its token counts, not
-    the text you just sent. Storing the same content twice in a namespace makes no duplicate.
+    the text you just sent. Storing the same content twice in a namespace and scope makes no
+    duplicate. user_id / agent_id / run_id scope it: later reads see it only with the same
+    scope.
     """
     with as_tool_errors():
-        store = await _store(ctx)
+        store = await memory_of(ctx)
         memory = await store.store(
             content,
             namespace=namespace,
             tags=tuple(tags or ()),
             metadata=metadata,
             compress=compress,
+            **scope_args(store, user_id, agent_id, run_id),
         )
         record = to_record(memory, None)
         status = record.status or "stored"
-        text = f"{status} [{record.id}] in {namespace}: {_figures(record)}"
+        where = scope_text(record.user_id, record.agent_id, record.run_id)
+        text = f"{status} [{record.id}] in {namespace}{where}: {figures(record)}"
         if record.notes:
             text += "; " + listing("notes", record.notes, 2, 80)
         return tool_result(text, record)
@@ -148,6 +214,11 @@ async def memory_search(
     max_tokens: Annotated[
         int | None, Field(gt=0, description="Stop adding hits once their texts reach this budget")
     ] = None,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    filters: Filters = None,
+    all_scopes: AllScopes = False,
 ) -> Annotated[CallToolResult, MemorySearchResult]:
     """Find stored memories relevant to a query (keyword + semantic search), best first.
 
@@ -155,12 +226,17 @@ async def memory_search(
     `[id] (score, tags) compressed text`, ready to use as context; `max_tokens` caps their total
     size. A hit marked `superseded by [id]` has a newer, nearly identical memory that differs in
     a fact or a negation and may correct it. Use memory_get with the id for the original.
+    Searches the scope given (user_id / agent_id / run_id; none: unscoped memories) and only
+    memories whose metadata meets `filters`.
     """
     from compression_layer.tokens import count_tokens
 
     with as_tool_errors():
-        store = await _store(ctx)
-        hits = await store.search(query, namespace=namespace, k=k, tags=tags, max_tokens=max_tokens)
+        store = await memory_of(ctx)
+        scoped = scope_args(store, user_id, agent_id, run_id, filters, all_scopes)
+        hits = await store.search(
+            query, namespace=namespace, k=k, tags=tags, max_tokens=max_tokens, **scoped
+        )
         out = [
             MemoryHit(
                 id=h.id,
@@ -189,7 +265,7 @@ async def memory_get(
 
     Returns the text, then one line in brackets with its id, form, token counts and tags."""
     with as_tool_errors():
-        store = await _store(ctx)
+        store = await memory_of(ctx)
         record = to_record(await store.get(id), form)
         tokens = record.tokens_original if form == "original" else record.tokens_compressed
         line = f"[{record.id}, {form}, {tokens} tokens{_tags(record.tags)}]"
@@ -199,11 +275,15 @@ async def memory_get(
 async def memory_delete(
     ctx: ServerContext, id: MemoryId
 ) -> Annotated[CallToolResult, MemoryDeleteResult]:
-    """Delete one memory permanently (original and compressed form). Cannot be undone."""
+    """Delete one memory: it disappears from search, list and get at once. It stays restorable
+    for a while (`compression-layer memory restore ID`), then is purged for good."""
     with as_tool_errors():
-        store = await _store(ctx)
-        await store.delete(id)  # an unknown id raises: the model sees it, not a silent no-op
-        return tool_result(f"deleted [{id}]", MemoryDeleteResult(id=id, deleted=True))
+        store = await memory_of(ctx)
+        gone = await store.delete(id, actor="mcp")  # an unknown id raises, not a silent no-op
+        settings = getattr(store, "settings", None)
+        days = getattr(settings, "soft_delete_days", None)
+        until = f"; restorable for {days:g} days" if gone.deleted_at and days else ""
+        return tool_result(f"deleted [{id}]{until}", MemoryDeleteResult(id=id, deleted=True))
 
 
 async def memory_list(
@@ -211,16 +291,23 @@ async def memory_list(
     namespace: Namespace = "default",
     limit: Annotated[int, Field(gt=0, le=200, description="Page size")] = 20,
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    run_id: RunId = None,
+    filters: Filters = None,
+    all_scopes: AllScopes = False,
 ) -> Annotated[CallToolResult, MemoryListResult]:
     """List the memories of a namespace in the order they were stored.
 
     One line each: `[id] tokens, engine, tags: the start of its compressed text`; the last line
     gives the cursor of the next page, if any. Use memory_get to read one in full,
-    memory_search to find by meaning.
+    memory_search to find by meaning. Lists the scope given (user_id / agent_id / run_id) and
+    only memories whose metadata meets `filters`; memory_namespaces shows what exists.
     """
     with as_tool_errors():
-        store = await _store(ctx)
-        page = await store.list(namespace, limit, cursor)
+        store = await memory_of(ctx)
+        scoped = scope_args(store, user_id, agent_id, run_id, filters, all_scopes)
+        page = await store.list(namespace, limit, cursor, **scoped)
         items, next_cursor = _page(page)
         result = MemoryListResult(
             namespace=namespace, items=[to_record(m, None) for m in items], next_cursor=next_cursor

@@ -99,6 +99,9 @@ class MemoryRecord(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
 
 
 class MemoryHit(BaseModel):
