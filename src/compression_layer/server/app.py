@@ -94,7 +94,7 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
     # No embedder argument: the store's default is the process-wide MiniLM on ONNX Runtime
     # (loaded once, by the lifespan's warm-up thread), the vector space of the `memory` CLI.
     async with MemoryStore.open(
-        default_db_path(settings), settings=settings, compressor=compressor
+        settings.db_url or default_db_path(settings), settings=settings, compressor=compressor
     ) as store:
         yield store
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from compression_layer.memory.filters import Scope, meta_entries
+from compression_layer.memory.filters import SCOPE_FIELDS, Scope, meta_entries
+from compression_layer.memory.history import diff
 from compression_layer.memory.pending import Pending
 from compression_layer.memory.postgres.db import Conn, fetchall
 from compression_layer.memory.types import Memory, StoreStatus
@@ -163,20 +164,49 @@ async def index_meta(conn: Conn, pk: int, namespace: str, metadata_json: str) ->
             )
 
 
-async def add_history(
-    conn: Conn, memory_id: str, action: str, changes: Mapping[str, Any], at: str
-) -> None:
-    await conn.execute(
-        "INSERT INTO memory_history (memory_id, action, changes, at) "
-        "VALUES (%s, %s, %s::jsonb, %s)",
-        (memory_id, action, json.dumps(changes, ensure_ascii=False), at),
-    )
+Change = tuple[str, str, Mapping[str, Any], "str | None", str]
+"""(memory_id, action, changes, actor, at), as ``history.Change``."""
+
+
+def row_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The tracked fields of a stored row, as the history records them (``history.TRACKED``)."""
+    return {
+        "content": row["content"],
+        "tags": list(row["tags"]),
+        "metadata": dict(row["metadata"]),
+        "user_id": row["user_id"],
+        "agent_id": row["agent_id"],
+        "run_id": row["run_id"],
+        "deleted_at": row["deleted_at"],
+    }
+
+
+async def record(conn: Conn, changes: Sequence[Change]) -> None:
+    """Append history entries; inside the caller's transaction."""
+    if not changes:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO memory_history (memory_id, action, changes, actor, at) "
+            "VALUES (%s, %s, %s::jsonb, %s, %s)",
+            [
+                (mid, action, json.dumps(ch, sort_keys=True, ensure_ascii=False), actor, at)
+                for mid, action, ch, actor, at in changes
+            ],
+        )
 
 
 async def write_rows(
-    conn: Conn, model: str, items: Sequence[Pending], vectors: Mapping[str, Vector]
+    conn: Conn,
+    model: str,
+    items: Sequence[Pending],
+    vectors: Mapping[str, Vector],
+    action: str = "create",
+    actor: str | None = None,
 ) -> None:
-    """Insert new items and update those with a ``pk``; their pks are set on return."""
+    """Insert new items and update those with a ``pk``; their pks are set on return. Metadata
+    is indexed and every change goes to the history (inserts as ``action``), as in SQLite."""
+    changes: list[Change] = []
     for p in items:
         vec = vectors[p.embed_hash]
         if p.pk is None:
@@ -184,8 +214,9 @@ async def write_rows(
             row = await cur.fetchone()
             assert row is not None
             p.pk = int(row["pk"])
-            await add_history(conn, p.id, "create", {}, p.created_at)
+            changes.append((p.id, action, {}, actor, p.created_at))
         else:
+            old = await fetchall(conn, f"SELECT {COLUMNS} FROM memories WHERE pk = %s", (p.pk,))
             await conn.execute(
                 UPDATE_SQL,
                 (
@@ -208,7 +239,18 @@ async def write_rows(
                     p.pk,
                 ),
             )
+            if old:
+                new_state = {
+                    "content": p.content,
+                    "tags": p.tags,
+                    "metadata": json.loads(p.metadata_json),
+                    **dict(zip(SCOPE_FIELDS, p.scope, strict=True)),
+                }
+                found = diff(row_state(old[0]), new_state)
+                if found:
+                    changes.append((p.id, "update", found, actor, p.updated_at))
         await index_meta(conn, p.pk, p.namespace, p.metadata_json)
+    await record(conn, changes)
 
 
 async def set_labels(conn: Conn, pk: int, tags: list[str], metadata_json: str, at: str) -> None:

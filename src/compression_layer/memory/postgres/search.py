@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,21 @@ from compression_layer.memory.postgres.db import PgDatabase, fetchall
 from compression_layer.memory.postgres.filters import pg_where
 from compression_layer.memory.postgres.rows import COLUMNS, Vector, as_vector
 from compression_layer.memory.postgres.vectors import PgVectors
-from compression_layer.memory.ranking import Version, fts_query, newer_first, pack, rrf
-from compression_layer.memory.search import MODES, SearchMode
+from compression_layer.memory.ranking import (
+    CALIBRATED_MODEL,
+    CALIBRATIONS,
+    COVERAGE_OF,
+    Version,
+    age_days,
+    by_score_newest_first,
+    coverage,
+    decay,
+    fts_query,
+    fused_relevance,
+    newer_first,
+    pack,
+)
+from compression_layer.memory.search import MODES, SearchMode, check_min_score
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 from compression_layer.settings import MemorySettings
@@ -46,8 +60,10 @@ async def run_search(
     tags: Sequence[str] | None,
     max_tokens: int | None,
     mode: SearchMode,
+    min_score: float | None = None,
+    flt: MemoryFilter | None = None,
 ) -> list[SearchHit]:
-    """See ``MemoryStore.search``."""
+    """See ``MemoryStore.search``; the same steps as SQLite's ``memory/search.py``."""
     db.check_open()
     check_query(query)
     check_namespace(namespace)
@@ -57,6 +73,7 @@ async def run_search(
         raise MemoryInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     if mode not in MODES:
         raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_min_score(min_score)
     depth = max(settings.candidates, k)
     qvec: Vector | None = None
     if mode != "bm25":
@@ -66,34 +83,59 @@ async def run_search(
         if qvec is None:
             return []
         async with db.connection() as conn:
-            return await vectors.nearest(conn, namespace, qvec, depth, wanted or None)
+            return await vectors.nearest(conn, namespace, qvec, depth, wanted or None, flt=flt)
 
     async def bm25_job() -> list[tuple[int, float]]:
         if mode == "dense":
             return []
-        return await bm25(db, query, namespace, depth, wanted)
+        return await bm25(db, query, namespace, depth, wanted, flt)
 
-    # Two pooled connections: the two lists are computed by the server side by side.
+    # Two pooled connections: the server computes the two lists side by side.
     dense, lexical = await asyncio.gather(dense_job(), bm25_job())
-    if mode == "dense":
-        fused = dense
-    elif mode == "bm25":
-        fused = lexical
+    lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
+    weights = {
+        "dense": [1.0],
+        "bm25": [1.0],
+        "hybrid": [settings.dense_weight, settings.bm25_weight],
+    }[mode]
+    fused = fused_relevance(lists, weights, settings.rrf_k)
+    candidates = [pk for pk, _ in fused]
+    # Every row a score may need (contents for coverage, times for decay and ties, vectors
+    # for corrections) in one query.
+    rows = await rows_with_vectors(db, list(dict.fromkeys([*candidates, *_lexical_top(lexical)])))
+    floor = 0.0 if min_score is None else min_score
+    if vectors.model == CALIBRATED_MODEL:
+        calibration = CALIBRATIONS[mode]
+        covered = None
+        if lexical and calibration.gate_lexical:
+            best = [rows[pk]["content"] for pk in _lexical_top(lexical) if pk in rows]
+            covered = coverage(query, best)
+        gate = calibration.answerable(dense[0][1] if dense else None, covered)
+        scored = [(pk, calibration.relevance(gate, f)) for pk, f in fused]
+        floor = settings.min_score if min_score is None else min_score
     else:
-        fused = rrf(
-            [[pk for pk, _ in dense], [pk for pk, _ in lexical]],
-            [settings.dense_weight, settings.bm25_weight],
-            settings.rrf_k,
-        )
-    fused = fused if max_tokens is not None else fused[: k + VERSION_WINDOW]
-    rows = await rows_with_vectors(db, [pk for pk, _ in fused])
+        scored = fused
+    scored = [(pk, score) for pk, score in scored if pk in rows]
+    if settings.recency_half_life_days is not None and scored:
+        now = datetime.now(UTC)
+        half_life = settings.recency_half_life_days
+        scored = [
+            (pk, decay(score, age_days(when(rows[pk]), now), half_life)) for pk, score in scored
+        ]
+        scored.sort(key=lambda kv: -kv[1])
+    scored = [(pk, score) for pk, score in scored if score >= floor]
+    if max_tokens is None and len(scored) > k + VERSION_WINDOW:
+        end = k + VERSION_WINDOW
+        while end < len(scored) and scored[end][1] == scored[end - 1][1]:
+            end += 1
+        scored = scored[:end]
     dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
     bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
-    ranked = [(pk, score) for pk, score in fused if pk in rows]
-    hits = [to_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked]
+    times = [when(rows[pk]) for pk, _ in scored]
+    ranked = [scored[i] for i in by_score_newest_first([s for _, s in scored], times)]
     hits = corrections_first(
-        hits,
-        [rows[pk]["created_at"] for pk, _ in ranked],
+        [to_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
+        [when(rows[pk]) for pk, _ in ranked],
         [
             as_vector(rows[pk]["v"]) if rows[pk]["embed_model"] == vectors.model else None
             for pk, _ in ranked
@@ -102,6 +144,15 @@ async def run_search(
     if max_tokens is None:
         return hits[:k]
     return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+
+
+def _lexical_top(lexical: list[tuple[int, float]]) -> list[int]:
+    return [pk for pk, _ in lexical[:COVERAGE_OF]]
+
+
+def when(row: dict[str, Any]) -> str:
+    """When a memory last said what it says: an update makes it newer (as SQLite)."""
+    return str(row["updated_at"] or row["created_at"])
 
 
 async def bm25(
@@ -140,7 +191,8 @@ async def rows_with_vectors(db: PgDatabase, pks: list[int]) -> dict[int, dict[st
     async with db.connection() as conn:
         rows = await fetchall(
             conn,
-            f"SELECT {COLUMNS}, embedding::real[] AS v FROM memories WHERE pk = ANY(%s)",
+            f"SELECT {COLUMNS}, embedding::real[] AS v FROM memories "
+            "WHERE pk = ANY(%s) AND deleted_at IS NULL",
             (pks,),
         )
     return {int(r["pk"]): r for r in rows}
@@ -175,6 +227,9 @@ def to_hit(
     return SearchHit(
         id=row["id"],
         namespace=row["namespace"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
         score=score,
         compressed=row["compressed"],
         content=row["content"],

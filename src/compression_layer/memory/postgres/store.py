@@ -17,24 +17,32 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from compression_layer.memory.edits import restorable_until
+from compression_layer.memory.edits import new_scope
 from compression_layer.memory.errors import (
     MemoryConflictError,
-    MemoryDeletedError,
     MemoryInputError,
     MemoryNotFoundError,
 )
+from compression_layer.memory.filters import MemoryFilter, scope_of
 from compression_layer.memory.pending import Compressor, Pending, item_to_pending, now
-from compression_layer.memory.postgres.db import PgDatabase, fetchone
+from compression_layer.memory.postgres.db import PgDatabase, fetchall
+from compression_layer.memory.postgres.edits import (
+    PREFIXED,
+    check_keys,
+    clash,
+    live_row,
+    not_stored,
+    purge,
+    stored_vector,
+)
 from compression_layer.memory.postgres.filters import pg_where
 from compression_layer.memory.postgres.rows import (
     COLUMNS,
-    existing_rows,
     lock_namespaces,
+    record,
     row_by_id,
-    row_key,
+    row_scope,
     row_to_memory,
-    set_labels,
     write_rows,
 )
 from compression_layer.memory.postgres.schema import SCHEMA_VERSION
@@ -43,7 +51,15 @@ from compression_layer.memory.postgres.vectors import PgVectors
 from compression_layer.memory.postgres.writes import PgWriter, VectorMap
 from compression_layer.memory.search import SearchMode
 from compression_layer.memory.transfer import record_to_pending
-from compression_layer.memory.types import Memory, MemoryPage, SearchHit, StoreStats
+from compression_layer.memory.types import (
+    HistoryEntry,
+    Memory,
+    MemoryPage,
+    NamespaceCount,
+    ScopeCount,
+    SearchHit,
+    StoreStats,
+)
 from compression_layer.memory.validate import (
     check_content,
     check_id,
@@ -54,17 +70,6 @@ from compression_layer.memory.validate import (
 )
 from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings
-
-
-async def live_row(row: dict[str, Any] | None, memory_id: str, days: float) -> dict[str, Any]:
-    """``row`` when it is a live memory; MemoryNotFoundError / MemoryDeletedError otherwise
-    (the same errors and words as SQLite: ``edits.live_row``)."""
-    if row is None:
-        raise MemoryNotFoundError(memory_id)
-    if row["deleted_at"] is not None:
-        deleted = str(row["deleted_at"])
-        raise MemoryDeletedError(memory_id, deleted, restorable_until(deleted, days))
-    return row
 
 
 class PostgresMemoryStore:
@@ -100,6 +105,7 @@ class PostgresMemoryStore:
         db = await PgDatabase.open(url, settings.busy_timeout_ms / 1000)
         store = cls(db, settings, compressor, embedder, embed_model)
         try:
+            await purge(db, settings.soft_delete_days, only_if_due=True)
             yield store
         finally:
             await store.pg_vectors.close()
@@ -124,10 +130,20 @@ class PostgresMemoryStore:
         tags: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> Memory:
         """See ``MemoryStore.store``."""
         result = await self.store_many(
-            [content], namespace=namespace, tags=tags, metadata=metadata, compress=compress
+            [content],
+            namespace=namespace,
+            tags=tags,
+            metadata=metadata,
+            compress=compress,
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
         )
         return result[0]
 
@@ -139,10 +155,15 @@ class PostgresMemoryStore:
         tags: Iterable[str] = (),
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
     ) -> builtins.list[Memory]:
+        """See ``MemoryStore.store_many``."""
         self.pg.check_open()
+        scope = scope_of(user_id, agent_id, run_id)
         limit = self.settings.max_content_bytes
-        pending = [item_to_pending(item, namespace, tags, metadata, limit) for item in items]
+        pending = [item_to_pending(item, namespace, tags, metadata, limit, scope) for item in items]
         return await self.pg_writer.store(pending, compress)
 
     async def update(
@@ -153,17 +174,19 @@ class PostgresMemoryStore:
         tags: Iterable[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         compress: bool = True,
+        scope: Mapping[str, str | None] | None = None,
+        actor: str | None = None,
     ) -> Memory:
+        """See ``MemoryStore.update``."""
         self.pg.check_open()
+        days = self.settings.soft_delete_days
         check_id(memory_id)
         new_tags = check_tags(tags) if tags is not None else None
         new_meta = check_metadata(metadata) if metadata is not None else None
         limit = self.settings.max_content_bytes
         text = check_content(content, limit) if content is not None else None
         async with self.pg.connection() as conn:
-            row = await row_by_id(conn, memory_id)
-        if row is None:
-            raise MemoryNotFoundError(memory_id)
+            row = await live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
         old = row_to_memory(row)
         p = Pending(
             id=old.id,
@@ -175,6 +198,7 @@ class PostgresMemoryStore:
             created_at=old.created_at,
             updated_at=now(),
             pk=int(row["pk"]),
+            scope=new_scope(row_scope(row), scope),
         )
         vectors: VectorMap = {}
         changed = text is not None and sha256(text) != old.content_hash
@@ -184,58 +208,109 @@ class PostgresMemoryStore:
             vectors = await self.pg_writer.embed([p])
         async with self.pg.transaction() as conn:
             await lock_namespaces(conn, [p.namespace])
-            if await row_by_id(conn, memory_id) is None:
-                raise MemoryNotFoundError(memory_id)
-            if changed:
-                clash = await fetchone(
-                    conn,
-                    "SELECT id FROM memories WHERE namespace = %s AND content_hash = %s "
-                    "AND id <> %s",
-                    (p.namespace, p.content_hash, p.id),
-                )
-                if clash:
-                    raise MemoryConflictError(
-                        f"memory {clash['id']} in namespace {p.namespace!r} already has this "
-                        "content"
-                    )
-                await write_rows(conn, self.pg_vectors.model, [p], vectors)
-            else:
-                await set_labels(conn, int(row["pk"]), p.tags, p.metadata_json, p.updated_at)
+            row = await live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
+            if changed or p.scope != row_scope(row):
+                await clash(conn, p.namespace, p.scope, p.content_hash, p.id)
+            if not changed:
+                # Same content: its stored vector is kept (the row is rewritten as it is).
+                vectors = {p.embed_hash or row["embed_hash"]: await stored_vector(conn, p.pk)}
+                p.embed_hash = p.embed_hash or row["embed_hash"]
+                for name in ("compressed", "engine", "adapter", "domain"):
+                    setattr(p, name, row[name])
+                p.tokens_original = row["tokens_original"]
+                p.tokens_compressed = row["tokens_compressed"]
+            await write_rows(conn, self.pg_vectors.model, [p], vectors, actor=actor)
             after = await row_by_id(conn, memory_id)
         assert after is not None
         return row_to_memory(after).model_copy(update={"notes": p.notes})
 
     async def delete(self, memory_id: str, *, actor: str | None = None) -> Memory:
-        """Soft-delete one memory (restorable for ``soft_delete_days``) and return it."""
+        """See ``MemoryStore.delete`` (soft: restorable for ``soft_delete_days``)."""
         self.pg.check_open()
         check_id(memory_id)
         days = self.settings.soft_delete_days
+        stamp = now()
         async with self.pg.transaction() as conn:
-            await live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
-            stamp = now()
-            cur = await conn.execute(
-                f"UPDATE memories SET deleted_at = %s WHERE id = %s RETURNING {COLUMNS}",
-                (stamp, memory_id),
-            )
-            row = await cur.fetchone()
-            assert row is not None
+            row = await live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
             await conn.execute(
-                "INSERT INTO memory_history (memory_id, action, changes, actor, at) "
-                "VALUES (%s, 'delete', %s::jsonb, %s, %s)",
-                (memory_id, json.dumps({"deleted_at": [None, stamp]}), actor, stamp),
+                "UPDATE memories SET deleted_at = %s WHERE pk = %s", (stamp, row["pk"])
             )
-        return row_to_memory(row)
+            change = {"deleted_at": {"old": None, "new": stamp}}
+            await record(conn, [(memory_id, "delete", change, actor, stamp)])
+        return row_to_memory(row).model_copy(update={"deleted_at": stamp})
 
-    async def delete_namespace(self, namespace: str) -> int:
+    async def restore(self, memory_id: str, *, actor: str | None = None) -> Memory:
+        """See ``MemoryStore.restore``."""
+        self.pg.check_open()
+        check_id(memory_id)
+        stamp = now()
+        async with self.pg.transaction() as conn:
+            row = await row_by_id(conn, memory_id, live=False)
+            if row is None:
+                raise MemoryNotFoundError(memory_id)
+            if row["deleted_at"] is None:
+                raise MemoryInputError(f"memory {memory_id!r} is not deleted")
+            await lock_namespaces(conn, [row["namespace"]])
+            await clash(conn, row["namespace"], row_scope(row), row["content_hash"], memory_id)
+            await conn.execute("UPDATE memories SET deleted_at = NULL WHERE pk = %s", (row["pk"],))
+            change = {"deleted_at": {"old": row["deleted_at"], "new": None}}
+            await record(conn, [(memory_id, "restore", change, actor, stamp)])
+            after = await row_by_id(conn, memory_id)
+        assert after is not None
+        return row_to_memory(after)
+
+    async def delete_namespace(self, namespace: str, *, actor: str | None = None) -> int:
+        """See ``MemoryStore.delete_namespace`` (soft)."""
         self.pg.check_open()
         check_namespace(namespace)
+        stamp = now()
+        change = json.dumps({"deleted_at": {"new": stamp, "old": None}}, sort_keys=True)
         async with self.pg.transaction() as conn:
             await lock_namespaces(conn, [namespace])
-            cur = await conn.execute("DELETE FROM memories WHERE namespace = %s", (namespace,))
+            await conn.execute(
+                "INSERT INTO memory_history (memory_id, action, changes, actor, at) "
+                "SELECT id, 'delete', %s::jsonb, %s, %s FROM memories "
+                "WHERE namespace = %s AND deleted_at IS NULL ORDER BY pk",
+                (change, actor, stamp, namespace),
+            )
+            cur = await conn.execute(
+                "UPDATE memories SET deleted_at = %s WHERE namespace = %s AND deleted_at IS NULL",
+                (stamp, namespace),
+            )
             count = cur.rowcount
         return int(count)
 
+    async def purge(self, older_than_days: float | None = None) -> int:
+        """See ``MemoryStore.purge``."""
+        self.pg.check_open()
+        days = self.settings.soft_delete_days if older_than_days is None else older_than_days
+        return await purge(self.pg, days)
+
+    async def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
+        """See ``MemoryStore.history``."""
+        self.pg.check_open()
+        check_id(memory_id)
+        rows = await self.pg.fetchall(
+            "SELECT seq, memory_id, action, changes, actor, at FROM memory_history "
+            "WHERE memory_id = %s ORDER BY seq",
+            (memory_id,),
+        )
+        if not rows:
+            raise MemoryNotFoundError(memory_id)
+        return [
+            HistoryEntry(
+                seq=int(r["seq"]),
+                memory_id=r["memory_id"],
+                action=r["action"],
+                changes=dict(r["changes"]),
+                actor=r["actor"],
+                at=r["at"],
+            )
+            for r in rows
+        ]
+
     async def import_records(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """See ``MemoryStore.import_records``."""
         self.pg.check_open()
         settings = self.settings
         items = [
@@ -247,45 +322,53 @@ class PostgresMemoryStore:
             seen = by_id.setdefault(p.id, p)
             if seen.content_hash != p.content_hash or seen.namespace != p.namespace:
                 raise MemoryConflictError(f"id {p.id} appears twice with different content")
-        unique = list({p.key: p for p in reversed(by_id.values())}.values())[::-1]
-        todo = await self._not_stored(unique)
+        live = [p for p in by_id.values() if p.deleted_at is None]
+        unique = list({p.key: p for p in reversed(live)}.values())[::-1]
+        unique += [p for p in by_id.values() if p.deleted_at is not None]
+        async with self.pg.connection() as conn:
+            todo = await not_stored(conn, unique)
         vectors = await self.pg_writer.embed(todo)
         async with self.pg.transaction() as conn:
             await lock_namespaces(conn, [p.namespace for p in todo])
-            todo = await self._not_stored(todo, conn)
-            await write_rows(conn, self.pg_vectors.model, todo, vectors)
+            todo = await not_stored(conn, todo)
+            await write_rows(conn, self.pg_vectors.model, todo, vectors, action="import")
         return {"created": len(todo), "existing": len(items) - len(todo)}
-
-    async def _not_stored(self, items: builtins.list[Pending], conn: Any = None) -> Any:
-        """Items whose id and content are both new; an id taken by other content conflicts."""
-        if conn is None:
-            async with self.pg.connection() as own:
-                return await self._not_stored(items, own)
-        cur = await conn.execute(
-            f"SELECT {COLUMNS} FROM memories WHERE id = ANY(%s)", ([p.id for p in items],)
-        )
-        taken = {r["id"]: row_key(r) for r in await cur.fetchall()}
-        for p in items:
-            if p.id in taken and taken[p.id] != p.key:
-                raise MemoryConflictError(f"id {p.id} is already used by a different memory")
-        same = await existing_rows(conn, [p.key for p in items])
-        return [p for p in items if p.id not in taken and p.key not in same]
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def get(self, memory_id: str) -> Memory:
+    async def get(self, memory_id: str, *, include_deleted: bool = False) -> Memory:
+        """See ``MemoryStore.get``."""
         self.pg.check_open()
         check_id(memory_id)
         async with self.pg.connection() as conn:
             row = await row_by_id(conn, memory_id, live=False)
+        if include_deleted and row is not None:
+            return row_to_memory(row)
         return row_to_memory(await live_row(row, memory_id, self.settings.soft_delete_days))
 
     async def list(
-        self, namespace: str | None = "default", limit: int = 50, cursor: str | None = None
+        self,
+        namespace: str | None = "default",
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        all_scopes: bool = False,
     ) -> MemoryPage:
+        """See ``MemoryStore.list``."""
         self.pg.check_open()
         if namespace is not None:
             check_namespace(namespace)
+        flt = MemoryFilter.of(
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=filters,
+            all_scopes=all_scopes,
+        )
         if not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise MemoryInputError(f"limit must be from 1 to 1000, got {limit!r}")
         after = 0
@@ -293,15 +376,18 @@ class PostgresMemoryStore:
             if not isinstance(cursor, str) or not cursor.isdigit():
                 raise MemoryInputError(f"invalid cursor {cursor!r}")
             after = int(cursor)
-        visible, vis_params = pg_where(None, "m", namespace)
-        sql = f"SELECT {COLUMNS} FROM memories m WHERE pk > %s AND {visible}"
+        visible, vis_params = pg_where(flt, "m", namespace)
+        sql = f"SELECT {PREFIXED} FROM memories m WHERE m.pk > %s AND {visible}"
         params: builtins.list[Any] = [after, *vis_params]
         if namespace is not None:
-            sql += " AND namespace = %s"
+            sql += " AND m.namespace = %s"
             params.append(namespace)
-        sql += " ORDER BY pk LIMIT %s"
+        sql += " ORDER BY m.pk LIMIT %s"
         params.append(limit + 1)
-        rows = await self.pg.fetchall(sql, params)
+        async with self.pg.connection() as conn:
+            rows = await fetchall(conn, sql, params)
+            if not rows and flt.conditions:
+                await check_keys(conn, namespace, flt)
         more = len(rows) > limit
         rows = rows[:limit]
         return MemoryPage(
@@ -309,23 +395,62 @@ class PostgresMemoryStore:
             next_cursor=str(rows[-1]["pk"]) if more and rows else None,
         )
 
-    async def stats(self, namespace: str | None = None) -> StoreStats:
+    async def list_namespaces(self) -> builtins.list[NamespaceCount]:
+        """See ``MemoryStore.list_namespaces``."""
+        self.pg.check_open()
+        rows = await self.pg.fetchall(
+            "SELECT namespace, count(*) AS n FROM memories WHERE deleted_at IS NULL "
+            "GROUP BY namespace ORDER BY namespace"
+        )
+        return [NamespaceCount(namespace=r["namespace"], memories=int(r["n"])) for r in rows]
+
+    async def list_scopes(self, namespace: str = "default") -> builtins.list[ScopeCount]:
+        """See ``MemoryStore.list_scopes``."""
+        self.pg.check_open()
+        check_namespace(namespace)
+        rows = await self.pg.fetchall(
+            "SELECT user_id, agent_id, run_id, count(*) AS n FROM memories "
+            "WHERE namespace = %s AND deleted_at IS NULL GROUP BY user_id, agent_id, run_id "
+            "ORDER BY user_id NULLS FIRST, agent_id NULLS FIRST, run_id NULLS FIRST",
+            (namespace,),
+        )
+        return [
+            ScopeCount(
+                user_id=r["user_id"], agent_id=r["agent_id"], run_id=r["run_id"], memories=r["n"]
+            )
+            for r in rows
+        ]
+
+    async def stats(
+        self,
+        namespace: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> StoreStats:
+        """See ``MemoryStore.stats``."""
         self.pg.check_open()
         if namespace is not None:
             check_namespace(namespace)
-        where, params = (
-            ("WHERE namespace = %s AND deleted_at IS NULL", [namespace])
-            if namespace
-            else ("WHERE deleted_at IS NULL", [])
-        )
+        flt = MemoryFilter.of(user_id=user_id, agent_id=agent_id, run_id=run_id, all_scopes=True)
+        where, params = pg_where(flt, "m")
+        if namespace is not None:
+            where += " AND m.namespace = %s"
+            params.append(namespace)
         rows = await self.pg.fetchall(
-            "SELECT namespace, count(*) AS n, COALESCE(sum(tokens_original), 0) AS orig, "
-            f"COALESCE(sum(tokens_compressed), 0) AS comp FROM memories {where} "
-            "GROUP BY namespace",
+            "SELECT m.namespace, count(*) AS n, COALESCE(sum(m.tokens_original), 0) AS orig, "
+            f"COALESCE(sum(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
+            "GROUP BY m.namespace",
             params,
         )
         emb = await self.pg.fetchone(
             "SELECT count(*) AS n FROM (SELECT DISTINCT embed_hash, embed_model FROM memories) e"
+        )
+        gone = await self.pg.fetchone(
+            "SELECT count(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
+            + (" AND m.namespace = %s" if namespace is not None else ""),
+            [namespace] if namespace is not None else [],
         )
         orig = sum(int(r["orig"]) for r in rows)
         comp = sum(int(r["comp"]) for r in rows)
@@ -336,6 +461,7 @@ class PostgresMemoryStore:
             tokens_compressed=comp,
             tokens_saved=orig - comp,
             embeddings=int(emb["n"]) if emb else 0,
+            deleted=int(gone["n"]) if gone else 0,
             schema_version=SCHEMA_VERSION,
             db_path=self.pg.shown,
         )
@@ -349,21 +475,62 @@ class PostgresMemoryStore:
         tags: Sequence[str] | None = None,
         max_tokens: int | None = None,
         mode: SearchMode = "hybrid",
+        min_score: float | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        all_scopes: bool = False,
     ) -> builtins.list[SearchHit]:
-        return await run_search(
-            self.pg, self.pg_vectors, self.settings, query, namespace, k, tags, max_tokens, mode
-        )
-
-    async def export(self, namespace: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """See ``MemoryStore.search``."""
         self.pg.check_open()
-        cursor: str | None = None
+        flt = MemoryFilter.of(
+            user_id=user_id,
+            agent_id=agent_id,
+            run_id=run_id,
+            metadata=filters,
+            all_scopes=all_scopes,
+        )
+        hits = await run_search(
+            self.pg,
+            self.pg_vectors,
+            self.settings,
+            query,
+            namespace,
+            k,
+            tags,
+            max_tokens,
+            mode,
+            min_score=min_score,
+            flt=flt,
+        )
+        if not hits and flt.conditions:
+            async with self.pg.connection() as conn:
+                await check_keys(conn, namespace, flt)
+        return hits
+
+    async def export(
+        self, namespace: str | None = None, *, include_deleted: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """See ``MemoryStore.export``."""
+        self.pg.check_open()
+        if namespace is not None:
+            check_namespace(namespace)
+        after = 0
         while True:
-            page = await self.list(namespace, limit=500, cursor=cursor)
-            for memory in page.items:
-                yield memory.model_dump(exclude={"status", "notes"})
-            if page.next_cursor is None:
+            sql = f"SELECT {COLUMNS} FROM memories WHERE pk > %s"
+            params: builtins.list[Any] = [after]
+            if namespace is not None:
+                sql += " AND namespace = %s"
+                params.append(namespace)
+            if not include_deleted:
+                sql += " AND deleted_at IS NULL"
+            rows = await self.pg.fetchall(sql + " ORDER BY pk LIMIT 500", params)
+            for row in rows:
+                yield row_to_memory(row).model_dump(exclude={"status", "notes"})
+            if len(rows) < 500:
                 return
-            cursor = page.next_cursor
+            after = int(rows[-1]["pk"])
 
     async def build_vector_index(self) -> None:
         """Build the HNSW index of this store's vector dimension now (benches, migrations)."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from compression_layer.memory.dedup import NEAR_CANDIDATES, Outcome, decide
 from compression_layer.memory.filters import MemoryFilter, Scope
+from compression_layer.memory.history import diff
 from compression_layer.memory.pending import (
     Compressor,
     Pending,
@@ -24,6 +25,7 @@ from compression_layer.memory.pending import (
     apply_compression,
     embed_text,
     merge_labels,
+    now,
     set_embed_hash,
 )
 from compression_layer.memory.postgres.db import Conn, PgDatabase
@@ -33,6 +35,8 @@ from compression_layer.memory.postgres.rows import (
     existing_rows,
     json_text,
     lock_namespaces,
+    record,
+    row_state,
     row_to_memory,
     rows_by_pk,
     set_labels,
@@ -184,16 +188,17 @@ async def relabel(
     conn: Conn, row: dict[str, Any], tags: list[str], metadata_json: str, status: Any
 ) -> Memory:
     """Merge tags and metadata into a stored memory (``row``, either shape); the Memory after,
-    with notes saying what was added."""
+    with notes saying what was added, and a 'merge' history entry when anything changed."""
     old_tags = row["tags"] if isinstance(row["tags"], list) else json.loads(row["tags"])
     old_meta = row["metadata"] if isinstance(row["metadata"], str) else json_text(row["metadata"])
     merged_tags, merged_meta, notes = merge_labels(old_tags, old_meta, tags, metadata_json)
-    memory = row_to_memory({**row, "tags": old_tags, "metadata": json.loads(old_meta)}, status)
+    plain = {**row, "tags": old_tags, "metadata": json.loads(old_meta)}
+    memory = row_to_memory(plain, status)
     if notes:
-        from compression_layer.memory.pending import now
-
         stamp = now()
         await set_labels(conn, int(row["pk"]), merged_tags, merged_meta, stamp)
+        new = {"tags": merged_tags, "metadata": json.loads(merged_meta)}
+        await record(conn, [(memory.id, "merge", diff(row_state(plain), new), None, stamp)])
         memory = memory.model_copy(
             update={"tags": merged_tags, "metadata": json.loads(merged_meta), "updated_at": stamp}
         )
