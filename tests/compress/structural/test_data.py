@@ -1,18 +1,16 @@
-"""JSON compaction (exact round trip, tables) and log grouping (every value kept)."""
+"""JSON compaction (exact round trip, tables); log grouping is tested in test_logs.py."""
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression_layer.compress.facts import missing
-from compression_layer.compress.structural.data import compress_json, compress_log, json_expand
+from compression_layer.compress.structural.data import compress_json, json_expand
 from compression_layer.errors import InputError
 from compression_layer.tokens import count_tokens
 
@@ -156,80 +154,3 @@ def test_pretty_json_loses_at_least_30_percent_of_tokens() -> None:
     text = json.dumps({"records": records}, indent=2)
     out = compress_json(text).text
     assert count_tokens(out) <= 0.7 * count_tokens(text)
-
-
-HEARTBEAT = [f"2024-01-01T10:00:{i:02d} INFO worker 7 heartbeat ok" for i in range(1, 51)]
-
-
-def test_near_repeats_collapse_with_every_value() -> None:
-    text = "\n".join(HEARTBEAT)
-    out = compress_log(text)
-    assert out.checks == {"values_kept": True}
-    assert out.text.startswith("[x50] {2024-01-01T10:00:01|2024-01-01T10:00:02|")
-    assert out.text.endswith("|2024-01-01T10:00:50} INFO worker 7 heartbeat ok")
-    for line in HEARTBEAT:
-        assert line.split()[0] in out.text
-    assert missing(text, out.text) == []
-    assert count_tokens(out.text) < 0.75 * count_tokens(text)
-
-
-def test_exact_repeats_and_order() -> None:
-    text = (
-        "start\nERROR boom at 0xdeadbeef\nERROR boom at 0xdeadbeef\nERROR boom at 0xdeadbeef\nend"
-    )
-    out = compress_log(text)
-    assert out.text == "start\nERROR boom at 0xdeadbeef [x3]\nend"
-
-
-def test_grouping_keeps_per_line_values_in_order() -> None:
-    text = "\n".join(
-        [
-            "req 1 took 5ms from 10.0.0.1",
-            "req 2 took 7ms from 10.0.0.2",
-            "req 3 took 5ms from 10.0.0.1",
-            "",
-            "",
-            "",
-            "GET /a 200",
-            "POST /b 500",
-            "GET /a 200",
-        ]
-    )
-    out = compress_log(text)
-    assert out.text.split("\n") == [
-        "[x3] req {1|2|3} took {5ms|7ms|5ms} from {10.0.0.1|10.0.0.2|10.0.0.1}",
-        "",
-        "GET /a 200",  # a group would not be shorter here
-        "POST /b 500",
-        "GET /a 200",
-    ]
-    assert missing(text, out.text) == []
-
-
-def test_min_repeat_and_short_runs() -> None:
-    text = "a 1\na 2\nb\nb\nb"
-    assert compress_log(text, min_repeat=3).text == "a 1\na 2\nb [x3]"
-    with pytest.raises(ValueError, match="min_repeat"):
-        compress_log(text, min_repeat=1)
-
-
-def test_log_values_kept_on_mixed_log() -> None:
-    rng = random.Random(5)
-    lines = []
-    for i in range(200):
-        kind = rng.choice(["heartbeat", "heartbeat", "request", "error"])
-        stamp = f"2024-03-0{1 + i // 100} 12:{i // 60:02d}:{i % 60:02d},{rng.randint(0, 999):03d}"
-        if kind == "heartbeat":
-            lines.append(f"{stamp} INFO heartbeat worker={rng.randint(1, 3)}")
-        elif kind == "request":
-            lines.append(
-                f"{stamp} INFO GET /api/items/{rng.randint(1, 99)} id={rng.getrandbits(64):x}"
-            )
-        else:
-            lines.append(f"{stamp} ERROR timeout after {rng.randint(1, 30)}s")
-    text = "\n".join(lines)
-    out = compress_log(text)
-    field = re.compile(r"\d+")
-    assert set(field.findall(text)) <= set(field.findall(out.text))
-    assert missing(text, out.text) == []
-    assert count_tokens(out.text) < count_tokens(text)

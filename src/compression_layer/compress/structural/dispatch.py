@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from compression_layer.compress.structural.code import compress_code, compress_python
-from compression_layer.compress.structural.data import compress_json, compress_log
+from compression_layer.compress.structural.data import compress_json
 from compression_layer.compress.structural.layout import compress_prose_layout
+from compression_layer.compress.structural.logs import compress_log
 from compression_layer.compress.structural.output import StructuralOutput
 from compression_layer.compress.types import Domain
 
