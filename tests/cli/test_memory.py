@@ -62,7 +62,7 @@ def test_store_search_get_list_stats_delete(tmp_path: Path) -> None:
     code, out, _ = invoke("delete", memory["id"], "--db", db)
     assert code == 0
     code, _, err = invoke("get", memory["id"], "--db", db)
-    assert code == 2 and "no memory with id" in err
+    assert code == 2 and "was deleted at" in err and "restorable until" in err
     code, out, _ = invoke("delete", "--all", "-n", "ops", "--db", db)
     assert code == 0 and "deleted 1" in out
 
@@ -157,3 +157,82 @@ def test_store_says_why_a_memory_was_stored_uncompressed(
     )
     assert code == 0 and out.split("\t")[1] == "created" and "(none)" in out
     assert "note: stored uncompressed: cannot load the extractive adapter" in err
+
+
+def test_scopes_filters_update_history_restore_purge(tmp_path: Path) -> None:
+    db = str(tmp_path / "m.db")
+    text = "The staging password rotates every Monday"
+    code, out, _ = invoke(
+        "store", text, "--db", db, "--user", "alice", "--metadata", '{"priority": 2}', "--json"
+    )
+    assert code == 0
+    alice = json.loads(out)
+    assert alice["user_id"] == "alice"
+    code, out, _ = invoke("store", text, "--db", db, "--user", "bob", "--run", "r1", "--json")
+    bob = json.loads(out)
+    assert bob["id"] != alice["id"]
+
+    code, out, _ = invoke("search", "password", "--db", db, "--user", "alice", "--json")
+    assert [h["id"] for h in json.loads(out)] == [alice["id"]]
+    code, out, _ = invoke("search", "password", "--db", db, "--json")
+    assert json.loads(out) == []
+    code, out, _ = invoke(
+        "list", "--db", db, "--all-scopes", "--filter", '{"priority": {"gte": 2}}'
+    )
+    assert code == 0 and out.count("\n") == 1 and "\tuser=alice\t" in out
+    code, out, _ = invoke("list", "--db", db, "--user", "bob", "--all-scopes")
+    assert "user=bob,run=r1" in out
+    code, _, err = invoke("list", "--db", db, "--filter", '{"priority": {"like": 1}}')
+    assert code == 2 and "unknown filter operator 'like'" in err
+    code, _, err = invoke("list", "--db", db, "--filter", "[1]")
+    assert code == 2 and "--filter must be a JSON object" in err
+    code, out, _ = invoke("namespaces", "--db", db)
+    assert out == "default\t2\n"
+    code, out, _ = invoke("scopes", "--db", db)
+    assert out == "user=alice\t1\nuser=bob,run=r1\t1\n"
+
+    code, out, _ = invoke(
+        "update", alice["id"], "--db", db, "--meta", "priority=5", "--meta", "note=hi",
+        "--tag", "ops", "--clear", "user", "--json",
+    )  # fmt: skip
+    assert code == 0
+    updated = json.loads(out)
+    assert updated["metadata"] == {"priority": 5, "note": "hi"} and updated["tags"] == ["ops"]
+    assert updated["user_id"] is None
+    code, out, _ = invoke("update", alice["id"], "--db", db, "--drop-meta", "note")
+    assert code == 0 and out.startswith(f"updated {alice['id']}")
+    code, _, err = invoke("update", alice["id"], "--db", db)
+    assert code == 2 and "nothing to update" in err
+    code, _, err = invoke("update", alice["id"], "--db", db, "--meta", "novalue")
+    assert code == 2 and "KEY=VALUE" in err
+
+    code, out, _ = invoke("delete", alice["id"], "--db", db)
+    assert code == 0 and "restorable for 30 days" in out
+    code, out, _ = invoke("get", alice["id"], "--db", db, "--deleted", "--json")
+    assert json.loads(out)["deleted_at"] is not None
+    code, out, _ = invoke("stats", "--db", db)
+    assert "(1 deleted" in out
+    code, out, _ = invoke("restore", alice["id"], "--db", db)
+    assert code == 0 and out.strip() == f"restored {alice['id']}"
+    code, out, _ = invoke("history", alice["id"], "--db", db)
+    lines = out.splitlines()
+    actions = [line.split("\t")[2] for line in lines if line.startswith("#")]
+    assert actions == [
+        "create",
+        "update by cli",
+        "update by cli",
+        "delete by cli",
+        "restore by cli",
+    ]
+    assert '  metadata: {"priority": 2} -> {"note": "hi", "priority": 5}' in lines
+    assert '  user_id: "alice" -> null' in lines
+    code, out, _ = invoke("history", alice["id"], "--db", db, "--json")
+    assert [e["action"] for e in json.loads(out)][-1] == "restore"
+
+    invoke("delete", bob["id"], "--db", db)
+    code, out, _ = invoke("purge", "--db", db)
+    assert out.strip() == "purged 0 deleted memories"  # within the restore period
+    code, out, _ = invoke("purge", "--older-than-days", "0", "--db", db)
+    assert out.strip() == "purged 1 deleted memories"
+    code, _, err = invoke("restore", bob["id"], "--db", db)
+    assert code == 2 and "no memory with id" in err

@@ -1,4 +1,5 @@
-"""``compression-layer memory``: store, search, get, delete, list, stats, import, export.
+"""``compression-layer memory``: store, search, get, list, update, history, delete, restore,
+purge, namespaces, scopes, stats, import, export (and migrate).
 
 Every command takes ``--db PATH`` (default: the ``memory`` settings' db_path, else
 ``<data dir>/memory.sqlite3``). Errors print one line on stderr and exit with code 2.
@@ -39,6 +40,21 @@ DbOpt = Annotated[Path | None, typer.Option("--db", help="database file (default
 NsOpt = Annotated[str, typer.Option("--namespace", "-n", help="namespace")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="tag (repeatable)")]
+UserOpt = Annotated[str | None, typer.Option("--user", help="scope: user id")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="scope: agent id")]
+RunOpt = Annotated[str | None, typer.Option("--run", help="scope: run (session) id")]
+FilterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        help='metadata conditions as JSON: \'{"priority": {"gte": 2}, "source": "call"}\' '
+        "(eq, in, gt, gte, lt, lte; numbers or ISO dates)",
+    ),
+]
+AllScopesOpt = Annotated[
+    bool, typer.Option("--all-scopes", help="every scope matching --user/--agent/--run given")
+]
+ACTOR = "cli"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -75,6 +91,47 @@ def _emit(value: BaseModel | list[Any] | dict[str, Any]) -> None:
         typer.echo(json.dumps(data if isinstance(value, list) else value, ensure_ascii=False))
 
 
+def _json_object(value: str | None, option: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{option} is not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise _fail(f"{option} must be a JSON object")
+    return parsed
+
+
+def _scoped(
+    user: str | None,
+    agent: str | None,
+    run: str | None,
+    filters: str | None = None,
+    all_scopes: bool = False,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"user_id": user, "agent_id": agent, "run_id": run}
+    conditions = _json_object(filters, "--filter")
+    if conditions is not None:
+        out["filters"] = conditions
+    if all_scopes:
+        out["all_scopes"] = True
+    return out
+
+
+def _scope_label(memory: Any) -> str:
+    parts = [
+        f"{name}={value}"
+        for name, value in (
+            ("user", memory.user_id),
+            ("agent", memory.agent_id),
+            ("run", memory.run_id),
+        )
+        if value
+    ]
+    return ",".join(parts) or "-"
+
+
 def _read_text(text: str | None) -> str:
     if text is not None and text != "-":
         return text
@@ -90,21 +147,25 @@ def store_cmd(
     tag: TagOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object kept with it")] = None,
     no_compress: Annotated[bool, typer.Option("--no-compress", help="store as is")] = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Store one memory (compressed; the original is kept)."""
+    """Store one memory (compressed; the original is kept), optionally in a user/agent/run scope."""
     content = _read_text(text)
-    try:
-        meta = json.loads(metadata) if metadata else None
-    except json.JSONDecodeError as exc:
-        raise _fail(f"--metadata is not JSON: {exc}") from None
-    if meta is not None and not isinstance(meta, dict):
-        raise _fail("--metadata must be a JSON object")
+    meta = _json_object(metadata, "--metadata")
+    scope = _scoped(user, agent, run)
     memory = _run(
         db,
         lambda s: s.store(
-            content, namespace=namespace, tags=tag or (), metadata=meta, compress=not no_compress
+            content,
+            namespace=namespace,
+            tags=tag or (),
+            metadata=meta,
+            compress=not no_compress,
+            **scope,
         ),
     )
     if as_json:
@@ -127,15 +188,27 @@ def search_cmd(
     max_tokens: Annotated[int | None, typer.Option(help="token budget of the hits")] = None,
     mode: Annotated[str, typer.Option(help="hybrid | dense | bm25")] = "hybrid",
     original: Annotated[bool, typer.Option(help="print originals, not compressed")] = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    filters: FilterOpt = None,
+    all_scopes: AllScopesOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search a namespace; hits best first."""
+    """Search a namespace (in one scope, unless --all-scopes); hits best first."""
     search_mode: SearchMode = mode  # type: ignore[assignment]  # checked by the store
+    scope = _scoped(user, agent, run, filters, all_scopes)
     hits = _run(
         db,
         lambda s: s.search(
-            query, namespace=namespace, k=k, tags=tag, max_tokens=max_tokens, mode=search_mode
+            query,
+            namespace=namespace,
+            k=k,
+            tags=tag,
+            max_tokens=max_tokens,
+            mode=search_mode,
+            **scope,
         ),
     )
     if as_json:
@@ -150,11 +223,12 @@ def search_cmd(
 def get_cmd(
     memory_id: Annotated[str, typer.Argument(help="memory id")],
     compressed: Annotated[bool, typer.Option(help="print the compressed form")] = False,
+    deleted: Annotated[bool, typer.Option("--deleted", help="show it even if deleted")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print one memory (its original text unless --compressed)."""
-    memory = _run(db, lambda s: s.get(memory_id))
+    memory = _run(db, lambda s: s.get(memory_id, include_deleted=deleted))
     if as_json:
         _emit(memory)
     else:
@@ -170,19 +244,153 @@ def delete_cmd(
     all_: Annotated[bool, typer.Option("--all", help="delete every memory of --namespace")] = False,
     db: DbOpt = None,
 ) -> None:
-    """Delete one memory by id, or (--all --namespace NS) a whole namespace."""
+    """Delete one memory by id, or (--all --namespace NS) a whole namespace. Deleted memories
+    are restorable (memory restore) for memory.soft_delete_days, then purged."""
     if all_:
         if namespace is None or memory_id is not None:
             raise _fail("--all needs --namespace and no id")
         ns = namespace
-        count = _run(db, lambda s: s.delete_namespace(ns))
+        count = _run(db, lambda s: s.delete_namespace(ns, actor=ACTOR))
         typer.echo(f"deleted {count} memories from {ns}")
         return
     if memory_id is None:
         raise _fail("give a memory id, or --all --namespace NS")
     mid = memory_id
-    _run(db, lambda s: s.delete(mid))
-    typer.echo(f"deleted {mid}")
+
+    async def work(store: MemoryStore) -> tuple[Any, float]:
+        return await store.delete(mid, actor=ACTOR), store.settings.soft_delete_days
+
+    memory, days = _run(db, work)
+    typer.echo(f"deleted {mid} at {memory.deleted_at} (restorable for {days:g} days)")
+
+
+@app.command("restore")
+def restore_cmd(
+    memory_id: Annotated[str, typer.Argument(help="id of a deleted memory")],
+    db: DbOpt = None,
+) -> None:
+    """Bring back a deleted memory (before it is purged)."""
+    _run(db, lambda s: s.restore(memory_id, actor=ACTOR))
+    typer.echo(f"restored {memory_id}")
+
+
+@app.command("purge")
+def purge_cmd(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(help="purge deletes older than this (default memory.soft_delete_days)"),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Remove deleted memories for good once past the restore period."""
+    count = _run(db, lambda s: s.purge(older_than_days))
+    typer.echo(f"purged {count} deleted memories")
+
+
+@app.command("update")
+def update_cmd(
+    memory_id: Annotated[str, typer.Argument(help="memory id")],
+    content: Annotated[
+        str | None, typer.Option("--content", help="new text ('-': stdin); recompressed")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="new tag list (repeatable)")
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="KEY=VALUE to set (VALUE read as JSON if it parses)"),
+    ] = None,
+    drop_meta: Annotated[
+        list[str] | None, typer.Option("--drop-meta", help="metadata KEY to remove")
+    ] = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    clear: Annotated[
+        list[str] | None, typer.Option("--clear", help="scope part to remove: user, agent, run")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a memory in place; the old values go to its history (memory history ID)."""
+    text = _read_text(content) if content is not None else None
+    sets: dict[str, Any] = {}
+    for item in meta or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--meta takes KEY=VALUE, got {item!r}")
+        try:
+            sets[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            sets[key] = raw
+    scope: dict[str, str | None] = {}
+    for name, value in (("user_id", user), ("agent_id", agent), ("run_id", run)):
+        if value is not None:
+            scope[name] = value
+    for part in clear or []:
+        if part not in ("user", "agent", "run"):
+            raise _fail(f"--clear takes user, agent or run, got {part!r}")
+        scope[f"{part}_id"] = None
+    if text is None and tag is None and not sets and not drop_meta and not scope:
+        raise _fail("nothing to update: give --content, --tag, --meta, --drop-meta or a scope")
+
+    async def work(store: MemoryStore) -> Any:
+        metadata = None
+        if sets or drop_meta:
+            old = await store.get(memory_id)
+            metadata = {
+                k: v for k, v in {**old.metadata, **sets}.items() if k not in (drop_meta or [])
+            }
+        return await store.update(
+            memory_id, content=text, tags=tag, metadata=metadata, scope=scope or None, actor=ACTOR
+        )
+
+    memory = _run(db, work)
+    if as_json:
+        _emit(memory)
+    else:
+        typer.echo(f"updated {memory.id}\t{memory.tokens_original} -> {memory.tokens_compressed}")
+
+
+@app.command("history")
+def history_cmd(
+    memory_id: Annotated[str, typer.Argument(help="memory id")],
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every change of a memory, oldest first, with old and new values."""
+    entries = _run(db, lambda s: s.history(memory_id))
+    if as_json:
+        _emit(entries)
+        return
+    for e in entries:
+        by = f" by {e.actor}" if e.actor else ""
+        typer.echo(f"#{e.seq}\t{e.at}\t{e.action}{by}")
+        for field, change in e.changes.items():
+            old, new = (json.dumps(change.get(k), ensure_ascii=False) for k in ("old", "new"))
+            typer.echo(f"  {field}: {old} -> {new}")
+
+
+@app.command("namespaces")
+def namespaces_cmd(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Namespaces with their number of live memories."""
+    names = _run(db, lambda s: s.list_namespaces())
+    if as_json:
+        _emit(names)
+        return
+    for n in names:
+        typer.echo(f"{n.namespace}\t{n.memories}")
+
+
+@app.command("scopes")
+def scopes_cmd(namespace: NsOpt = "default", db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The user/agent/run scopes of a namespace with their number of memories."""
+    scopes = _run(db, lambda s: s.list_scopes(namespace))
+    if as_json:
+        _emit(scopes)
+        return
+    for sc in scopes:
+        typer.echo(f"{_scope_label(sc)}\t{sc.memories}")
 
 
 @app.command("list")
@@ -191,18 +399,25 @@ def list_cmd(
     all_namespaces: Annotated[bool, typer.Option(help="list every namespace")] = False,
     limit: Annotated[int, typer.Option(help="page size")] = 50,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page")] = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    filters: FilterOpt = None,
+    all_scopes: AllScopesOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List memories in insertion order, one page at a time."""
+    """List memories (of one scope, unless --all-scopes) in insertion order, page by page."""
     ns = None if all_namespaces else namespace
-    page = _run(db, lambda s: s.list(ns, limit=limit, cursor=cursor))
+    scope = _scoped(user, agent, run, filters, all_scopes)
+    page = _run(db, lambda s: s.list(ns, limit=limit, cursor=cursor, **scope))
     if as_json:
         _emit(page)
         return
     for m in page.items:
         preview = " ".join(m.content.split())[:80]
-        typer.echo(f"{m.id}\t{m.namespace}\t{m.tokens_original}->{m.tokens_compressed}\t{preview}")
+        counts = f"{m.tokens_original}->{m.tokens_compressed}"
+        typer.echo(f"{m.id}\t{m.namespace}\t{_scope_label(m)}\t{counts}\t{preview}")
     if page.next_cursor:
         typer.echo(f"next cursor: {page.next_cursor}", err=True)
 
@@ -222,7 +437,10 @@ def stats_cmd(
         return
     saved = stats.tokens_saved / stats.tokens_original if stats.tokens_original else 0.0
     typer.echo(f"db: {stats.db_path}")
-    typer.echo(f"memories: {stats.memories} in {len(stats.namespaces)} namespaces")
+    typer.echo(
+        f"memories: {stats.memories} in {len(stats.namespaces)} namespaces "
+        f"({stats.deleted} deleted, restorable until purged)"
+    )
     typer.echo(
         f"tokens: {stats.tokens_original} original, {stats.tokens_compressed} compressed, "
         f"{stats.tokens_saved} saved ({saved:.0%})"
