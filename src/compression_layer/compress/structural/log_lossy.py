@@ -43,6 +43,8 @@ from compression_layer.tokens import count_tokens
 _QUERY_WORD = re.compile(r"\w{3,}")
 _QUERY_HITS = 20  # lines kept per query word
 _COUNT_LIMIT = 400_000  # characters up to which the input's own tokens are counted
+_LEAST = 8  # tokens under which no further item is tried
+_MISSES = 64  # items of a stage that did not fit, after which the stage stops
 
 # What the budget is spent on, in order: (stage of the items, level they are raised to).
 _FRAMES, _QUERY, _TEMPLATES, _SINGLES, _CONTEXT = range(1, 6)
@@ -237,13 +239,22 @@ class _Plan:
         used = count_tokens(header) + 1 + sum(item.at(0)[2] for item in items)
         floor = used
         for stage, level in _SPENDING:
+            misses = 0
             for item in sorted((it for it in items if it.stage == stage), key=lambda it: it.key):
                 if item.level != level - 1 or level >= item.levels:
                     continue
+                room = budget - used - reserve
+                if room < _LEAST or misses >= _MISSES:
+                    break  # full: the rest of this stage would not fit either
+                if item.build is not None and self._too_long(item, room):
+                    misses += 1
+                    continue
                 cost = item.at(level)[2] - item.at(item.level)[2]
-                if used + cost + reserve <= budget:
+                if cost <= room:
                     item.level = level
                     used += cost
+                else:
+                    misses += 1
         gaps = self._gaps(budget - used - reserve)
         text = self._assemble(header, gaps)
         tokens = count_tokens(text)
@@ -260,6 +271,10 @@ class _Plan:
         kept = len(self.skip) + sum(len(t.lines) for t in self.templates)  # non-blank lines
         omitted = kept - len(shown)
         return LossyOutput(text=text, omitted=max(0, omitted), notes=notes)
+
+    def _too_long(self, item: _Item, room: int) -> bool:
+        """A verbatim line that cannot fit (a token holds at most ~16 characters here)."""
+        return item.stage in (_SINGLES, _CONTEXT, _QUERY) and len(self.lines[item.line]) > 16 * room
 
     def _drop_one(self) -> bool:
         """Take back the last thing the budget was spent on; False when nothing is left."""

@@ -7,9 +7,13 @@ text at once) and one dictionary lookup:
    addresses, hex ids and UUIDs disappear whatever their length, while words keep enough letters
    (``"rror"``, ``"GT /pi/usrs/"``) to tell lines apart. Lines with the same shape form a group.
 2. **Templates.** Distinct shapes (a few dozen in a typical log, whatever its length) are split
-   into words and separators and merged Drain-style: two shapes with the same separators whose
-   words differ in at most one position in seven (one for short lines) join one template; the
-   positions that differ become variables.
+   into words and separators and merged Drain-style: a shape is compared with the latest 32
+   templates of the same separators, and joins the closest one whose words differ in at most one
+   position in seven (one for short lines), with no more than a quarter of its words variable,
+   no fewer constant words than variables, and a path's folder (what precedes its last ``/``)
+   never variable; the positions that differ become variables. A separator pattern with 64
+   templates already, or a log with 20,000, takes further shapes as they are (free text would
+   otherwise cost a comparison per pair).
 
 A template is shown as one line: its first line with every varying word replaced by a summary of
 the values (``{3..812}`` for numbers, ``{200|304|404}`` for a few short values, ``{09:00:01Z..
@@ -31,7 +35,9 @@ _BRACKETS = re.compile(r"[\[\]]")  # a marker's match= text may hold no "]"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _TIME = re.compile(r"[\d:.T+\-Z ]*\d:\d[\d:.T+\-Z ]*")
 _VAR = "\x00"  # a variable position of a template pattern (shapes never hold NUL: _DROP)
-_MAX_BUCKET = 64  # templates compared per shape length before a new one is opened
+_MAX_BUCKET = 32  # latest templates of the same length a shape is compared with
+_MAX_SHAPES = 20_000  # templates past this many take no more shapes (free-text logs)
+_MAX_OPEN = 64  # templates of one separator pattern past which new shapes are not compared
 _SAMPLE = 100  # lines whose values are summarised per template (first and last among them)
 _MAX_RANGES = 4
 _MAX_MATCH = 80
@@ -70,23 +76,25 @@ def group(lines: list[str], shapes: list[str], skip: set[int]) -> dict[str, list
 def mine(groups: dict[str, list[int]]) -> list[Template]:
     """Templates of the grouped lines (see :func:`group`), in order of their first line."""
     merged: list[tuple[list[str], Template]] = []
-    buckets: dict[int, list[int]] = {}
+    buckets: dict[tuple[str, ...], list[int]] = {}  # by separators: only those can merge
     for shape, members in groups.items():
         parts = _SEP.split(shape)
-        bucket = buckets.setdefault(len(parts), [])
+        words = parts[0::2]
+        bucket = buckets.setdefault(tuple(parts[1::2]), [])
         best, best_diff = -1, 1 << 30
-        for index in bucket[:_MAX_BUCKET]:
-            diff = _merge_cost(merged[index][0], parts)
-            if diff is not None and diff < best_diff:
-                best, best_diff = index, diff
+        if len(merged) < _MAX_SHAPES and len(bucket) < _MAX_OPEN:
+            for index in bucket[-_MAX_BUCKET:]:
+                diff = _merge_cost(merged[index][0], words)
+                if diff is not None and diff < best_diff:
+                    best, best_diff = index, diff
         if best < 0:
             bucket.append(len(merged))
-            merged.append((list(parts), Template(list(members), [shape])))
+            merged.append((words, Template(list(members), [shape])))
             continue
         pattern, template = merged[best]
-        for k, part in enumerate(parts):
-            if pattern[k][:1] != _VAR and pattern[k] != part:
-                pattern[k] = _VAR + _folder(part)  # a variable, within its folder
+        for k, word in enumerate(words):
+            if pattern[k][:1] != _VAR and pattern[k] != word:
+                pattern[k] = _VAR + _folder(word)  # a variable, within its folder
         template.lines.extend(members)
         template.shapes.append(shape)
     out = []
@@ -98,27 +106,27 @@ def mine(groups: dict[str, list[int]]) -> list[Template]:
     return out
 
 
-def _merge_cost(pattern: list[str], parts: list[str]) -> int | None:
-    """New variable positions if ``parts`` joined ``pattern``; None when it may not join."""
-    words = (len(parts) + 1) // 2
+def _merge_cost(pattern: list[str], words: list[str]) -> int | None:
+    """New variable positions if ``words`` joined ``pattern``; None when they may not join."""
+    most_new, most_variables = max(1, len(words) // 7), max(1, len(words) // 4)
     new = 0
-    variables = 0
-    for k, part in enumerate(parts):
-        known = pattern[k]
+    for known, word in zip(pattern, words, strict=True):
+        if known == word:
+            continue
         if known[:1] == _VAR:
-            if known[1:] != _folder(part):
+            if known[1:] != _folder(word):
                 return None
-            variables += 1
-        elif known != part:
-            if k % 2 or _folder(known) != _folder(part):  # separators, folders must agree
-                return None
-            new += 1
+            continue
+        new += 1
+        if new > most_new or _folder(known) != _folder(word):  # folders must agree
+            return None
     if new == 0:
         return 0
-    constants = sum(1 for k in range(0, len(parts), 2) if pattern[k][:1] not in ("", _VAR)) - new
-    if new > max(1, words // 7) or variables + new > max(1, words // 4):
+    wild = sum(1 for known in pattern if known[:1] == _VAR)
+    constants = sum(1 for known in pattern if known and known[:1] != _VAR) - new
+    if wild + new > most_variables:
         return None
-    if constants < variables + new:  # a template must say as much as it hides
+    if constants < wild + new:  # a template must say as much as it hides
         return None
     return new
 
