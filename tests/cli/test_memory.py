@@ -206,8 +206,8 @@ def test_scopes_filters_update_history_restore_purge(tmp_path: Path) -> None:
     code, _, err = invoke("update", alice["id"], "--db", db, "--meta", "novalue")
     assert code == 2 and "KEY=VALUE" in err
 
-    code, out, _ = invoke("delete", alice["id"], "--db", db)
-    assert code == 0 and "restorable for 30 days" in out
+    code, out, err = invoke("delete", alice["id"], "--db", db)
+    assert code == 0 and out == f"deleted {alice['id']}\n" and "for 30 days" in err
     code, out, _ = invoke("get", alice["id"], "--db", db, "--deleted", "--json")
     assert json.loads(out)["deleted_at"] is not None
     code, out, _ = invoke("stats", "--db", db)

@@ -212,3 +212,20 @@ async def test_migration_from_v3_keeps_rows_and_adds_scopes_history_and_meta(
         conn.execute("INSERT INTO memories_fts (memories_fts) VALUES ('integrity-check')")
         tags = conn.execute("SELECT memory_pk FROM memory_tags ORDER BY memory_pk").fetchall()
         assert tags == [(1,), (2,)]
+
+
+async def test_importing_a_backup_brings_back_a_deleted_memory(store: MemoryStore) -> None:
+    memory = await store.store(TEXT, tags=["billing"])
+    backup = [r async for r in store.export()]
+    await store.delete(memory.id)
+    assert await store.import_records(backup) == {"created": 1, "existing": 0}
+    assert (await store.get(memory.id)).tags == ["billing"]
+    assert [h.id for h in await store.search("invoice run", tags=["billing"])] == [memory.id]
+    restore = (await store.history(memory.id))[-1]
+    assert (restore.action, restore.actor) == ("restore", "import")
+    assert await store.import_records(backup) == {"created": 0, "existing": 1}
+    # Deleted, then the same content stored anew: the backup's copy stays deleted.
+    await store.delete(memory.id)
+    again = await store.store(TEXT)
+    assert await store.import_records(backup) == {"created": 0, "existing": 1}
+    assert [m.id for m in (await store.list()).items] == [again.id]

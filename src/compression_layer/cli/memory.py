@@ -261,7 +261,12 @@ def delete_cmd(
         return await store.delete(mid, actor=ACTOR), store.settings.soft_delete_days
 
     memory, days = _run(db, work)
-    typer.echo(f"deleted {mid} at {memory.deleted_at} (restorable for {days:g} days)")
+    typer.echo(f"deleted {mid}")
+    typer.echo(
+        f"note: deleted at {memory.deleted_at}; `memory restore {mid}` brings it back for "
+        f"{days:g} days",
+        err=True,
+    )
 
 
 @app.command("restore")

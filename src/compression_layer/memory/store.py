@@ -288,7 +288,9 @@ class MemoryStore:
     async def import_records(self, records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Import exported dicts as they are (ids, timestamps, compressed text kept).
 
-        Returns counts ``created`` and ``existing`` (same id and content already here). A record
+        Returns counts ``created`` and ``existing`` (same id and content already here); a live
+        record whose memory is here but deleted (a backup restored after a delete) brings it back
+        and counts as created. Records keep their scope and ``deleted_at``. A record
         whose id is taken by different content, or whose hash does not match its content, raises
         MemoryConflictError / MemoryInputError before anything is written.
         """

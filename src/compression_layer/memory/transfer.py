@@ -7,13 +7,15 @@ text hash and embedded only when this database does not have them yet.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryConflictError, MemoryInputError
 from compression_layer.memory.filters import scope_of
-from compression_layer.memory.pending import Pending, set_embed_hash
+from compression_layer.memory.history import record
+from compression_layer.memory.pending import Pending, now, set_embed_hash
 from compression_layer.memory.rows import existing_rows, taken_ids, write_rows
 from compression_layer.memory.validate import (
     check_content,
@@ -117,10 +119,47 @@ async def import_records(writer: Writer, records: Sequence[Mapping[str, Any]]) -
     async with db.lock, writer.vectors.transaction(db):
         todo = await _not_stored(db, todo)
         await write_rows(db, writer.vectors.model, todo, vectors, action="import")
+        revived = await _revive(db, unique)
     # Cached matrices would miss the imported rows; they reload on the next search.
-    for p in todo:
+    for p in [*todo, *revived]:
         writer.vectors.forget(p.namespace)
-    return {"created": len(todo), "existing": len(items) - len(todo)}
+    created = len(todo) + len(revived)
+    return {"created": created, "existing": len(items) - created}
+
+
+async def _revive(db: Database, items: list[Pending]) -> list[Pending]:
+    """Live records whose memory is here but deleted (a backup restored after a delete): the
+    memory comes back as it is stored, unless its content is live again in its scope. Inside
+    the import's transaction."""
+    live = [p for p in items if p.deleted_at is None]
+    if not live:
+        return []
+    rows = await db.fetchall(
+        "SELECT id, pk, namespace, tags, deleted_at FROM memories WHERE deleted_at IS NOT NULL "
+        "AND id IN (SELECT value FROM json_each(?))",
+        (json.dumps([p.id for p in live]),),
+    )
+    deleted = {str(r["id"]): r for r in rows}
+    candidates = [p for p in live if p.id in deleted]
+    back = await existing_rows(db, [p.key for p in candidates])
+    revived = [p for p in candidates if p.key not in back]
+    stamp = now()
+    for p in revived:
+        row = deleted[p.id]
+        await db.execute("UPDATE memories SET deleted_at = NULL WHERE pk = ?", (row["pk"],))
+        await db.executemany(
+            "INSERT OR IGNORE INTO memory_tags (namespace, tag, memory_pk) VALUES (?, ?, ?)",
+            [(row["namespace"], t, row["pk"]) for t in json.loads(row["tags"])],
+        )
+    await record(
+        db,
+        [
+            (p.id, "restore", {"deleted_at": {"old": deleted[p.id]["deleted_at"], "new": None}},
+             "import", stamp)
+            for p in revived
+        ],
+    )  # fmt: skip
+    return revived
 
 
 async def _not_stored(db: Database, items: list[Pending]) -> list[Pending]:
