@@ -296,15 +296,15 @@ def _exact_match(
     own: set[str],
     others: list[int],
 ) -> bool:
-    if not all(text in lines[i] for i in found):
+    shape = text.translate(_DROP)  # a line holding text has a shape holding this
+    if any(shape not in key for key in own) or any(text in lines[i] for i in others):
         return False
-    shape = text.translate(_DROP)
     for key, members in groups.items():
         if key in own or shape not in key:
             continue
         if any(text in lines[i] for i in members):
             return False
-    return not any(text in lines[i] for i in others)
+    return all(text in lines[i] for i in found)  # the template's own lines: last, the most
 
 
 def _spans(found: list[int], most: int = 0) -> list[tuple[int, int]] | None:

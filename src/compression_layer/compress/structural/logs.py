@@ -100,7 +100,7 @@ def _collapse(run: list[list[str]], lines: list[str]) -> list[str]:
     if all(line == lines[0] for line in lines):
         return [f"{lines[0]} [x{n}]"]
     columns = list(zip(*run, strict=True))
-    varies = [any(v != column[0] for v in column) for column in columns]
+    varies = [column.count(column[0]) != n for column in columns]
     fields = _fields(columns, varies)
     pieces = ["[x", str(n), "] "]
     constant = []
