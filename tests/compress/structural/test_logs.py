@@ -175,7 +175,7 @@ def test_interleaved_app_log_collapses_consecutive_repeats() -> None:
 WORDS = st.sampled_from(["INFO", "WARN", "ok", "x=1", "x=2", '"a b"', '"c"', "7", "8", "-", ""])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(WORDS, min_size=1, max_size=5), min_size=1, max_size=12))
 def test_any_run_rebuilds(rows: list[list[str]]) -> None:
     lines = [" ".join(row).rstrip() for row in rows]

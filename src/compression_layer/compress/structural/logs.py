@@ -81,10 +81,10 @@ def _similar(run: list[str]) -> list[list[list[str]]]:
     split = [_WORDS.split(line) for line in run]
     out: list[list[list[str]]] = []
     for parts in split:
-        if out:
-            first = out[-1][0]
+        first = out[-1][0] if out else None
+        if first is not None and len(parts) == len(first):  # a skeleton hides all-alnum words
             differ = sum(1 for k in range(1, len(parts), 2) if parts[k] != first[k])
-            if len(parts) == len(first) and 2 * differ <= len(parts) // 2:
+            if 2 * differ <= len(parts) // 2:
                 out[-1].append(parts)
                 continue
         out.append([parts])
