@@ -267,3 +267,20 @@ def test_error_storm_is_kept_verbatim() -> None:
     assert all(line in shown for line in text.split("\n") if "ERROR" in line)
     assert out.notes
     check_accounted(text, out.text)
+
+
+def test_through_compress_with_an_original_store(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from compression_layer.compress.pipeline import compress
+    from compression_layer.originals.store import FILENAME, OriginalStore
+
+    sample = log_samples.app_log(3400)
+    store = OriginalStore(tmp_path / FILENAME)
+    result = compress(sample.text, rate=0.05, domain="log", originals=store)
+    assert result.handle is not None
+    assert result.tokens_compressed <= 0.05 * result.tokens_original
+    check_kept(sample, result.compressed)
+    for found in MARKER_RE.finditer(result.compressed):
+        assert found.group("handle") == result.handle
+        part = store.retrieve(result.handle, **selector_of(found))
+        assert part == select(sample.text, "log", **selector_of(found))
+    assert store.retrieve(result.handle) == sample.text
