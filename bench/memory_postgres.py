@@ -4,11 +4,12 @@ throughput. Starts its own throwaway server (tests/support/pg_local.py, the pgse
     .venv/bin/python bench/memory_postgres.py                # 100k memories (a few minutes)
     .venv/bin/python bench/memory_postgres.py --n 5000       # quick check
 
-Memories are synthetic sentences over a 5,000-word vocabulary; vectors come from a bag-of-words
-embedder (384-d, sum of fixed random word vectors, normalised), so texts sharing words are near,
-as with a real encoder, and queries are answered by both the dense and the lexical side. Bulk
-rows go in with COPY; the store path (store_many, batches of 100, near-duplicate policy 'skip')
-is timed separately on top of the loaded table. Writes bench/results/memory_postgres.json.
+Memories are filler notes of 10-30 words drawn from LoCoMo's turns and the queries are LoCoMo
+questions, as in bench/memory_tags.py (SQLite); vectors come from a bag-of-words embedder (384-d,
+sum of fixed random word vectors, normalised), so texts sharing words are near, as with a real
+encoder, and HNSW recall is measured on neighbours that mean something. Bulk rows go in with
+COPY; the store path (store_many, batches of 100, near-duplicate policy 'skip') is timed
+separately on top of the loaded table. Writes bench/results/memory_postgres.json.
 """
 
 from __future__ import annotations
@@ -40,7 +41,27 @@ from compression_layer.settings import MemorySettings  # noqa: E402
 from pg_local import LocalPostgres  # noqa: E402
 
 DIM = 384
-VOCAB = [f"w{i}" for i in range(5000)]
+DATA = ROOT.parent / "shared" / "data" / "locomo" / "locomo_part_a.json"
+
+
+def words_and_questions() -> tuple[list[str], list[str]]:
+    """LoCoMo's words and questions (a fixed synthetic vocabulary when the data is absent)."""
+    if not DATA.is_file():
+        rng = random.Random(0)
+        vocab = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=6)) for _ in range(5000)]
+        return vocab, [" ".join(rng.choices(vocab, k=6)) + "?" for _ in range(200)]
+    convs = json.loads(DATA.read_text(encoding="utf-8"))
+    vocab: set[str] = set()
+    questions: list[str] = []
+    for conv in convs:
+        for key, session in conv["conversation"].items():
+            if key.startswith("session_") and isinstance(session, list):
+                vocab.update(w for turn in session for w in turn["text"].split())
+        questions += [qa["question"] for qa in conv["qa"] if qa["category"] in (1, 2, 3, 4)]
+    return sorted(vocab), questions
+
+
+VOCAB, QUESTIONS = words_and_questions()
 
 
 class BagOfWords:
@@ -49,16 +70,21 @@ class BagOfWords:
     model_name = "bench-bow-384"
 
     def __init__(self) -> None:
-        rng = np.random.default_rng(7)
-        self.table = rng.standard_normal((len(VOCAB), DIM)).astype(np.float32)
-        self.index = {w: i for i, w in enumerate(VOCAB)}
+        self.cache: dict[str, npt.NDArray[np.float32]] = {}
+
+    def word(self, w: str) -> npt.NDArray[np.float32]:
+        vec = self.cache.get(w)
+        if vec is None:
+            seed = int.from_bytes(hashlib.blake2b(w.encode("utf-8"), digest_size=8).digest())
+            vec = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+            self.cache[w] = vec
+        return vec
 
     def __call__(self, texts: list[str]) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         for row, text in enumerate(texts):
-            ids = [self.index[w] for w in text.split() if w in self.index]
-            if ids:
-                out[row] = self.table[ids].sum(axis=0)
+            for w in text.lower().split():
+                out[row] += self.word(w.strip(".,!?;:'\""))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms > 0, norms, 1.0)
 
@@ -74,9 +100,8 @@ class Shorter:
         return Result()
 
 
-def sentence(rng: random.Random) -> str:
-    # Zipf-like word choice: a few common words, a long tail, as real text has.
-    return " ".join(VOCAB[min(int(rng.paretovariate(1.1)) - 1, len(VOCAB) - 1)] for _ in range(12))
+def note(rng: random.Random, i: int) -> str:
+    return f"note {i}: " + " ".join(rng.choices(VOCAB, k=rng.randint(10, 30)))
 
 
 async def bulk_load(store: PostgresMemoryStore, n: int, embed: BagOfWords) -> float:
@@ -89,7 +114,7 @@ async def bulk_load(store: PostgresMemoryStore, n: int, embed: BagOfWords) -> fl
     start = time.perf_counter()
     async with store.pg.connection() as conn:
         for lo in range(0, n, 5000):
-            texts = [f"{sentence(rng)} n{i}" for i in range(lo, min(n, lo + 5000))]
+            texts = [note(rng, i) for i in range(lo, min(n, lo + 5000))]
             vecs = embed(texts)
             async with (
                 conn.transaction(),
@@ -120,7 +145,7 @@ async def bulk_load(store: PostgresMemoryStore, n: int, embed: BagOfWords) -> fl
                             stamp,
                         )
                     )
-        await conn.execute("ANALYZE memories")
+        await conn.execute("VACUUM ANALYZE memories")
     return time.perf_counter() - start
 
 
@@ -144,8 +169,7 @@ async def run(n: int, queries: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             await store.build_vector_index()
             out["hnsw_build_s"] = round(time.perf_counter() - t0, 1)
-            rng = random.Random(99)
-            qs = [" ".join(sentence(rng).split()[:6]) for _ in range(queries)]
+            qs = random.Random(7).sample(QUESTIONS, min(queries, len(QUESTIONS)))
             qvecs = embed(qs)
             recalls = []
             exact_ms, hnsw_ms = [], []
@@ -174,7 +198,7 @@ async def run(n: int, queries: int) -> dict[str, Any]:
             batches = []
             rng = random.Random(5)
             for b in range(5):
-                items = [f"{sentence(rng)} new{b}x{i}" for i in range(100)]
+                items = [note(rng, n + 100 * b + i) for i in range(100)]
                 t = time.perf_counter()
                 await store.store_many(items, namespace="bench")
                 batches.append(100 / (time.perf_counter() - t))

@@ -211,3 +211,60 @@ async def test_export_import_round_trip_across_backends(
     clash = {**exported[1], "id": exported[0]["id"]}
     with pytest.raises(MemoryConflictError):
         await store.import_records([clash])
+
+
+async def test_scopes_filters_and_listing(store: MemoryStore) -> None:
+    alice = await store.store("Alice prefers window seats", user_id="alice", metadata={"n": 3})
+    bob = await store.store("Bob prefers aisle seats", user_id="bob", metadata={"n": 7})
+    shared = await store.store("The office opens at 9 on weekdays", metadata={"when": "2024-05-01"})
+    same_text = await store.store("Alice prefers window seats", user_id="bob")
+    assert same_text.status == "created" and same_text.id != alice.id  # dedup is per scope
+    assert [m.id for m in (await store.list("default")).items] == [shared.id]
+    mine = await store.list("default", user_id="alice")
+    assert [m.id for m in mine.items] == [alice.id] and mine.items[0].user_id == "alice"
+    everyone = await store.list("default", all_scopes=True)
+    assert {m.id for m in everyone.items} == {alice.id, bob.id, shared.id, same_text.id}
+    ranged = await store.list("default", all_scopes=True, filters={"n": {"gte": 5}})
+    assert [m.id for m in ranged.items] == [bob.id]
+    dated = await store.list("default", filters={"when": {"lt": "2024-06-01T00:00:00Z"}})
+    assert [m.id for m in dated.items] == [shared.id]
+    hits = await store.search("seats", user_id="alice", min_score=0)
+    assert [h.id for h in hits] == [alice.id] and hits[0].user_id == "alice"
+    hits = await store.search("seats", all_scopes=True, filters={"n": {"in": [3, 7]}}, min_score=0)
+    assert {h.id for h in hits} == {alice.id, bob.id}
+    with pytest.raises(MemoryInputError, match="metadata key"):
+        await store.search("seats", all_scopes=True, filters={"colour": "red"})
+    with pytest.raises(MemoryInputError, match="unknown filter operator"):
+        await store.list("default", filters={"n": {"near": 3}})
+    namespaces = await store.list_namespaces()
+    assert [(c.namespace, c.memories) for c in namespaces] == [("default", 4)]
+    scopes = {(c.user_id, c.memories) for c in await store.list_scopes("default")}
+    assert scopes == {(None, 1), ("alice", 1), ("bob", 2)}
+    stats = await store.stats("default", user_id="bob")
+    assert stats.memories == 2
+
+
+async def test_update_history_restore_and_purge(store: MemoryStore) -> None:
+    memory = await store.store("The deploy window is Tuesday", tags=["ops"])
+    await store.update(memory.id, metadata={"owner": "sam"}, actor="sam")
+    moved = await store.update(memory.id, scope={"user_id": "sam"}, actor="sam")
+    assert moved.user_id == "sam"
+    await store.delete(memory.id, actor="kim")
+    restored = await store.restore(memory.id, actor="kim")
+    assert restored.deleted_at is None and restored.metadata == {"owner": "sam"}
+    history = await store.history(memory.id)
+    assert [h.action for h in history] == ["create", "update", "update", "delete", "restore"]
+    assert history[1].changes == {"metadata": {"old": {}, "new": {"owner": "sam"}}}
+    assert history[2].changes == {"user_id": {"old": None, "new": "sam"}}
+    assert [h.actor for h in history[1:]] == ["sam", "sam", "kim", "kim"]
+    with pytest.raises(MemoryInputError, match="not deleted"):
+        await store.restore(memory.id)
+    await store.delete(memory.id)
+    assert (await store.get(memory.id, include_deleted=True)).deleted_at is not None
+    exported = [r async for r in store.export()]
+    assert exported[0]["deleted_at"] is not None  # deleted rows travel with export
+    assert await store.purge(older_than_days=0) == 1
+    with pytest.raises(MemoryNotFoundError, match="no memory with id"):
+        await store.get(memory.id, include_deleted=True)
+    with pytest.raises(MemoryNotFoundError):
+        await store.history(memory.id)
