@@ -45,6 +45,7 @@ _QUERY_HITS = 20  # lines kept per query word
 _COUNT_LIMIT = 400_000  # characters up to which the input's own tokens are counted
 _LEAST = 8  # tokens under which no further item is tried
 _MISSES = 64  # items of a stage that did not fit, after which the stage stops
+_MIN_GAP = 3  # fewest omitted lines before an error block that get a marker of their own
 
 # What the budget is spent on, in order: (stage of the items, level they are raised to).
 _FRAMES, _QUERY, _TEMPLATES, _SINGLES, _CONTEXT = range(1, 6)
@@ -309,7 +310,7 @@ class _Plan:
             while k < len(shown) and shown[k] < start:
                 k += 1
             previous = shown[k - 1] if k else -1
-            if start - previous > 1:
+            if start - previous - 1 >= _MIN_GAP:  # fewer: their templates cover them
                 text = self._omitted(previous + 1, start - 1, "lines")
                 cost = count_tokens(text) + 1
                 if cost > room:
