@@ -374,6 +374,47 @@ def jest_output(suites: int = 30, *, seed: int = 19) -> Sample:
     return Sample("\n".join(out) + "\n", keep, "jest")
 
 
+def mocha_output(tests: int = 120, *, seed: int = 31) -> Sample:
+    """``mocha`` spec output: ✔ lines per suite, one failure with its assertion, the counts."""
+    rng = random.Random(seed)
+    out = ["", "> api@1.0.0 test", "> mocha --reporter spec", ""]
+    keep: list[str] = []
+    bad = rng.randrange(tests)
+    for n in range(tests):
+        if n % 10 == 0:
+            out += ["", f"  {rng.choice(['Orders', 'Users', 'Billing'])} API {n // 10}"]
+        if n == bad:
+            line = "    1) rejects an expired coupon"
+            keep.append(line)
+        else:
+            line = f"    ✔ handles request {n} ({rng.randint(1, 90)}ms)"
+        out.append(line)
+    tail = [
+        "",
+        "",
+        f"  {tests - 1} passing (2s)",
+        "  1 failing",
+        "",
+        "  1) Orders API",
+        "       rejects an expired coupon:",
+        "",
+        "      AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:",
+        "",
+        "200 !== 410",
+        "",
+        "      + expected - actual",
+        "",
+        "      -200",
+        "      +410",
+        "      ",
+        "      at Context.<anonymous> (test/orders.test.js:88:14)",
+        "      at process.processImmediate (node:internal/timers:476:21)",
+    ]
+    out += tail
+    keep += [tail[2], tail[3], tail[5], tail[8], tail[12]]
+    return Sample("\n".join(out) + "\n", keep, "mocha")
+
+
 def cargo_output(tests: int = 200, *, seed: int = 23) -> Sample:
     """``cargo test`` output: ``test x ... ok`` lines, two panics with left/right, the result."""
     rng = random.Random(seed)

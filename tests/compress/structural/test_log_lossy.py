@@ -177,6 +177,7 @@ def test_error_lines_get_a_marker_for_the_lines_before_them() -> None:
     [
         log_samples.pytest_output,
         log_samples.jest_output,
+        log_samples.mocha_output,
         log_samples.cargo_output,
         log_samples.go_test_output,
     ],
@@ -188,7 +189,7 @@ def test_test_runner_output_keeps_every_failure_and_assertion_line(make) -> None
     check_accounted(sample.text, out.text)
     assert count_tokens(out.text) <= budget
     assert out.text.startswith(f"[{sample.kind} output")
-    passing = re.compile(r" PASSED |✓|\.\.\. ok$|--- PASS:")
+    passing = re.compile(r" PASSED |✓|✔|\.\.\. ok$|--- PASS:")
     before = sum(1 for line in sample.text.split("\n") if passing.search(line))
     after = sum(1 for line in out.text.split("\n") if passing.search(line))
     assert after <= before / 10

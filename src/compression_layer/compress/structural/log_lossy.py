@@ -323,8 +323,12 @@ class _Plan:
         pieces: list[tuple[int, int, str]] = [(line, 0, text) for line, text in gaps]
         hidden: list[int] = []
         hidden_templates = 0
+        emitted: set[int] = set()
         for item in self.items:
-            text = item.at(item.level)[0]
+            text, verbatim, _ = item.at(item.level)
+            if verbatim and emitted.issuperset(verbatim):
+                continue  # the same line as context and as a line seen once: shown once
+            emitted.update(verbatim)
             if text:
                 pieces.append((item.line, item.order, text))
             elif item.stage in (_TEMPLATES, _SINGLES):
