@@ -195,3 +195,16 @@ async def test_filtered_list_uses_the_indexes(store: MemoryStore, db_path: Path)
     text = " ".join(str(row[-1]) for row in plan)
     assert "memory_meta_num" in text, text
     assert "SCAN m" not in text and "SCAN memories" not in text, text
+
+
+async def test_the_bounds_of_a_range_hold_for_one_value(store: MemoryStore) -> None:
+    spread = await store.store("spread", metadata={"n": [1, 100], "due": ["2024-01-01"]})
+    inside = await store.store("inside", metadata={"n": [1, 50]})
+    within = {"n": {"gte": 40, "lt": 60}}
+    assert [m.id for m in (await store.list(filters=within)).items] == [inside.id]
+    flt = MemoryFilter.of(metadata=within)
+    assert not matches(flt, (None, None, None), spread.metadata)
+    assert matches(flt, (None, None, None), inside.metadata)
+    # A date bound and a number bound on one key are two conditions, each its own value.
+    mixed = {"due": {"gte": "2023-12-01", "lt": "2024-02-01"}}
+    assert [m.id for m in (await store.list(filters=mixed)).items] == [spread.id]

@@ -12,8 +12,8 @@ Metadata conditions. A mapping ``{key: condition}`` where a condition is a plain
 or an operator map such as ``{"gte": 3, "lt": 10}`` or ``{"in": ["a", "b"]}``. Operators: eq, in,
 gt, gte, lt, lte. Ranges take numbers, or ISO 8601 dates and times (``2024-05-01``,
 ``2024-05-01T14:30:00Z``; a time without an offset is UTC), compared as instants. A key may name a
-nested value with dots (``source.kind``); a list value matches when any element does. All
-conditions must hold.
+nested value with dots (``source.kind``); a list value matches when any element does (for a
+range, one element within all its bounds). All conditions must hold.
 
 Metadata conditions are answered from an index, ``memory_meta``: one row per scalar found in a
 memory's metadata (``meta_entries``), holding its kind and its value as a number (numbers,
@@ -313,14 +313,34 @@ def sqlite_where(
             params.append(value)
         elif not flt.all_scopes:
             sql.append(f"{a}.{name} IS NULL")
-    for c in flt.conditions:
-        cond, p = _condition_sql(c)
+    for group in condition_groups(flt.conditions):
+        parts = [_condition_sql(c) for c in group]
+        cond = " AND ".join(part for part, _ in parts)
         ns_sql = "namespace = ? AND " if namespace is not None else ""
         sql.append(
             f"{a}.pk IN (SELECT memory_pk FROM memory_meta WHERE {ns_sql}key = ? AND {cond})"
         )
-        params += ([namespace] if namespace is not None else []) + [c.key, *p]
+        params += ([namespace] if namespace is not None else []) + [group[0].key]
+        params += [value for _, p in parts for value in p]
     return " AND ".join(sql), params
+
+
+def condition_groups(conditions: Sequence[Condition]) -> list[list[Condition]]:
+    """Conditions that one metadata value must meet together: the bounds of a range on one key
+    (numbers or dates), so ``{"gte": 5, "lt": 10}`` is one index range, and a list value matches
+    when one element lies in it. Every other condition stands alone."""
+    groups: list[list[Condition]] = []
+    ranges: dict[tuple[str, bool], list[Condition]] = {}
+    for c in conditions:
+        if c.op in RANGE_SQL:
+            key = (c.key, isinstance(c.value, str))
+            if key not in ranges:
+                ranges[key] = []
+                groups.append(ranges[key])
+            ranges[key].append(c)
+        else:
+            groups.append([c])
+    return groups
 
 
 def is_plain(flt: MemoryFilter) -> bool:
@@ -365,7 +385,10 @@ def matches(flt: MemoryFilter, scope: Scope, metadata: Mapping[str, Any] | str) 
     if not scope_matches(flt, scope):
         return False
     entries = meta_entries(metadata)
-    return all(any(_entry_passes(c, e) for e in entries if e[0] == c.key) for c in flt.conditions)
+    return all(
+        any(all(_entry_passes(c, e) for c in group) for e in entries if e[0] == group[0].key)
+        for group in condition_groups(flt.conditions)
+    )
 
 
 def _entry_passes(c: Condition, entry: MetaEntry) -> bool:

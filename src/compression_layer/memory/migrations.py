@@ -207,7 +207,7 @@ ALTER TABLE memory_tags_v4 RENAME TO memory_tags;
 CREATE INDEX memory_tags_memory ON memory_tags (memory_pk);
 
 CREATE INDEX memories_embed ON memories (embed_hash, embed_model);
-CREATE INDEX memories_scope ON memories (namespace, user_id, agent_id, run_id);
+CREATE INDEX memories_scope ON memories (namespace, user_id, agent_id, run_id, deleted_at);
 CREATE UNIQUE INDEX memories_live_content ON memories (
     namespace, ifnull(user_id, ''), ifnull(agent_id, ''), ifnull(run_id, ''), content_hash
 ) WHERE deleted_at IS NULL;

@@ -141,8 +141,9 @@ async def visible(
             if other is None:
                 return allowed
     where, params = sqlite_where(flt, "m", namespace)
+    ns = "+m.namespace" if flt.conditions else "m.namespace"  # see MemoryStore.list
     rows = await db.fetchall(
-        f"SELECT m.pk FROM memories m WHERE m.namespace = ? AND {where} ORDER BY m.pk",
+        f"SELECT m.pk FROM memories m WHERE {ns} = ? AND {where} ORDER BY m.pk",
         [namespace, *params],
     )
     pks = [int(r["pk"]) for r in rows]

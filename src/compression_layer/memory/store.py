@@ -350,7 +350,9 @@ class MemoryStore:
         sql = f"SELECT {PREFIXED} FROM memories m WHERE m.pk > ? AND {where}"
         params: builtins.list[Any] = [after, *where_params]
         if namespace is not None:
-            sql += " AND m.namespace = ?"
+            # With metadata conditions their pks drive the read, in pk order (``+``: not the
+            # namespace's index, which would read every memory of the namespace, then sort).
+            sql += " AND +m.namespace = ?" if flt.conditions else " AND m.namespace = ?"
             params.append(namespace)
         sql += " ORDER BY m.pk LIMIT ?"
         params.append(limit + 1)
