@@ -7,21 +7,36 @@
 
 from compression_layer.memory.errors import (
     MemoryConflictError,
+    MemoryDeletedError,
     MemoryInputError,
     MemoryNotFoundError,
     MemoryStoreError,
 )
+from compression_layer.memory.filters import MemoryFilter
 from compression_layer.memory.store import MemoryStore, default_db_path
-from compression_layer.memory.types import Memory, MemoryPage, SearchHit, StoreStats
+from compression_layer.memory.types import (
+    HistoryEntry,
+    Memory,
+    MemoryPage,
+    NamespaceCount,
+    ScopeCount,
+    SearchHit,
+    StoreStats,
+)
 
 __all__ = [
+    "HistoryEntry",
     "Memory",
     "MemoryConflictError",
+    "MemoryDeletedError",
+    "MemoryFilter",
     "MemoryInputError",
     "MemoryNotFoundError",
     "MemoryPage",
     "MemoryStore",
     "MemoryStoreError",
+    "NamespaceCount",
+    "ScopeCount",
     "SearchHit",
     "StoreStats",
     "default_db_path",
