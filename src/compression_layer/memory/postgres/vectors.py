@@ -45,6 +45,7 @@ class PgVectors:
         self.model = model
         self.vectors = Vectors(embedder, model)
         self._sizes: dict[str, tuple[int, float]] = {}
+        self._lengths: dict[str, float] = {}
         self._hnsw: dict[int, bool] = {}
         self._building: asyncio.Task[None] | None = None
 
@@ -69,15 +70,23 @@ class PgVectors:
         return found
 
     async def namespace_size(self, conn: Conn, namespace: str) -> int:
+        """Memories in ``namespace`` (live or not), counted at most every ``SIZE_TTL_S``."""
+        return (await self.namespace_stats(conn, namespace))[0]
+
+    async def namespace_stats(self, conn: Conn, namespace: str) -> tuple[int, float]:
+        """(memories, mean length in lexemes) of ``namespace``, at most ``SIZE_TTL_S`` old."""
         cached = self._sizes.get(namespace)
         if cached is not None and time.monotonic() - cached[1] < SIZE_TTL_S:
-            return cached[0]
+            return cached[0], self._lengths.get(namespace, 1.0)
         row = await fetchone(
-            conn, "SELECT count(*) AS n FROM memories WHERE namespace = %s", (namespace,)
+            conn,
+            "SELECT count(*) AS n, avg(doc_len) AS len FROM memories WHERE namespace = %s",
+            (namespace,),
         )
         n = int(row["n"]) if row else 0
         self._sizes[namespace] = (n, time.monotonic())
-        return n
+        self._lengths[namespace] = float(row["len"] or 1.0) if row else 1.0
+        return n, self._lengths[namespace]
 
     def grew(self, namespace: str, by: int) -> None:
         cached = self._sizes.get(namespace)
