@@ -31,6 +31,7 @@ from compression_layer.compress.structural.output import StructuralOutput
 from compression_layer.tokens import count_tokens
 
 _SKELETON = str.maketrans("", "", string.ascii_letters + string.digits)
+_DIGIT = re.compile(r"\d")
 _WORDS = re.compile(r'("[^"\n]*"|[^\s"]+|")')  # a quoted string is one word
 
 
@@ -97,55 +98,56 @@ def _collapse(run: list[list[str]], lines: list[str]) -> list[str]:
     Returns ``lines`` itself when collapsing would not save tokens.
     """
     n = len(run)
-    if all(line == lines[0] for line in lines):
+    if lines.count(lines[0]) == n:
         return [f"{lines[0]} [x{n}]"]
     columns = list(zip(*run, strict=True))
-    varies = [column.count(column[0]) != n for column in columns]
-    fields = _fields(columns, varies)
-    pieces = ["[x", str(n), "] "]
+    varying = [k for k, column in enumerate(columns) if column.count(column[0]) != n]
+    if not all(k % 2 for k in varying):
+        return lines  # the spacing differs (never seen): a template could not rebuild it
+    fields = _fields(columns, varying)
+    first = run[0]
+    pieces = [f"[x{n}] "]
     constant = []
     k = 0
-    while k < len(columns):
-        end = fields.get(k)
-        if end is None:
-            pieces.append(columns[k][0])
-            constant.append(columns[k][0])
-            k += 1
-            continue
-        values = ["".join(parts[k:end]) for parts in run]
-        pieces.append("{" + "|".join(values) + "}")
+    for start, end in fields:
+        segment = "".join(first[k:start])
+        pieces.append(segment)
+        constant.append(segment)
+        pieces.append("{" + "|".join("".join(parts[start:end]) for parts in run) + "}")
         k = end
+    tail = "".join(first[k:])
+    pieces.append(tail)
+    constant.append(tail)
     # Collapsing writes the constant words once instead of n times and spends a brace or a
     # bar per value: worth it when the words saved outnumber the marks added.
     saved = (n - 1) * count_tokens("".join(constant))
     spent = len(fields) * (n + 1) + 3
-    if saved > spent:
-        return ["".join(pieces)]
     collapsed = "".join(pieces)
+    if saved > spent:
+        return [collapsed]
     if 3 * saved > spent and count_tokens(collapsed) < count_tokens("\n".join(lines)):
         return [collapsed]  # a close call: counted
     return lines
 
 
-def _fields(columns: list[tuple[str, ...]], varies: list[bool]) -> dict[int, int]:
-    """Start -> end (exclusive) of each field: a varying word with the words it must not be
-    cut from (the separators between, and neighbouring constant words holding a digit, such as
-    the date before a varying time: a timestamp is one fact)."""
-    out: dict[int, int] = {}
-    k = 1
-    while k < len(columns):
-        if not varies[k]:
-            k += 2
-            continue
+def _fields(columns: list[tuple[str, ...]], varying: list[int]) -> list[tuple[int, int]]:
+    """(start, end) column ranges of the fields: each varying word with the words it must not
+    be cut from (neighbouring constant words holding a digit, such as the date before a varying
+    time: a timestamp is one fact), separators between them included."""
+    varies = set(varying)
+    out: list[tuple[int, int]] = []
+    for k in varying:
+        if out and k < out[-1][1]:
+            continue  # inside the field before
         start, end = k, k + 1
-        while start - 2 >= 1 and _joins(columns[start - 2][0]) and not varies[start - 1]:
+        floor = out[-1][1] + 1 if out else 1
+        while start - 2 >= floor and _joins(columns[start - 2][0]):
             start -= 2
-        while end + 1 < len(columns) and (varies[end + 1] or _joins(columns[end + 1][0])):
+        while end + 1 < len(columns) and (end + 1 in varies or _joins(columns[end + 1][0])):
             end += 2
-        out[start] = end
-        k = end + 1
+        out.append((start, end))
     return out
 
 
 def _joins(word: str) -> bool:
-    return any(c.isdigit() for c in word)
+    return _DIGIT.search(word) is not None
