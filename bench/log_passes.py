@@ -62,6 +62,7 @@ QUALITY: list[tuple[str, Callable[[], log_samples.Sample], float]] = [
     ("kubernetes JSON log", lambda: log_samples.k8s_json_log(3000), 0.05),
     ("pytest -v, 3 failures", lambda: log_samples.pytest_output(400), 0.1),
     ("npm test (jest), 1 failure", lambda: log_samples.jest_output(60), 0.1),
+    ("mocha spec, 1 failure", lambda: log_samples.mocha_output(300), 0.1),
     ("cargo test, 2 failures", lambda: log_samples.cargo_output(400), 0.1),
     ("go test -v, 2 failures", lambda: log_samples.go_test_output(300), 0.1),
 ]
