@@ -8,10 +8,11 @@ one | it does). Two logistic models, per search mode, fitted on the dev conversa
   hits (``ranking.coverage``) in the namespace: positives are
   dev questions asked in their own conversation, negatives the same questions asked in the other
   dev conversation (questions about other people, a natural "nothing here" case);
-- the *rank* part (Platt scaling), over the normalised fused RRF score of each candidate: label 1
-  when the candidate is an evidence turn of the question.
+- the *rank* part (Platt scaling), over the normalised fused score of each candidate
+  (``ranking.fused_relevance`` with the default settings, neighbours included): label 1 when the
+  candidate is an evidence turn of the question.
 
-Ranking inside a query is unchanged (the gate is one number per query), so recall@10 is RRF's.
+Ranking inside a query is the fusion's (the gate is one number per query).
 Reported: the fits (paste into ``memory/ranking.py``'s ``CALIBRATIONS``), predicted vs observed
 relevance by bin on the held-out conversations, and per threshold the recall@10 kept and the
 share of nonsense queries (random letters, word salad, off-topic questions) with any hit.
@@ -35,12 +36,20 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compression_layer.memory.ranking import CALIBRATIONS, COVERAGE_OF, coverage, fts_query
+from compression_layer.memory.ranking import (
+    CALIBRATIONS,
+    COVERAGE_OF,
+    coverage,
+    fts_query,
+    fused_relevance,
+)
+from compression_layer.settings import MemorySettings
 from memory_locomo import DEV, load
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "memory_calibration.json"
-DEPTH, RRF_K = 50, 5
+DEPTH = 50
+MODES = ("hybrid", "dense", "bm25")
 Arr = npt.NDArray[np.float64]
 
 OFF_TOPIC = [
@@ -141,6 +150,10 @@ class Corpus:
         self.embed = embed
         self.matrix = embed(texts, batch_size=64)
 
+    def following(self, cid: str) -> dict[int, int]:
+        pks = self.pks[cid].tolist()
+        return dict(itertools.pairwise(pks))
+
     @staticmethod
     def token(cid: str) -> str:
         return "n" + cid.encode("utf-8").hex()
@@ -165,12 +178,21 @@ class Corpus:
         return dense, lexical
 
 
-def fused(dense_rank: Arr, bm25_rank: Arr, mode: str) -> Arr:
-    """Normalised RRF (1: first in every list used), as ``ranking.fused_relevance`` computes."""
-    d = np.where(dense_rank > 0, 1 / (RRF_K + dense_rank), 0.0) if mode != "bm25" else 0.0
-    b = np.where(bm25_rank > 0, 1 / (RRF_K + bm25_rank), 0.0) if mode != "dense" else 0.0
-    lists = 2 if mode == "hybrid" else 1
-    return np.asarray((d + b) * (RRF_K + 1) / lists, dtype=np.float64)
+def fused(
+    corpus: Corpus,
+    cid: str,
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    mode: str,
+) -> list[tuple[int, float]]:
+    """The store's fused scores for ``mode`` (``ranking.fused_relevance``, default settings,
+    in hybrid mode each BM25 hit lending to the next turn of its conversation)."""
+    lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
+    following = corpus.following(cid) if mode == "hybrid" else {}
+    settings = MemorySettings()
+    weights = [settings.dense_weight, settings.bm25_weight] if mode == "hybrid" else [1.0]
+    lending = [0.0, settings.neighbour_weight] if mode == "hybrid" else [0.0]
+    return fused_relevance(lists, weights, settings.rrf_k, following, lending)
 
 
 def gate_features(
@@ -192,8 +214,8 @@ def main() -> None:
     convs = list(turns)
     qvecs = corpus.embed([q["q"] for q in questions], batch_size=64)
     nonsense = nonsense_queries()
-    # Candidate rows: question, rank in each list, evidence label, dev flag.
-    cand: list[tuple[int, int, int, int, int]] = []
+    # Candidate rows per mode: question, fused score, evidence label, dev flag.
+    cand: dict[str, list[tuple[int, float, int, int]]] = {m: [] for m in MODES}
     # Gate rows: gate features, label (own conversation), dev flag (question and namespace).
     gate_rows: list[tuple[float, float, int, int]] = []
     for qi, (q, qv) in enumerate(zip(questions, qvecs, strict=True)):
@@ -205,12 +227,11 @@ def main() -> None:
             )
             if cid != q["conv"]:
                 continue
-            dr = {pk: r for r, (pk, _) in enumerate(dense, 1)}
-            br = {pk: r for r, (pk, _) in enumerate(lexical, 1)}
-            for pk in dict.fromkeys([p for p, _ in dense] + [p for p, _ in lexical]):
-                label = int(corpus.dia[pk - 1] in q["evidence"])
-                cand.append((qi, dr.get(pk, 0), br.get(pk, 0), label, int(q["conv"] in DEV)))
-    c = np.asarray(cand, dtype=np.float64)
+            for mode in MODES:
+                for pk, f in fused(corpus, cid, dense, lexical, mode):
+                    label = int(corpus.dia[pk - 1] in q["evidence"])
+                    cand[mode].append((qi, f, label, int(q["conv"] in DEV)))
+    cs = {m: np.asarray(rows, dtype=np.float64) for m, rows in cand.items()}
     g = np.asarray(gate_rows, dtype=np.float64)
     nonsense_feats: dict[str, Arr] = {}
     for kind, texts in nonsense.items():
@@ -223,15 +244,14 @@ def main() -> None:
     report: dict[str, Any] = {
         "data": "locomo_part_a.json",
         "dev_conversations": list(DEV),
-        "candidates": len(c),
+        "candidates": {m: len(c) for m, c in cs.items()},
         "command": "nice -n 10 .venv/bin/python bench/memory_calibrate.py",
         "modes": {},
     }
-    qi, dr, br, y, dev = c.T
-    for mode in ("hybrid", "dense", "bm25"):
+    for mode in MODES:
+        qi, f, y, dev = cs[mode].T
         gx, gy, gdev = gate_x(g[:, :2], mode), g[:, 2], g[:, 3] == 1
         gate = LogisticRegression(C=10.0, max_iter=1000).fit(gx[gdev], gy[gdev])
-        f = fused(dr, br, mode)
         keep = f > 0
         train = keep & (dev == 1)
         rank = LogisticRegression(C=100.0, max_iter=1000).fit(f[train, None], y[train])
@@ -241,7 +261,10 @@ def main() -> None:
             "rank_bias": round(float(rank.intercept_[0]), 3),
             "rank_slope": round(float(rank.coef_[0][0]), 3),
         }
-        report["modes"][mode] = {"fit": fit, **evaluate(mode, c, g, nonsense_feats, rank, gate)}
+        report["modes"][mode] = {
+            "fit": fit,
+            **evaluate(mode, cs[mode], g, nonsense_feats, rank, gate),
+        }
         print(mode, json.dumps(report["modes"][mode]["fit"]))
     report["in_use"] = {m: vars(cal) for m, cal in CALIBRATIONS.items()}
     OUT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -257,8 +280,7 @@ def evaluate(
     gate: LogisticRegression,
 ) -> dict[str, Any]:
     """Held-out calibration by bin, and recall@10 kept / nonsense any-hit share per threshold."""
-    qi, dr, br, y, dev = c.T
-    f = fused(dr, br, mode)
+    qi, f, y, dev = c.T
     own = g[:, 2] == 1
     gate_own = gate.predict_proba(gate_x(g[own, :2], mode))[:, 1]  # one per question, in order
     score = gate_own[qi.astype(int)] * rank.predict_proba(f[:, None])[:, 1]

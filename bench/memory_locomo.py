@@ -131,10 +131,21 @@ def cheap_embedder(texts: list[str]) -> Vec:
     return out
 
 
-async def ask(store: MemoryStore, questions: list[dict[str, Any]], mode: str) -> list[list[str]]:
+async def ask(
+    store: MemoryStore,
+    questions: list[dict[str, Any]],
+    mode: str,
+    min_score: float | None = None,
+) -> list[list[str]]:
     out = []
     for q in questions:
-        hits = await store.search(q["q"], namespace=q["conv"], k=10, mode=mode)  # type: ignore[arg-type]
+        hits = await store.search(
+            q["q"],
+            namespace=q["conv"],
+            k=10,
+            mode=mode,  # type: ignore[arg-type]
+            min_score=min_score,
+        )
         out.append([h.metadata["dia_id"] for h in hits])
     return out
 
@@ -159,6 +170,7 @@ async def retrieval(
     questions: list[dict[str, Any]],
     embedder: CachedMiniLM,
     compressor: CachedCompressor,
+    tuning: bool = True,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     n_turns = sum(len(v) for v in turns.values())
@@ -189,11 +201,30 @@ async def retrieval(
             }
             for mode in MODES:
                 cfg[mode] = split_recall(questions, await ask(store, questions, mode))
+            # The default min_score drops low-scored hits; without it every candidate counts.
+            cfg["hybrid_min_score_0"] = split_recall(
+                questions, await ask(store, questions, "hybrid", min_score=0.0)
+            )
             if name == "compressed_embed_original":
-                results["tuning"] = await tune(store, questions)
+                cfg["nonsense_any_hit"] = await nonsense(store, list(turns))
+                if tuning:
+                    results["tuning"] = await tune(store, questions)
                 results["tokens_top10"] = await injected(store, questions)
             results[name] = cfg
     return results
+
+
+async def nonsense(store: MemoryStore, namespaces: list[str]) -> dict[str, float]:
+    """Share of nonsense queries (``memory_calibrate.nonsense_queries``) with any hit."""
+    from memory_calibrate import nonsense_queries
+
+    out = {}
+    for kind, texts in nonsense_queries().items():
+        found = 0
+        for i, text in enumerate(texts):
+            found += bool(await store.search(text, namespace=namespaces[i % len(namespaces)]))
+        out[kind] = round(found / len(texts), 3)
+    return out
 
 
 async def tune(store: MemoryStore, questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,6 +340,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     parser.add_argument("--skip-retrieval", action="store_true")
+    parser.add_argument("--no-tuning", action="store_true", help="skip the fusion grid")
     parser.add_argument("--no-compress", action="store_true", help="identity compressor")
     parser.add_argument("--throughput-n", type=int, default=1000, help="turns for the store rate")
     args = parser.parse_args()
@@ -330,7 +362,9 @@ async def main() -> None:
         tmp = Path(tmpdir)
         if not args.skip_retrieval:
             embedder, compressor = CachedMiniLM(), CachedCompressor(not args.no_compress)
-            report["retrieval"] = await retrieval(tmp, turns, questions, embedder, compressor)
+            report["retrieval"] = await retrieval(
+                tmp, turns, questions, embedder, compressor, not args.no_tuning
+            )
             engines: dict[str, int] = {}
             for result in filter(None, compressor.cache.values()):
                 label = f"{result.engine}:{result.adapter or '-'}"

@@ -145,3 +145,25 @@ def test_newer_first_puts_a_contradicting_newer_statement_first() -> None:
     # In another scope (the caller folds it into the namespace key) nothing moves.
     items[2] = Version("ns\x1fbob", items[2].content, items[2].created_at)
     assert newer_first(items, vectors) == ([0, 1, 2], {})
+
+
+def test_a_listed_item_lends_a_share_of_its_fused_score_to_its_follower() -> None:
+    dense = [(1, 0.9), (5, 0.5), (6, 0.4)]
+    lexical = [(1, 7.0), (5, 3.0)]
+    alone = dict(fused_relevance([dense, lexical], [1.0, 1.0], 5))
+    lent = dict(fused_relevance([dense, lexical], [1.0, 1.0], 5, {1: 2, 5: 6}, [0.0, 0.5]))
+    assert alone[1] == lent[1] == 1.0 and lent[5] == alone[5]
+    # 2 is in no list: half of the lender's BM25 share (1 / 6 of 2 / 6 in all).
+    assert 2 not in alone and lent[2] == pytest.approx(0.25)
+    # 6 is listed itself and gains half of 5's BM25 share, but stays under 5.
+    assert alone[6] < lent[6] < lent[5]
+    assert dict(fused_relevance([dense, lexical], [1.0, 1.0], 5, {1: 2}, [0.0, 0.0])) == alone
+
+
+def test_a_follower_never_outranks_the_match_that_lifted_it() -> None:
+    # A two-memory store: both are in both lists, the second right after the first.
+    fused = fused_relevance(
+        [[(1, 0.9), (2, 0.8)], [(1, 5.0), (2, 4.0)]], [1.0, 1.0], 5, {1: 2}, [0.0, 5.0]
+    )
+    assert [pk for pk, _ in fused] == [1, 2]
+    assert fused[1][1] < fused[0][1]

@@ -120,7 +120,7 @@ def test_the_half_life_setting_must_be_positive() -> None:
     with pytest.raises(ValueError):
         MemorySettings(recency_half_life_days=0)
     assert MemorySettings().recency_half_life_days is None
-    assert MemorySettings().min_score == 0.01
+    assert MemorySettings().min_score == 0.005
 
 
 @pytest.mark.slow
@@ -165,3 +165,24 @@ async def test_minilm_ranks_the_newer_of_two_contradicting_memories_first(tmp_pa
         # The other user's memory is not corrected by u1's move.
         theirs = await store.search("Where does Alice live? Paris?", user_id="u2", min_score=0)
         assert [h.id for h in theirs] == [other.id] and theirs[0].superseded_by is None
+
+
+async def test_hybrid_search_lifts_the_memory_stored_after_a_match(
+    store: MemoryStore,
+) -> None:
+    question, answer, other = await store.store_many(
+        [
+            "Melanie asked what Caroline painted last weekend",
+            "a sunrise over the lake, with purple clouds",
+            "the bus timetable changes in winter",
+        ],
+        namespace="chat",
+    )
+    await store.store("Melanie painted too", namespace="elsewhere")
+    query = "what did Caroline paint last weekend"
+    lifted = {h.id: h.score for h in await store.search(query, namespace="chat")}
+    store.settings = store.settings.model_copy(update={"neighbour_weight": 0.0})
+    plain = {h.id: h.score for h in await store.search(query, namespace="chat")}
+    assert lifted[answer.id] > plain.get(answer.id, 0.0)
+    assert lifted[answer.id] > lifted.get(other.id, 0.0)
+    assert lifted[question.id] == plain[question.id]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -114,9 +114,9 @@ something else, so a store embedding with another model reports the normalised f
 (``fused_relevance``) instead and applies no default threshold."""
 
 CALIBRATIONS: dict[str, Calibration] = {
-    "hybrid": Calibration(-11.185, 14.56, 8.938, -6.165, 6.154),
+    "hybrid": Calibration(-11.185, 14.56, 8.938, -6.594, 6.66),
     "dense": Calibration(-10.795, 22.271, 0.0, -5.675, 4.369),
-    "bm25": Calibration(-6.612, 0.0, 14.462, -6.596, 5.788),
+    "bm25": Calibration(-6.612, 0.0, 14.462, -6.61, 5.774),
 }
 """Per search mode; from ``bench/memory_calibrate.py`` (see ``Calibration``)."""
 
@@ -162,16 +162,40 @@ def tied_ranks(scores: Sequence[float], tolerance: float = 1e-6) -> list[int]:
 
 
 def fused_relevance(
-    ranked_lists: Sequence[Sequence[tuple[int, float]]], weights: Sequence[float], k: int
+    ranked_lists: Sequence[Sequence[tuple[int, float]]],
+    weights: Sequence[float],
+    k: int,
+    following: Mapping[int, int] | None = None,
+    lending: Sequence[float] | None = None,
 ) -> list[tuple[int, float]]:
     """Weighted reciprocal rank fusion of (pk, score) lists (best first, ties sharing a rank),
-    scaled to [0, 1]: 1 for an item first in every list; best first, ties in first-seen order."""
+    scaled to [0, 1] by the most any item can get; best first, ties in first-seen order.
+
+    With ``following`` (pk -> the memory stored right after it) an item of list ``i`` also
+    lends ``lending[i]`` of its share to its follower, up to just under the lender's own
+    score: in a conversation the turn that answers a question often comes right after the
+    one that shares its words, and it never outranks the match that lifted it. The store
+    lends from the BM25 list only (``bench/memory_calibrate.py``).
+    """
+    lend = list(lending) if lending is not None and following else [0.0] * len(weights)
     top = sum(w / (k + 1) for w in weights)
-    fused: dict[int, float] = {}
-    for ranked, weight in zip(ranked_lists, weights, strict=True):
+    own: dict[int, float] = {}
+    lent: dict[int, float] = {}
+    lender: dict[int, int] = {}
+    for ranked, weight, share_lent in zip(ranked_lists, weights, lend, strict=True):
         ranks = tied_ranks([score for _, score in ranked])
         for (pk, _), rank in zip(ranked, ranks, strict=True):
-            fused[pk] = fused.get(pk, 0.0) + weight / (k + rank)
+            share = weight / (k + rank)
+            own[pk] = own.get(pk, 0.0) + share
+            after = following.get(pk) if following and share_lent else None
+            if after is not None:
+                lent[after] = lent.get(after, 0.0) + share_lent * share
+                lender.setdefault(after, pk)
+    fused = dict(own)
+    for pk, extra in lent.items():
+        mine = own.get(pk, 0.0)
+        cap = own[lender[pk]] * (1.0 - 1e-6)
+        fused[pk] = max(mine, min(mine + extra, cap))
     scaled = ((pk, min(f / top, 1.0) if top > 0 else 0.0) for pk, f in fused.items())
     return sorted(scaled, key=lambda kv: -kv[1])
 

@@ -125,6 +125,26 @@ class VectorIndex:
         only these pks."""
         return top_rows(self.pks, self.vectors, self.ascending, query, n, allowed)
 
+    def following(self, pks: Iterable[int], allowed: Iterable[int] | None = None) -> dict[int, int]:
+        """For each of ``pks`` in the index, the memory stored right after it in this namespace
+        (the next pk here; with ``allowed``, the next allowed one); empty unless ``ascending``."""
+        if not self.ascending or self.size == 0:
+            return {}
+        rows = self.pks
+        if allowed is not None:
+            rows = rows[positions(rows, True, np.unique(np.fromiter(allowed, dtype=np.int64)))]
+        wanted = np.fromiter(pks, dtype=np.int64)
+        if not len(rows) or not len(wanted):
+            return {}
+        at = np.searchsorted(rows, wanted, side="right")
+        out: dict[int, int] = {}
+        for pk, i in zip(wanted.tolist(), at.tolist(), strict=True):
+            # Only a pk of this index has a follower here (a bm25 hit of no vector does not).
+            j = i - 1
+            if i < len(rows) and j >= 0 and rows[j] == pk:
+                out[pk] = int(rows[i])
+        return out
+
     def above(
         self, queries: FloatMatrix, threshold: float, limit: int
     ) -> list[list[tuple[int, float]]]:

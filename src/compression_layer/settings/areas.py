@@ -71,12 +71,20 @@ class MemorySettings(AreaSettings):
     dense_weight: float = Field(1.0, ge=0.0, description="weight of the dense list in fusion")
     bm25_weight: float = Field(1.0, ge=0.0, description="weight of the BM25 list in fusion")
     candidates: int = Field(50, gt=0, description="depth of each list before fusion (min k)")
+    neighbour_weight: float = Field(
+        0.7,
+        ge=0.0,
+        description="hybrid search: a BM25 hit lends this share of its fusion score to the "
+        "memory stored right after it in the namespace (a conversation's next turn; tuned on "
+        "LoCoMo dev); 0: off",
+    )
     min_score: float = Field(
-        0.01,
+        0.005,
         ge=0.0,
         le=1.0,
         description="search hits scoring below this are dropped (scores are calibrated "
-        "P(relevant); 0.01 keeps LoCoMo recall@10 and drops nonsense queries' hits, see bench)",
+        "P(relevant); the largest floor that keeps LoCoMo dev recall@10 within half a point, "
+        "and no hit for random-letter or word-salad queries: bench/memory_calibrate.py)",
     )
     recency_half_life_days: float | None = Field(
         None,
