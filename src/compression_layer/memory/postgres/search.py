@@ -182,17 +182,22 @@ async def bm25(
         total, avg_len = await vectors.namespace_stats(conn, namespace)
         visible, vis_params = pg_where(flt, "m", namespace)
         where = f"m.namespace = %s AND {visible}"
-        params: list[Any] = [words, namespace, *vis_params]
+        params: list[Any] = [None, namespace, *vis_params]
         if tags:
             where += " AND m.tags @> %s::jsonb"
             params.append(json.dumps(tags, ensure_ascii=False))
+        # One branch per word, each its own GIN bitmap scan: a join of the words with the
+        # table was planned as a scan of every memory (68 ms at 100k).
+        branch = (
+            "SELECT {i} AS term, m.pk, m.doc_len FROM memories m "
+            f"WHERE m.fts @@ plainto_tsquery('english', %s) AND {where}"
+        )
+        branches = " UNION ALL ".join(branch.format(i=i) for i in range(len(words)))
+        params = [p for w in words for p in (w, *params[1:])]
         norm = f"{BM25_K1} * ({1 - BM25_B} + {BM25_B} * h.doc_len / %s)"
         params += [max(total, 1), max(avg_len, 1.0), depth]
         sql = (
-            "WITH terms AS MATERIALIZED (SELECT DISTINCT plainto_tsquery('english', w) AS q "
-            "FROM unnest(%s::text[]) AS w), "
-            "hits AS MATERIALIZED (SELECT t.q::text AS term, m.pk, m.doc_len FROM terms t "
-            f"JOIN memories m ON m.fts @@ t.q WHERE {where}), "
+            f"WITH hits AS MATERIALIZED ({branches}), "
             "df AS (SELECT term, count(*) AS n FROM hits GROUP BY term) "
             "SELECT h.pk, sum(ln(1 + (%s - df.n + 0.5) / (df.n + 0.5)) "
             f"* {BM25_K1 + 1} / (1 + {norm})) AS score "

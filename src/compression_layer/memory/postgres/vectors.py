@@ -115,6 +115,7 @@ class PgVectors:
         tags: list[str] | None = None,
         exact: bool | None = None,
         flt: MemoryFilter | None = None,
+        ef_search: int | None = None,
     ) -> list[tuple[int, float]]:
         """The ``n`` memories of ``namespace`` (carrying all ``tags``) nearest to a unit-norm
         ``query``, as (pk, cosine) best first. ``exact``: force (True) or forbid (False) the
@@ -139,7 +140,7 @@ class PgVectors:
             rows = await fetchall(conn, sql, params)
         else:
             async with conn.transaction():
-                ef = max(EF_SEARCH_MIN, 2 * n)
+                ef = ef_search or max(EF_SEARCH_MIN, 2 * n)
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
                 await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
                 rows = await fetchall(conn, sql, params)
