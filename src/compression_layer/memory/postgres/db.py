@@ -126,9 +126,11 @@ class PgDatabase:
             return await cur.fetchone()
 
 
-async def fetchall(conn: Conn, sql: str, params: Any = None) -> list[DictRow]:
-    cur = await conn.execute(sql, params)  # type: ignore[arg-type]
-    return await cur.fetchall()
+async def fetchall(conn: Conn, sql: str, params: Any = None, binary: bool = False) -> list[DictRow]:
+    """Rows of ``sql``; ``binary`` results skip text parsing (numbers, vectors as real[])."""
+    async with conn.cursor(binary=binary) as cur:
+        await cur.execute(sql, params)  # type: ignore[arg-type]
+        return await cur.fetchall()
 
 
 async def fetchone(conn: Conn, sql: str, params: Any = None) -> DictRow | None:

@@ -203,7 +203,7 @@ async def bm25(
             f"* {BM25_K1 + 1} / (1 + {norm})) AS score "
             "FROM hits h JOIN df USING (term) GROUP BY h.pk ORDER BY score DESC, h.pk LIMIT %s"
         )
-        rows = await fetchall(conn, sql, params)
+        rows = await fetchall(conn, sql, params, binary=True)
     return [(int(r["pk"]), float(r["score"])) for r in rows]
 
 

@@ -137,13 +137,13 @@ class PgVectors:
         )
         params.append(n)
         if exact:
-            rows = await fetchall(conn, sql, params)
+            rows = await fetchall(conn, sql, params, binary=True)
         else:
             async with conn.transaction():
                 ef = ef_search or max(EF_SEARCH_MIN, 2 * n)
                 await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
                 await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                rows = await fetchall(conn, sql, params)
+                rows = await fetchall(conn, sql, params, binary=True)
         pairs = sorted(((int(r["pk"]), float(r["d"])) for r in rows), key=lambda t: (t[1], t[0]))
         return [(pk, 1.0 - d) for pk, d in pairs]
 
