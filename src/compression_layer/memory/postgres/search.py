@@ -96,7 +96,13 @@ async def run_search(
         "bm25": [1.0],
         "hybrid": [settings.dense_weight, settings.bm25_weight],
     }[mode]
-    fused = fused_relevance(lists, weights, settings.rrf_k)
+    following: dict[int, int] = {}
+    lending = [0.0] * len(lists)
+    # Hybrid only, BM25 lends (as SQLite's search; see ranking.fused_relevance).
+    if mode == "hybrid" and dense and lexical and settings.neighbour_weight > 0:
+        following = await followers(db, vectors, namespace, [pk for pk, _ in lexical], wanted, flt)
+        lending = [0.0, settings.neighbour_weight]
+    fused = fused_relevance(lists, weights, settings.rrf_k, following, lending)
     candidates = [pk for pk, _ in fused]
     # Every row a score may need (contents for coverage, times for decay and ties, vectors
     # for corrections) in one query.
@@ -142,6 +148,33 @@ async def run_search(
     if max_tokens is None:
         return hits[:k]
     return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+
+
+async def followers(
+    db: PgDatabase,
+    vectors: PgVectors,
+    namespace: str,
+    pks: list[int],
+    tags: list[str],
+    flt: MemoryFilter | None,
+) -> dict[int, int]:
+    """For each of ``pks``, the memory stored right after it among those the search may return
+    (same namespace, visible under ``flt``, carrying ``tags``, embedded by this store's model),
+    as SQLite's ``VectorIndex.following``: one index probe per pk."""
+    visible, vis_params = pg_where(flt, "m", namespace)
+    where = f"m.namespace = %s AND m.embed_model = %s AND {visible}"
+    params: list[Any] = [namespace, vectors.model, *vis_params]
+    if tags:
+        where += " AND m.tags @> %s::jsonb"
+        params.append(json.dumps(tags, ensure_ascii=False))
+    sql = (
+        "SELECT l.pk, (SELECT m.pk FROM memories m WHERE m.pk > l.pk AND "
+        f"{where} ORDER BY m.pk LIMIT 1) AS next FROM unnest(%s::bigint[]) AS l(pk) "
+        f"WHERE EXISTS (SELECT 1 FROM memories m WHERE m.pk = l.pk AND {where})"
+    )
+    async with db.connection() as conn:
+        rows = await fetchall(conn, sql, [*params, pks, *params], binary=True)
+    return {int(r["pk"]): int(r["next"]) for r in rows if r["next"] is not None}
 
 
 def _lexical_top(lexical: list[tuple[int, float]]) -> list[int]:
@@ -230,7 +263,22 @@ def corrections_first(
     if len(have) < 2:
         return hits
     matrix = np.stack([v for v in vecs if v is not None]).astype(np.float32)
-    items = [Version(hits[i].namespace, hits[i].content, created[i]) for i in have]
+    # Versions and contradictions are only looked for within one scope of one namespace.
+    items = [
+        Version(
+            "\x1f".join(
+                [
+                    hits[i].namespace,
+                    hits[i].user_id or "",
+                    hits[i].agent_id or "",
+                    hits[i].run_id or "",
+                ]
+            ),
+            hits[i].content,
+            created[i],
+        )
+        for i in have
+    ]
     order, superseded = newer_first(items, matrix)
     if not superseded and order == list(range(len(have))):
         return hits
