@@ -187,6 +187,9 @@ def search_cmd(
     tag: TagOpt = None,
     max_tokens: Annotated[int | None, typer.Option(help="token budget of the hits")] = None,
     mode: Annotated[str, typer.Option(help="hybrid | dense | bm25")] = "hybrid",
+    min_score: Annotated[
+        float | None, typer.Option(help="drop hits scoring below this (0-1; default: setting)")
+    ] = None,
     original: Annotated[bool, typer.Option(help="print originals, not compressed")] = False,
     user: UserOpt = None,
     agent: AgentOpt = None,
@@ -208,6 +211,7 @@ def search_cmd(
             tags=tag,
             max_tokens=max_tokens,
             mode=search_mode,
+            min_score=min_score,
             **scope,
         ),
     )

@@ -214,6 +214,10 @@ async def memory_search(
     max_tokens: Annotated[
         int | None, Field(gt=0, description="Stop adding hits once their texts reach this budget")
     ] = None,
+    min_score: Annotated[
+        float | None,
+        Field(ge=0, le=1, description="Drop hits less likely than this to be relevant (0-1)"),
+    ] = None,
     user_id: UserId = None,
     agent_id: AgentId = None,
     run_id: RunId = None,
@@ -235,7 +239,13 @@ async def memory_search(
         store = await memory_of(ctx)
         scoped = scope_args(store, user_id, agent_id, run_id, filters, all_scopes)
         hits = await store.search(
-            query, namespace=namespace, k=k, tags=tags, max_tokens=max_tokens, **scoped
+            query,
+            namespace=namespace,
+            k=k,
+            tags=tags,
+            max_tokens=max_tokens,
+            **({} if min_score is None else {"min_score": min_score}),
+            **scoped,
         )
         out = [
             MemoryHit(
