@@ -151,9 +151,13 @@ def insert_params(p: Pending, model: str, vec: Vector) -> tuple[Any, ...]:
     )
 
 
-async def index_meta(conn: Conn, pk: int, namespace: str, metadata_json: str) -> None:
-    """(Re)index one memory's metadata in ``memory_meta`` (``filters.meta_entries``)."""
-    await conn.execute("DELETE FROM memory_meta WHERE memory_pk = %s", (pk,))
+async def index_meta(
+    conn: Conn, pk: int, namespace: str, metadata_json: str, fresh: bool = False
+) -> None:
+    """(Re)index one memory's metadata in ``memory_meta`` (``filters.meta_entries``);
+    ``fresh``: a memory just inserted, with no entries to replace."""
+    if not fresh:
+        await conn.execute("DELETE FROM memory_meta WHERE memory_pk = %s", (pk,))
     entries = meta_entries(metadata_json)
     if entries:
         async with conn.cursor() as cur:
@@ -207,48 +211,68 @@ async def write_rows(
     """Insert new items and update those with a ``pk``; their pks are set on return. Metadata
     is indexed and every change goes to the history (inserts as ``action``), as in SQLite."""
     changes: list[Change] = []
-    for p in items:
-        vec = vectors[p.embed_hash]
-        if p.pk is None:
-            cur = await conn.execute(INSERT_SQL, insert_params(p, model, vec))
-            row = await cur.fetchone()
-            assert row is not None
-            p.pk = int(row["pk"])
-            changes.append((p.id, action, {}, actor, p.created_at))
-        else:
-            old = await fetchall(conn, f"SELECT {COLUMNS} FROM memories WHERE pk = %s", (p.pk,))
-            await conn.execute(
-                UPDATE_SQL,
-                (
-                    *p.scope,
-                    p.content,
-                    p.compressed,
-                    p.engine,
-                    p.adapter,
-                    p.domain,
-                    p.tokens_original,
-                    p.tokens_compressed,
-                    p.content_hash,
-                    p.embed_hash,
-                    model,
-                    json.dumps(p.tags, ensure_ascii=False),
-                    p.metadata_json,
-                    p.updated_at,
-                    int(vec.shape[0]),
-                    vector_text(vec),
-                    p.pk,
-                ),
+    inserts = [p for p in items if p.pk is None]
+    if inserts:
+        # One pipelined batch: a round trip per row cost more than the row.
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                INSERT_SQL,
+                [insert_params(p, model, vectors[p.embed_hash]) for p in inserts],
+                returning=True,
             )
-            if old:
-                new_state = {
-                    "content": p.content,
-                    "tags": p.tags,
-                    "metadata": json.loads(p.metadata_json),
-                    **dict(zip(SCOPE_FIELDS, p.scope, strict=True)),
-                }
-                found = diff(row_state(old[0]), new_state)
-                if found:
-                    changes.append((p.id, "update", found, actor, p.updated_at))
+            for p in inserts:
+                row = await cur.fetchone()
+                assert row is not None
+                p.pk = int(row["pk"])
+                changes.append((p.id, action, {}, actor, p.created_at))
+                cur.nextset()
+        entries = [
+            (p.pk, p.namespace, *entry) for p in inserts for entry in meta_entries(p.metadata_json)
+        ]
+        if entries:
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    "INSERT INTO memory_meta (memory_pk, namespace, key, kind, num, text) "
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    entries,
+                )
+    for p in items:
+        if p.pk is None or any(p is q for q in inserts):
+            continue
+        vec = vectors[p.embed_hash]
+        old = await fetchall(conn, f"SELECT {COLUMNS} FROM memories WHERE pk = %s", (p.pk,))
+        await conn.execute(
+            UPDATE_SQL,
+            (
+                *p.scope,
+                p.content,
+                p.compressed,
+                p.engine,
+                p.adapter,
+                p.domain,
+                p.tokens_original,
+                p.tokens_compressed,
+                p.content_hash,
+                p.embed_hash,
+                model,
+                json.dumps(p.tags, ensure_ascii=False),
+                p.metadata_json,
+                p.updated_at,
+                int(vec.shape[0]),
+                vector_text(vec),
+                p.pk,
+            ),
+        )
+        if old:
+            new_state = {
+                "content": p.content,
+                "tags": p.tags,
+                "metadata": json.loads(p.metadata_json),
+                **dict(zip(SCOPE_FIELDS, p.scope, strict=True)),
+            }
+            found = diff(row_state(old[0]), new_state)
+            if found:
+                changes.append((p.id, "update", found, actor, p.updated_at))
         await index_meta(conn, p.pk, p.namespace, p.metadata_json)
     await record(conn, changes)
 

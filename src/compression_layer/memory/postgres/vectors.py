@@ -147,6 +147,41 @@ class PgVectors:
         pairs = sorted(((int(r["pk"]), float(r["d"])) for r in rows), key=lambda t: (t[1], t[0]))
         return [(pk, 1.0 - d) for pk, d in pairs]
 
+    async def nearest_many(
+        self,
+        conn: Conn,
+        namespace: str,
+        queries: list[Vector],
+        n: int,
+        flt: MemoryFilter | None = None,
+    ) -> list[list[tuple[int, float]]]:
+        """``nearest`` for several queries in one statement (a LATERAL probe each): the
+        near-duplicate check of a batch costs one round trip, not one per item."""
+        if not queries:
+            return []
+        dim = int(queries[0].shape[0])
+        big = await self.namespace_size(conn, namespace) >= HNSW_MIN_ROWS
+        exact = not (big and await self.has_hnsw(conn, dim))
+        col = "m.embedding" if exact else f"m.embedding::vector({dim})"
+        qv = "q.v::vector" if exact else f"q.v::vector({dim})"
+        visible, vis_params = pg_where(flt, "m", namespace)
+        where = f"m.namespace = %s AND m.embed_model = %s AND m.embed_dim = %s AND {visible}"
+        sql = (
+            "SELECT q.i, c.pk, c.d FROM unnest(%s::text[]) WITH ORDINALITY AS q(v, i) "
+            f"CROSS JOIN LATERAL (SELECT m.pk, {col} <=> {qv} AS d FROM memories m "
+            f"WHERE {where} ORDER BY d LIMIT %s) c"
+        )
+        params = [[vector_text(v) for v in queries], namespace, self.model, dim, *vis_params, n]
+        async with conn.transaction():
+            if not exact:
+                await conn.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH_MIN, 2 * n)}")
+                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            rows = await fetchall(conn, sql, params, binary=True)
+        out: list[list[tuple[int, float]]] = [[] for _ in queries]
+        for r in rows:
+            out[int(r["i"]) - 1].append((int(r["pk"]), 1.0 - float(r["d"])))
+        return [sorted(found, key=lambda t: (-t[1], t[0])) for found in out]
+
     def maybe_build(self, db: PgDatabase, dim: int, rows: int) -> None:
         """Start building the HNSW index of ``dim`` in the background once ``rows`` reach the
         threshold (at most one build at a time in this process)."""

@@ -172,12 +172,10 @@ class PgWriter:
         for (ns, scope), items in groups.items():
             flt = MemoryFilter(user_id=scope[0], agent_id=scope[1], run_id=scope[2])
             matrix = np.stack([vecs[p.embed_hash] for p in items])
-            stored: list[list[tuple[int, float]]] = []
-            for p in items:
-                near = await self.vectors.nearest(
-                    conn, ns, vecs[p.embed_hash], NEAR_CANDIDATES, flt=flt
-                )
-                stored.append([(pk, sim) for pk, sim in near if sim >= threshold])
+            found = await self.vectors.nearest_many(
+                conn, ns, [vecs[p.embed_hash] for p in items], NEAR_CANDIDATES, flt
+            )
+            stored = [[(pk, sim) for pk, sim in near if sim >= threshold] for near in found]
             rows = await rows_by_pk(conn, (pk for near in stored for pk, _ in near))
             shaped = {pk: sqlite_shaped(r) for pk, r in rows.items()}
             out.accepted.extend(decide(items, matrix, stored, shaped, settings, out))  # type: ignore[arg-type]
