@@ -6,15 +6,18 @@ text). Every question of categories 1-4 is asked in its namespace; a question is
 an evidence turn is among the top k (evidence strings with ``;`` hold several ids). Reported for
 dense only, BM25 only and hybrid; for memories embedded from the original vs the compressed
 text; and the tokens injected by the top 10 (compressed vs the originals of the same hits).
-Fusion weights were tuned on conversations conv-26 and conv-30 (``dev``) and are also reported
-on the other three (``test``).
+Fusion weights, the neighbour weight and the score calibration were tuned on conversations
+conv-26 and conv-30 (``dev``, see ``bench/memory_calibrate.py``) and are also reported on the
+other three (``test``). Recall is measured at the default ``min_score`` and without a floor
+(``hybrid_min_score_0``), and ``nonsense_any_hit`` is the share of random-letter, word-salad and
+off-topic queries that still get a hit through the store.
 
 Speed: store throughput with the real compressor + MiniLM, and the store's own path (cheap
 vectors, no compression) at 1k / 10k / 100k memories in one namespace, with search p50 through
 the real ``MemoryStore.search`` (exact numpy dense + FTS5 BM25 + fusion + row fetch); the MiniLM
 query embedding p50 is measured apart and added for the end-to-end figure.
 
-    nice -n 10 .venv/bin/python bench/memory_locomo.py [--sizes 1000 10000 100000]
+    nice -n 10 .venv/bin/python bench/memory_locomo.py [--sizes 1000 10000 100000] [--no-tuning]
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ class CachedMiniLM:
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         if missing:
             start = time.perf_counter()
-            vecs = self._embed(missing, batch_size=64)
+            vecs = self._embed(missing)
             self.seconds += time.perf_counter() - start
             self.embedded += len(missing)
             self.cache.update(zip(missing, vecs, strict=True))

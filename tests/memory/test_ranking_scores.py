@@ -119,6 +119,11 @@ def test_short_statements_about_one_subject_with_other_facts_contradict(old: str
         ("Alice lives in Paris.", "Alice lives in Paris, France."),  # adds, replaces nothing
         ("the meeting went well", "the meeting went badly"),  # no subject named
         (
+            "Caroline (8 May 2023): I went to the support group in Boston.",
+            "Caroline (9 June 2023): I went to a pride parade in Denver.",
+        ),  # a speaker label, not a subject: chat turns of one speaker
+        ("Alice met Bob on 3 May.", "Alice met Bob on 9 June."),  # only the dates differ
+        (
             "Caroline (8 May 2023): I went to the LGBTQ support group yesterday and it was so "
             "powerful, everyone shared their stories and I felt accepted for who I am.",
             "Caroline (9 June 2023): I went to a pride parade last week with friends from the "

@@ -348,27 +348,33 @@ CONTRADICTION_SIMILARITY = 0.6
 _STATEMENT_WORDS = 25  # longer texts (chat turns, notes) hold several statements: not compared
 
 
-def _subject(found: list[facts.Fact]) -> str | None:
-    names = [f for f in found if f.kind == "name"]
-    return names[0].text.lower() if names and names[0].start <= 20 else None
+_SUBJECT = re.compile(r"[\"'“‘(\[]*([A-Z][\w-]*)(?:['’]s)?\s+[a-z]")
+_WHEN_KINDS = frozenset({"date", "time"})
+
+
+def _subject(text: str) -> str | None:
+    """The name a statement opens with, followed by a lower-case word ("Alice moved",
+    "Alice's sister"): "Caroline (8 May): I went..." opens with a speaker label instead."""
+    m = _SUBJECT.match(text.lstrip())
+    return m.group(1).lower() if m else None
 
 
 def contradicts(a: str, b: str) -> bool:
     """Whether two short statements say different things about the same subject.
 
-    Cheap and conservative: both at most 25 words, the same leading name (the subject), and
-    each holds a fact (name, number, date...) the other lacks ("Alice lives in Paris." /
-    "Alice moved to Berlin."), or they differ in a negation or another operator. The caller
-    checks that the two are similar (``CONTRADICTION_SIMILARITY``) and in the same scope.
+    Cheap and conservative: both at most 25 words, opening with the same name as subject,
+    and each holding a fact (a name, number, amount...; dates and times alone do not count:
+    entries are often stamped with one) the other lacks ("Alice lives in Paris." / "Alice
+    moved to Berlin."), or differing in a negation or another operator. The caller checks
+    that the two are similar (``CONTRADICTION_SIMILARITY``) and in the same scope.
     """
     if len(a.split()) > _STATEMENT_WORDS or len(b.split()) > _STATEMENT_WORDS:
         return False
-    fa, fb = facts.extract(a), facts.extract(b)
-    subject = _subject(fa)
-    if subject is None or subject != _subject(fb):
+    subject = _subject(a)
+    if subject is None or subject != _subject(b):
         return False
-    ta = {f.text.lower() for f in fa} - {subject}
-    tb = {f.text.lower() for f in fb} - {subject}
+    ta = {f.text.lower() for f in facts.extract(a) if f.kind not in _WHEN_KINDS} - {subject}
+    tb = {f.text.lower() for f in facts.extract(b) if f.kind not in _WHEN_KINDS} - {subject}
     if ta - tb and tb - ta:
         return True
     ops_a, ops_b = _spelled_out(a), _spelled_out(b)
