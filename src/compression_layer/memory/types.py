@@ -45,7 +45,9 @@ class Memory(BaseModel):
 
 
 class SearchHit(BaseModel):
-    """One search result, best first; ``score`` is the fused (or single-list) score."""
+    """One search result, best first; ``score`` (0..1) is the estimated probability that the
+    hit is relevant (calibrated for the packaged MiniLM; with another embedder, the fused rank
+    score scaled to 0..1)."""
 
     id: str
     namespace: str
