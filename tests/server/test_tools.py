@@ -26,6 +26,7 @@ TOOLS = {
     "memory_namespaces",
     "adapter_status",
     "retrieve",
+    "compress_documents",
 }
 
 

@@ -19,6 +19,7 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
+from compression_layer.server import documents_tool as dt
 from compression_layer.server import memory_admin as ma
 from compression_layer.server import memory_tools as mt
 from compression_layer.server import retrieve_tool as rt
@@ -51,6 +52,7 @@ TOOLS: list[tuple[Callable[..., Any], str, bool, bool, bool, bool]] = [
     (ct.compress_context, "Compress context", True, False, True, True),
     # open world: with `models` it calls external model APIs.
     (ct.validate_compression, "Validate a compression", True, False, True, True),
+    (dt.compress_documents, "Compress documents to a budget", True, False, True, False),
     (mt.memory_store, "Store a memory", False, False, False, False),
     (mt.memory_search, "Search memories", True, False, True, False),
     (mt.memory_get, "Get a memory", True, False, True, False),
