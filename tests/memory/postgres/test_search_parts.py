@@ -66,3 +66,68 @@ async def pk_of(store: PostgresMemoryStore, memory_id: str) -> dict[str, object]
     row = await store.pg.fetchone("SELECT pk FROM memories WHERE id = %s", (memory_id,))
     assert row is not None
     return dict(row)
+
+
+async def postings_as_derived(store: PostgresMemoryStore) -> tuple[list[tuple[object, ...]], ...]:
+    """``memory_terms`` as the triggers keep it, and as it should be: every distinct lexeme of
+    every live memory, with its namespace, scope and length."""
+    cols = "namespace, term, pk, doc_len, user_id, agent_id, run_id"
+    kept = await store.pg.fetchall(f"SELECT {cols} FROM memory_terms ORDER BY {cols}")
+    derived = await store.pg.fetchall(
+        f"SELECT {cols} FROM (SELECT m.namespace, t AS term, m.pk, m.doc_len, m.user_id, "
+        "m.agent_id, m.run_id FROM memories m, unnest(tsvector_to_array(m.fts)) AS t "
+        f"WHERE m.deleted_at IS NULL) AS d ORDER BY {cols}"
+    )
+    return [tuple(r.values()) for r in kept], [tuple(r.values()) for r in derived]
+
+
+async def test_postings_follow_every_change_and_match_the_gin_path(pg_url: str) -> None:
+    settings = MemorySettings(near_duplicate_policy="keep")
+    async with MemoryStore.open(
+        pg_url, settings=settings, compressor=FakeCompressor(), embedder=FakeEmbedder()
+    ) as opened:
+        store = opened
+        assert isinstance(store, PostgresMemoryStore)
+        words = ["lisbon", "porto", "trip", "budget", "train", "e-mail", "hotel", "museum"]
+        texts = [
+            f"{words[i % 8]} {words[(i * 3) % 8]} plan {i} with {words[(i * 5 + 1) % 8]} notes"
+            for i in range(40)
+        ]
+        mems = await store.store_many(texts, compress=False)
+        await store.store_many(
+            [{"content": "lisbon trip for zed", "tags": ["museum"]}], user_id="zed"
+        )
+        await store.store("porto budget in another namespace", namespace="other")
+        kept, derived = await postings_as_derived(store)
+        assert kept == derived and len(kept) > 40 * 4
+        gone = {await pk_int(store, m.id) for m in (mems[3], mems[5])}
+        # Content edits, scope moves, soft deletes, restores, purges, namespace deletes.
+        await store.update(mems[0].id, content="a museum visit in Porto by train")
+        await store.update(mems[1].id, scope={"user_id": "zed"})
+        await store.update(mems[2].id, tags=["hotel", "budget"])
+        await store.delete(mems[3].id)
+        await store.delete(mems[4].id)
+        await store.restore(mems[4].id)
+        await store.delete(mems[5].id)
+        await store.purge(older_than_days=0)
+        await store.delete_namespace("other")
+        kept, derived = await postings_as_derived(store)
+        assert kept == derived
+        assert gone and not [r for r in kept if r[2] in gone]
+        # The posting path gives the GIN path's list and scores, for every scope rule.
+        queries = ["Lisbon trip budget", "e-mail about the hotel", "museum Porto train plan 7"]
+        filters = [None, MemoryFilter(user_id="zed"), MemoryFilter(all_scopes=True)]
+        for query in queries:
+            for flt in filters:
+                fast = await bm25(store.pg, store.pg_vectors, query, "default", 30, [], flt)
+                slow = await bm25(
+                    store.pg, store.pg_vectors, query, "default", 30, [], flt, postings=False
+                )
+                assert fast, (query, flt)
+                assert [pk for pk, _ in fast] == [pk for pk, _ in slow], (query, flt)
+                for (_, a), (_, b) in zip(fast, slow, strict=True):
+                    assert abs(a - b) < 1e-9
+
+
+async def pk_int(store: PostgresMemoryStore, memory_id: str) -> int:
+    return int((await pk_of(store, memory_id))["pk"])  # type: ignore[call-overload]

@@ -71,3 +71,19 @@ def pg_where(
         )
         params += ([namespace] if namespace is not None else []) + [c.key, *p]
     return " AND ".join(sql), params
+
+
+def pg_scope(flt: MemoryFilter | None, alias: str) -> tuple[str, list[Any]] | None:
+    """The scope part of ``pg_where`` on a table with the scope columns (``memory_terms``), or
+    None when ``flt`` has metadata conditions, which only ``pg_where`` can express."""
+    flt = flt or DEFAULT
+    if flt.conditions:
+        return None
+    sql, params = [], []
+    for name, value in zip(SCOPE_FIELDS, flt.scope, strict=True):
+        if value is not None:
+            sql.append(f"{alias}.{name} = %s")
+            params.append(value)
+        elif not flt.all_scopes:
+            sql.append(f"{alias}.{name} IS NULL")
+    return " AND ".join(sql) or "TRUE", params

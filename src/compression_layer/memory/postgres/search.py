@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,8 +14,8 @@ import numpy as np
 
 from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.filters import MemoryFilter
-from compression_layer.memory.postgres.db import PgDatabase, fetchall
-from compression_layer.memory.postgres.filters import pg_where
+from compression_layer.memory.postgres.db import Conn, PgDatabase, fetchall
+from compression_layer.memory.postgres.filters import pg_scope, pg_where
 from compression_layer.memory.postgres.rows import COLUMNS, Vector, as_vector
 from compression_layer.memory.postgres.vectors import PgVectors
 from compression_layer.memory.ranking import (
@@ -198,6 +199,7 @@ async def bm25(
     depth: int,
     tags: list[str],
     flt: MemoryFilter | None = None,
+    postings: bool = True,
 ) -> list[tuple[int, float]]:
     """(pk, BM25) best first over the query's content words (those of ``ranking.fts_query``,
     stemmed by Postgres' english configuration), a document matching any of them.
@@ -211,8 +213,13 @@ async def bm25(
     words = query_words(query)
     if not words:
         return []
+    # The posting table serves every search without tags or metadata conditions; ``postings``
+    # False forces the GIN path (tests and the bench compare the two).
+    scope = pg_scope(flt, "t") if postings and not tags else None
     async with db.connection() as conn:
         total, avg_len = await vectors.namespace_stats(conn, namespace)
+        if scope is not None:
+            return await _bm25_postings(conn, words, namespace, depth, scope, total, avg_len)
         visible, vis_params = pg_where(flt, "m", namespace)
         where = f"m.namespace = %s AND {visible}"
         params: list[Any] = [None, namespace, *vis_params]
@@ -227,16 +234,83 @@ async def bm25(
         )
         branches = " UNION ALL ".join(branch.format(i=i) for i in range(len(words)))
         params = [p for w in words for p in (w, *params[1:])]
-        norm = f"{BM25_K1} * ({1 - BM25_B} + {BM25_B} * h.doc_len / %s)"
         params += [max(total, 1), max(avg_len, 1.0), depth]
-        sql = (
-            f"WITH hits AS MATERIALIZED ({branches}), "
-            "df AS (SELECT term, count(*) AS n FROM hits GROUP BY term) "
-            "SELECT h.pk, sum(ln(1 + (%s - df.n + 0.5) / (df.n + 0.5)) "
-            f"* {BM25_K1 + 1} / (1 + {norm})) AS score "
-            "FROM hits h JOIN df USING (term) GROUP BY h.pk ORDER BY score DESC, h.pk LIMIT %s"
+        rows = await fetchall(conn, _score_sql(branches), params, binary=True)
+    return [(int(r["pk"]), float(r["score"])) for r in rows]
+
+
+def _score_sql(hits: str) -> str:
+    """BM25 over ``hits`` (term, pk, doc_len); parameters: namespace size, mean length, limit.
+    Every constant is float8 (a bare 0.75 is numeric, whose arithmetic cost 5x per row)."""
+    k1, b = f"{BM25_K1}::float8", f"{BM25_B}::float8"
+    norm = f"{k1} * (1::float8 - {b} + {b} * h.doc_len / %s::float8)"
+    return (
+        f"WITH hits AS MATERIALIZED ({hits}), "
+        "df AS (SELECT term, ln(1::float8 + (%s::float8 - count(*) + 0.5::float8) "
+        "/ (count(*) + 0.5::float8)) AS idf FROM hits GROUP BY term) "
+        f"SELECT h.pk, sum(df.idf * ({k1} + 1::float8) / (1::float8 + {norm})) AS score "
+        "FROM hits h JOIN df USING (term) GROUP BY h.pk ORDER BY score DESC, h.pk LIMIT %s"
+    )
+
+
+_PLAIN = re.compile(r"[a-z0-9]+")
+"""A word the english parser reads as one token: at most one lexeme, found in the query."""
+
+
+async def _bm25_postings(
+    conn: Conn,
+    words: list[str],
+    namespace: str,
+    depth: int,
+    scope: tuple[str, list[Any]],
+    total: int,
+    avg_len: float,
+) -> list[tuple[int, float]]:
+    """``bm25`` from the posting table (migration 4) when no tag or metadata filter applies:
+    each word's postings are one index-only range of ``memory_terms_key``, no memory row read.
+
+    A word is matched as ``plainto_tsquery`` matches it (every lexeme the english configuration
+    makes of it, a stop word none), so the list and its scores are the GIN path's. A plain word
+    (letters and digits) is stemmed inside the query; another ('e-mail') is split into its
+    lexemes first, one round trip, and a memory must hold them all."""
+    lexemes: list[list[str] | None] = [None if _PLAIN.fullmatch(w) else [] for w in words]
+    odd = [w for w, lex in zip(words, lexemes, strict=True) if lex is not None]
+    if odd:
+        cur = await conn.execute(
+            "SELECT tsvector_to_array(to_tsvector('english', w)) AS lexemes "
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i) ORDER BY i",
+            (odd,),
         )
-        rows = await fetchall(conn, sql, params, binary=True)
+        split = iter([list(r["lexemes"]) for r in await cur.fetchall()])
+        lexemes = [None if lex is None else next(split) for lex in lexemes]
+    where, scope_params = scope
+    branches: list[str] = []
+    params: list[Any] = []
+    for i, (word, lex) in enumerate(zip(words, lexemes, strict=True)):
+        if lex is None:
+            branches.append(
+                f"SELECT {i} AS term, t.pk, t.doc_len FROM memory_terms t WHERE t.namespace = %s "
+                "AND t.term = ANY(tsvector_to_array(to_tsvector('english'::regconfig, %s))) "
+                f"AND {where}"
+            )
+            params += [namespace, word, *scope_params]
+        elif len(lex) == 1:
+            branches.append(
+                f"SELECT {i} AS term, t.pk, t.doc_len FROM memory_terms t "
+                f"WHERE t.namespace = %s AND t.term = %s AND {where}"
+            )
+            params += [namespace, lex[0], *scope_params]
+        elif lex:
+            branches.append(
+                f"SELECT {i} AS term, t.pk, min(t.doc_len) AS doc_len FROM memory_terms t "
+                f"WHERE t.namespace = %s AND t.term = ANY(%s) AND {where} "
+                f"GROUP BY t.pk HAVING count(*) = {len(lex)}"
+            )
+            params += [namespace, lex, *scope_params]
+    if not branches:
+        return []
+    params += [max(total, 1), max(avg_len, 1.0), depth]
+    rows = await fetchall(conn, _score_sql(" UNION ALL ".join(branches)), params, binary=True)
     return [(int(r["pk"]), float(r["score"])) for r in rows]
 
 
