@@ -608,6 +608,12 @@ def expected_part(original: str, kind: str, selector: dict[str, str]) -> tuple[s
     elements, which loads to these); lines and matches as text. ``("substring", None)`` when
     the selector (a symbol) is only checked to be whole lines of the original.
     """
+    if kind == "jsonl" and selector.get("path", "$") == "$" and set(selector) <= {"path", "rows"}:
+        # JSON Lines rows are the original lines themselves, given back as written.
+        rows = [ln for ln in original.split("\n") if ln.strip()]
+        if "rows" in selector:
+            rows = [rows[i] for a, b in _ranges(selector["rows"]) for i in range(a, b + 1)]
+        return "text", "\n".join(rows)
     if "path" in selector or "rows" in selector:
         value = json_value(original, kind) if kind in ("json", "jsonl") else json.loads(original)
         value = json_at(value, selector.get("path", "$"))
