@@ -78,3 +78,34 @@ def test_checksum_mismatch_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_encoding() -> None:
     with pytest.raises(TokenizerError, match="unknown encoding"):
         tokens._load_ranks("p50k_base")
+
+
+_NASTY = ["\n", "\n\n", " ", "  ", "\t", "\r\n", "/", "//", ".", ",", "a", "Word", "12", "345",
+          "é", "日本", "'s", "-", '"', "{", "}", "x/", " /", "\u00a0", "\x1c", "😀"]  # fmt: skip
+
+
+@pytest.mark.parametrize("encoding_name", ["o200k_base", "cl100k_base"])
+def test_pieces_count_as_the_whole(encoding_name: str) -> None:
+    import random
+
+    enc = tokens.encoding(encoding_name)
+    rng = random.Random(5)
+    for _ in range(40):
+        text = "".join(rng.choice(_NASTY) for _ in range(4000))
+        parts = tokens.pieces(text, size=50)
+        assert "".join(parts) == text
+        assert len(parts) > 10
+        whole = len(enc.encode_ordinary(text))
+        assert sum(len(enc.encode_ordinary(p)) for p in parts) == whole
+
+
+def test_long_text_counted_on_threads_is_exact() -> None:
+    line = 'GET /api/v1/items?id=42 HTTP/1.1" 200 "Mozilla/5.0" took 12.5ms\n  at frame()\n'
+    text = line * (tokens.PARALLEL_CHARS // len(line) + 500)
+    exact = len(tokens.encoding().encode_ordinary(text))
+    assert tokens.count_tokens(text) == exact
+    assert tokens.count_tokens_later(text).result() == exact
+    assert tokens.count_tokens_upto(text, exact) == (exact, True)
+    low, complete = tokens.count_tokens_upto(text, 1000)
+    assert not complete and 1000 < low < exact
+    assert tokens.count_tokens_upto("short text", 1) == (2, True)

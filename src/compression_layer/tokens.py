@@ -15,8 +15,11 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import os
+import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from importlib import resources
 
@@ -130,11 +133,100 @@ def encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
         )
 
 
+PARALLEL_CHARS = 1 << 20
+"""Texts longer than this are counted in pieces on a small thread pool (the encoder releases the
+GIL), cut where the count is additive (see :func:`pieces`)."""
+_PIECE_CHARS = 256 * 1024
+_WORKERS = max(2, min(4, os.cpu_count() or 2))
+_pool: list[ThreadPoolExecutor] = []
+# A cut just after a newline is a pre-token boundary of both encodings when the next character
+# is neither whitespace nor '/' (the only characters a newline-ending pre-token can run on with):
+# no pattern reaches across it, so the count of the whole is the sum of the pieces' counts.
+_CUT = re.compile(r"\n(?=[!-.0-~])|(?<=[!-~])(?= [!-~])")
+
+
+def pieces(text: str, size: int = _PIECE_CHARS) -> list[str]:
+    """``text`` cut into pieces of about ``size`` characters whose token counts add up exactly.
+
+    A cut lies just after a newline followed by a printable ASCII character other than ``/``, or
+    just before a space between two printable ASCII characters: there every pre-token of
+    o200k_base and cl100k_base ends (newline-ending ones run on only over newlines and ``/``,
+    none runs from a non-space over a space), so the pieces encode as the whole does. Text
+    without such a place stays one piece.
+    """
+    out: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        found = _CUT.search(text, start + size)
+        if found is None:
+            break
+        out.append(text[start : found.end()])
+        start = found.end()
+    out.append(text[start:])
+    return out
+
+
+def _executor() -> ThreadPoolExecutor:
+    with _lock:
+        if not _pool:
+            _pool.append(ThreadPoolExecutor(_WORKERS, thread_name_prefix="count-tokens"))
+        return _pool[0]
+
+
+def _count_one(enc: tiktoken.Encoding, text: str) -> int:
+    return len(enc.encode_ordinary(text))
+
+
+class PendingCount:
+    """A token count under way on worker threads; :meth:`result` waits for it."""
+
+    def __init__(self, futures: list[Future[int]]) -> None:
+        self._futures = futures
+
+    def result(self) -> int:
+        return sum(f.result() for f in self._futures)
+
+
 def count_tokens(text: str, encoding_name: str = DEFAULT_ENCODING) -> int:
-    """Number of tokens of ``text`` in ``encoding_name``; special tokens count as plain text."""
+    """Number of tokens of ``text`` in ``encoding_name``; special tokens count as plain text.
+
+    Long texts are counted in pieces on worker threads (same result, see :func:`pieces`).
+    """
     if not text:
         return 0
-    return len(encoding(encoding_name).encode_ordinary(text))
+    if len(text) <= PARALLEL_CHARS:
+        return len(encoding(encoding_name).encode_ordinary(text))
+    return count_tokens_later(text, encoding_name).result()
+
+
+def count_tokens_later(text: str, encoding_name: str = DEFAULT_ENCODING) -> PendingCount:
+    """:func:`count_tokens` started on worker threads; the caller goes on, then ``result()``."""
+    enc = encoding(encoding_name)  # built and verified here: errors surface in the caller
+    if len(text) <= PARALLEL_CHARS:
+        done: Future[int] = Future()
+        done.set_result(len(enc.encode_ordinary(text)) if text else 0)
+        return PendingCount([done])
+    pool = _executor()
+    return PendingCount([pool.submit(_count_one, enc, part) for part in pieces(text)])
+
+
+def count_tokens_upto(
+    text: str, limit: int, encoding_name: str = DEFAULT_ENCODING
+) -> tuple[int, bool]:
+    """``(count, exact)``: the exact count when it is at most ``limit``; above ``limit`` a long
+    text's pieces are counted in order only until their sum exceeds it, and ``(partial sum,
+    False)`` is a lower bound that already does."""
+    if len(text) <= PARALLEL_CHARS:
+        return count_tokens(text, encoding_name), True
+    enc = encoding(encoding_name)
+    pool = _executor()
+    parts = pieces(text)
+    total = 0
+    for at in range(0, len(parts), _WORKERS):
+        total += sum(pool.map(_count_one, [enc] * _WORKERS, parts[at : at + _WORKERS]))
+        if total > limit and at + _WORKERS < len(parts):
+            return total, False
+    return total, True
 
 
 def encoding_for_model(model: str) -> str:

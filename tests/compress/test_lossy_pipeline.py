@@ -312,3 +312,34 @@ def test_large_inputs_do_not_list_facts_but_say_so(
     assert result.handle is not None
     assert result.facts_missing == [] and result.operators_missing == []
     assert any("facts and operators not listed" in note for note in result.notes)
+
+
+def _long_log() -> str:
+    lines = [
+        f"2024-05-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z INFO api request id={i} took {i % 97} ms"
+        if i % 500
+        else f"2024-05-01T10:00:00Z ERROR api request id={i} failed: timeout"
+        for i in range(24_000)
+    ]
+    text = "\n".join(lines) + "\n"
+    assert len(text) > 1_200_000  # counted in pieces, and the lossless count stops early
+    return text
+
+
+def test_long_input_token_counts_stay_exact(store: OriginalStore, tmp_path: Path) -> None:
+    from compression_layer.tokens import encoding
+
+    text = _long_log()
+    enc = encoding()
+    result = compress(text, rate=0.05, domain="log", originals=store)
+    assert result.handle
+    assert result.tokens_original == len(enc.encode_ordinary(text))
+    assert result.tokens_compressed == len(enc.encode_ordinary(result.compressed))
+    # When the lossy pass cannot run, the lossless output stands with its exact count.
+    (tmp_path / "blocked").mkdir()
+    lossless = compress(
+        text, rate=0.05, domain="log", originals=OriginalStore(tmp_path / "blocked")
+    )
+    assert lossless.handle is None
+    assert lossless.tokens_compressed == len(enc.encode_ordinary(lossless.compressed))
+    assert lossless.tokens_compressed > result.tokens_compressed

@@ -277,3 +277,19 @@ def test_a_marker_round_trips_through_selector_of_into_select() -> None:
 def test_parse_ranges() -> None:
     assert parse_ranges("3-9, 15", key="lines", base=1) == [(3, 9), (15, 15)]
     assert parse_ranges("0", key="rows", base=0) == [(0, 0)]
+
+
+def test_match_finds_the_lines_a_line_by_line_test_finds() -> None:
+    import random
+
+    rng = random.Random(3)
+    for _ in range(300):
+        text = "".join(rng.choice(["ab", "a", "b", "\n", "\r", " ", "\n\n"]) for _ in range(30))
+        for needle in ("a", "ab", "b a", "\r", "ba\r"):
+            expected = [line for line in split_lines(text) if needle in line]
+            if expected:
+                assert select(text, "log", match=needle) == "\n".join(expected)
+            else:
+                with pytest.raises(InputError, match="no line"):
+                    select(text, "log", match=needle)
+    assert select("x\ny\n", "log", lines="1-2", match="y") == "y"

@@ -143,10 +143,10 @@ def compress(
         own = getattr(chosen, "default_rate", None)  # engines that carry their own default
         rate = cfg.rate if cfg.rate is not None else own if own is not None else DEFAULT_RATE
         request = request.model_copy(update={"rate": rate})
-    n_orig = tokens.count_tokens(text)
-    budget = budget_for(n_orig, rate, target_tokens) if budgeted else None
+    counting = tokens.count_tokens_later(text)  # on worker threads, while the engine runs
     lossy_domain = found.kind in ("code", "json", "log")
     if len(text) > CHUNK_CHARS and found.kind in ("prose", "mixed") and chosen.name != "structural":
+        n_orig = counting.result()
         chunked = run_chunked(
             chosen, text, found, request, cfg, tokens=n_orig, max_chars=CHUNK_CHARS
         )
@@ -164,7 +164,17 @@ def compress(
         guarded = not (lossy_domain and chosen.name == "structural")
         lost, ops = guard(text, out, cfg) if guarded else ([], [])
     out.notes[:0] = notes
-    n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
+    n_orig = counting.result()
+    budget = budget_for(n_orig, rate, target_tokens) if budgeted else None
+    may_reduce = request.engine in ("auto", "structural") and originals is not None
+    if budget is not None and lossy_domain and may_reduce and accepts(found):
+        # Over the budget, a lossy output replaces this one: past the budget its count is only
+        # needed when the lossy output is not clearly shorter (then it is counted exactly below).
+        n_comp, exact = tokens.count_tokens_upto(out.text, budget)
+    else:
+        n_comp, exact = tokens.count_tokens(out.text), True
+    if exact:
+        n_comp = _never_longer(text, out, n_orig, n_comp)
     handle = None
     over = budget is not None and n_comp > budget * (1.0 if lossy_domain else PROSE_SLACK)
     if over and budget is not None and request.engine in ("auto", "structural"):
@@ -182,14 +192,21 @@ def compress(
             )
             out.notes.extend(reduced.notes)
             n_lossy = tokens.count_tokens(reduced.output.text) if reduced.output else n_comp
+            if reduced.output is not None and n_lossy >= n_comp and not exact:
+                n_comp, exact = (
+                    _never_longer(text, out, n_orig, tokens.count_tokens(out.text)),
+                    True,
+                )
             if reduced.output is not None and reduced.handle and n_lossy < n_comp:
-                out.text, n_comp, handle = reduced.output.text, n_lossy, reduced.handle
+                out.text, n_comp, handle, exact = reduced.output.text, n_lossy, reduced.handle, True
                 out.notes = [n for n in out.notes if not n.endswith(_NOT_APPLIED)]
                 out.notes.extend(reduced.output.notes)
                 lost, ops = _left_out(text, out.text, reduced.handle, reduced.output.omitted, out)
                 guarded = True
                 if n_comp > budget:
                     out.notes.append(f"{n_comp} tokens: the least this pass keeps, over {budget}")
+    if not exact:  # the lossless output stands after all: its exact count
+        n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
     if not guarded:
         lost, ops = guard(text, out, cfg)
     if out.text == text:

@@ -157,7 +157,7 @@ class View:
             return jsonspan.text_of(self.original, span)
         ranges = parse_ranges(rows, key="rows", base=0)
         elements = self._elements.get(span)
-        if elements is None and not span.lines and self.original[span.start] == "[":
+        if elements is None and (span.lines or self.original[span.start] == "["):
             elements = self._elements[span] = jsonspan.element_spans(self.original, span)
         return jsonspan.rows_text(self.original, span, ranges, path, elements)
 
@@ -196,7 +196,17 @@ class View:
 
 
 def _matching(text: str, needle: str) -> str:
-    found = [line for line in split_lines(text) if needle in line]
+    found: list[str] = []
+    if needle and "\n" not in needle:  # str.find over the text, not a test per line
+        pos = 0
+        while (at := text.find(needle, pos)) >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at)
+            end = len(text) if end < 0 else end
+            found.append(text[start:end])
+            pos = end + 1
+    elif needle == "":
+        found = split_lines(text)
     if not found:
         raise InputError(f"match={needle}: no line of the selection contains it")
     return "\n".join(found)
