@@ -284,8 +284,27 @@ async def set_labels(conn: Conn, pk: int, tags: list[str], metadata_json: str, a
     )
 
 
+WRITERS_LOCK = 0x636C77726974  # pg_advisory_xact_lock key: writers shared, wide listers exclusive
+"""Held shared by every writing transaction (writers never wait for each other on it) and
+briefly exclusive by a list across namespaces (``wait_for_writers``)."""
+
+
 async def lock_namespaces(conn: Conn, namespaces: Iterable[str]) -> None:
     """Serialise writers of these namespaces until the transaction ends (advisory locks, taken in
-    one order so two writers never deadlock): the duplicate checks of one see the other's rows."""
+    one order so two writers never deadlock): the duplicate checks of one see the other's rows.
+
+    Within a namespace pks therefore commit in increasing order. Across namespaces they need
+    not (a writer of ``a`` takes pk 10, one of ``b`` pk 11 and commits first), so every writer
+    also holds ``WRITERS_LOCK`` shared, taken first, for ``wait_for_writers``."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (WRITERS_LOCK,))
     for ns in sorted(set(namespaces)):
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 17))", (ns,))
+
+
+async def wait_for_writers(conn: Conn) -> None:
+    """In a transaction: wait until every writing transaction in flight has ended, and keep new
+    ones from starting until this one ends. Every pk taken so far is then committed or never
+    will be, so a page read next is a complete prefix of the pk order: a cursor after its last
+    pk cannot skip a row that commits later (issue 17: pks commit out of order across
+    namespaces). Costs a list across namespaces the wait for a write in flight."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITERS_LOCK,))

@@ -43,6 +43,7 @@ from compression_layer.memory.postgres.rows import (
     row_by_id,
     row_scope,
     row_to_memory,
+    wait_for_writers,
     write_rows,
 )
 from compression_layer.memory.postgres.schema import SCHEMA_VERSION
@@ -384,7 +385,11 @@ class PostgresMemoryStore:
             params.append(namespace)
         sql += " ORDER BY m.pk LIMIT %s"
         params.append(limit + 1)
-        async with self.pg.connection() as conn:
+        # One namespace's writers are serialised, so its pks commit in order; across
+        # namespaces the page waits for writes in flight (rows.wait_for_writers).
+        async with self.pg.transaction() as conn:
+            if namespace is None:
+                await wait_for_writers(conn)
             rows = await fetchall(conn, sql, params)
             if not rows and flt.conditions:
                 await check_keys(conn, namespace, flt)
