@@ -9,6 +9,7 @@ from compression_layer.compress.extractive.engine import ExtractiveEngine, count
 from compression_layer.compress.extractive.query import (
     EncodedQuery,
     QueryWeights,
+    confidence,
     encoded_query,
     paragraph_ids,
     query_boost,
@@ -82,6 +83,38 @@ def test_boost_is_graded_and_zero_without_query_words() -> None:
     assert boost[i_design] > boost[i_clock]
     empty = EncodedQuery("", frozenset(), np.zeros((0, 8), np.float32))
     assert not query_boost(units, vectors, empty, QueryWeights()).any()
+
+
+def test_lead_decay_grades_position_inside_each_paragraph() -> None:
+    units = split_units(TEXT)
+    vectors = np.zeros((len(units), 8), dtype=np.float32)
+    q = EncodedQuery("zebra", frozenset({"zebra"}), np.zeros((0, 8), np.float32))
+    flat = QueryWeights(paragraph_weight=0.0, lead_weight=1.0, lead_decay=0.5, idf_weight=0.0)
+    _, relevance = sentence_relevance(units, vectors, q, flat)
+    # Paragraph 1: sentences 0, 1, 2; paragraph 2: sentences 3, 4.
+    assert list(relevance) == [1.0, 0.5, 0.25, 1.0, 0.5]
+    only_first = QueryWeights(paragraph_weight=0.0, lead_weight=1.0, idf_weight=0.0)
+    _, relevance = sentence_relevance(units, vectors, q, only_first)
+    assert list(relevance) == [1.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def test_confidence_scales_boosts_by_the_lead_of_the_best_sentence() -> None:
+    sure = QueryWeights(confidence_margin=0.5)
+    assert confidence(np.array([3.0, 1.0, 0.0]), sure) == 1.0
+    assert confidence(np.array([1.0, 1.0, 0.0]), sure) == 0.0
+    assert 0.0 < confidence(np.array([1.2, 1.0, 0.0]), sure) < 1.0
+    assert confidence(np.array([1.0, 1.0, 1.0]), sure) == 0.0
+    assert confidence(np.array([1.0, 1.0, 1.0]), QueryWeights()) == 1.0  # off by default
+
+
+def test_negative_scale_softens_only_the_demoted_sentences() -> None:
+    units = split_units(TEXT)
+    vectors = np.zeros((len(units), 8), dtype=np.float32)
+    q = EncodedQuery("designed", frozenset({"designed"}), np.zeros((0, 8), np.float32))
+    full = query_boost(units, vectors, q, QueryWeights())
+    soft = query_boost(units, vectors, q, QueryWeights(negative_scale=0.5))
+    assert np.allclose(soft[full >= 0], full[full >= 0])
+    assert np.allclose(soft[full < 0], 0.5 * full[full < 0])
 
 
 def test_counted_words_are_forced() -> None:

@@ -53,6 +53,9 @@ class QueryConfig(BaseModel):
     rank_boost: float = 2.0
     relevance_boost: float = 4.0
     word_boost: float = 0.0
+    confidence_margin: float = 0.0
+    negative_scale: float = 1.0
+    lead_decay: float = 0.0
 
     def weights(self) -> QueryWeights:
         return QueryWeights(**self.model_dump())

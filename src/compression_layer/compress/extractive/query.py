@@ -46,6 +46,9 @@ class QueryWeights:
     rank_boost: float = 2.0
     relevance_boost: float = 4.0
     word_boost: float = 0.0
+    confidence_margin: float = 0.0
+    negative_scale: float = 1.0
+    lead_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,14 +134,27 @@ def sentence_relevance(
     sent_pid = pids[first_unit]
     if weights.lead_weight:
         # A paragraph's first sentence names its subject (encyclopedia leads, RAG chunks).
-        lead = np.ones(n_sent, dtype=bool)
-        lead[1:] = sent_pid[1:] != sent_pid[:-1]
-        relevance = relevance + weights.lead_weight * lead
+        # Later sentences keep lead_decay ** (their index in the paragraph) of it.
+        starts = np.ones(n_sent, dtype=bool)
+        starts[1:] = sent_pid[1:] != sent_pid[:-1]
+        index = np.arange(n_sent) - np.maximum.accumulate(np.where(starts, np.arange(n_sent), 0))
+        relevance = relevance + weights.lead_weight * weights.lead_decay**index
     if weights.paragraph_weight and sent_pid.max() > 0:
         best = np.full(sent_pid.max() + 1, -np.inf)
         np.maximum.at(best, sent_pid, relevance)
         relevance = relevance + weights.paragraph_weight * best[sent_pid]
     return sids, relevance
+
+
+def confidence(relevance: FloatArray, weights: QueryWeights) -> float:
+    """How far to trust the ranking: 1 when the best sentence stands clear of the runner-up."""
+    if not weights.confidence_margin or len(relevance) < 2:
+        return 1.0
+    top = np.sort(relevance)[::-1]
+    spread = float(top[0] - top[-1])
+    if spread <= 0:
+        return 0.0
+    return float(min(1.0, (top[0] - top[1]) / spread / weights.confidence_margin))
 
 
 def query_boost(
@@ -160,6 +176,8 @@ def query_boost(
     per_sentence = weights.rank_boost * grade + weights.relevance_boost * (
         relevance - relevance.mean()
     )
+    per_sentence = np.where(per_sentence < 0, weights.negative_scale * per_sentence, per_sentence)
+    per_sentence *= confidence(relevance, weights)
     boost = per_sentence[np.asarray(sids)]
     if weights.word_boost:
         hits = np.array([u.is_word and normalise(u.text) in query.words for u in units])
