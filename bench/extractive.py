@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,35 +24,61 @@ RESULTS = ROOT / "bench" / "results"
 RATES = [0.3, 0.4, 0.5, 0.6, 0.7]
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
-    """One panel per dataset with answers: retention (y) against token reduction (x)."""
+def answer_panels(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(dataset, methods) of every dataset with answers, in report order."""
+    return [
+        (name, methods)
+        for name, methods in report["datasets"].items()
+        if any("answer_retention" in r for m in methods.values() for r in m.values())
+    ]
+
+
+def draw(ax: Any, name: str, methods: dict[str, Any]) -> None:
+    """Answer retention (y) against token reduction (x), one line per method."""
+    for method, per_rate in methods.items():
+        rows = sorted(per_rate.values(), key=lambda r: r["token_reduction"])
+        xs = [r["token_reduction"] * 100 for r in rows]
+        ys = [r["answer_retention"] for r in rows]
+        ax.plot(xs, ys, marker="o", label=method)
+    ax.axhline(0.95, color="grey", lw=0.6, ls="--")
+    ax.axvline(50, color="grey", lw=0.6, ls=":")
+    ax.set_title(name, fontsize=10)
+    ax.set_xlabel("token reduction (%, o200k)")
+    ax.set_ylabel("answer retention")
+    ax.set_ylim(0.3, 1.01)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+
+
+def slug(name: str) -> str:
+    """A file-name form of a dataset name."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def plot(report: dict[str, Any], path: Path) -> list[Path]:
+    """All datasets side by side in ``path``, and one PNG per dataset next to it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [
-        (name, methods)
-        for name, methods in report["datasets"].items()
-        if any("answer_retention" in r for m in methods.values() for r in m.values())
-    ]
+    panels = answer_panels(report)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), squeeze=False)
     for ax, (name, methods) in zip(axes[0], panels, strict=True):
-        for method, per_rate in methods.items():
-            rows = sorted(per_rate.values(), key=lambda r: r["token_reduction"])
-            xs = [r["token_reduction"] * 100 for r in rows]
-            ys = [r["answer_retention"] for r in rows]
-            ax.plot(xs, ys, marker="o", label=method)
-        ax.axhline(0.95, color="grey", lw=0.6, ls="--")
-        ax.axvline(50, color="grey", lw=0.6, ls=":")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("token reduction (%, o200k)")
-        ax.set_ylabel("answer retention")
-        ax.set_ylim(0.3, 1.01)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="lower left")
+        draw(ax, name, methods)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written = [path]
+    for name, methods in panels:
+        fig, ax = plt.subplots(figsize=(5.6, 4.6))
+        draw(ax, name, methods)
+        fig.tight_layout()
+        each = path.with_name(f"{path.stem}-{slug(name)}.png")
+        fig.savefig(each, dpi=110)
+        plt.close(fig)
+        written.append(each)
+    return written
 
 
 def hotpot_heldout(
