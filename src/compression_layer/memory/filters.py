@@ -325,6 +325,43 @@ def sqlite_where(
     return " AND ".join(sql), params
 
 
+def group_sql(group: Sequence[Condition]) -> tuple[str, list[Any]]:
+    """SQL on a ``memory_meta`` row (no alias; the key not included) for one condition group
+    (``condition_groups``), with its parameters."""
+    parts = [_condition_sql(c) for c in group]
+    return " AND ".join(part for part, _ in parts), [value for _, p in parts for value in p]
+
+
+def scope_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[Any]]:
+    """The part of ``sqlite_where`` on ``memories AS alias`` itself: not deleted, in scope."""
+    sql = [f"{alias}.deleted_at IS NULL"]
+    params: list[Any] = []
+    for name, value in zip(SCOPE_FIELDS, flt.scope, strict=True):
+        if value is not None:
+            sql.append(f"{alias}.{name} = ?")
+            params.append(value)
+        elif not flt.all_scopes:
+            sql.append(f"{alias}.{name} IS NULL")
+    return " AND ".join(sql), params
+
+
+def sqlite_check(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[Any]]:
+    """The condition of ``sqlite_where`` for checking given memories, one at a time: each
+    metadata group is an ``EXISTS`` over the memory's own ``memory_meta`` rows (index on
+    ``memory_pk``) instead of a set of every matching pk, so checking a few hundred candidates
+    costs a few hundred probes however many memories match."""
+    sql, params = scope_sql(flt, alias)
+    out = [sql]
+    for group in condition_groups(flt.conditions):
+        cond, values = group_sql(group)
+        out.append(
+            f"EXISTS (SELECT 1 FROM memory_meta mm WHERE mm.memory_pk = {alias}.pk "
+            f"AND mm.key = ? AND {cond})"
+        )
+        params += [group[0].key, *values]
+    return " AND ".join(out), params
+
+
 def condition_groups(conditions: Sequence[Condition]) -> list[list[Condition]]:
     """Conditions that one metadata value must meet together: the bounds of a range on one key
     (numbers or dates), so ``{"gte": 5, "lt": 10}`` is one index range, and a list value matches

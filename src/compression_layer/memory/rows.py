@@ -22,7 +22,6 @@ from compression_layer.memory.filters import (
     MemoryFilter,
     Scope,
     meta_entries,
-    sqlite_where,
 )
 from compression_layer.memory.history import Change, diff, record
 from compression_layer.memory.pending import Key, Pending, merge_labels, now
@@ -117,45 +116,6 @@ async def tagged(db: Queries, namespace: str, tags: Sequence[str]) -> list[int]:
         [value for tag in tags for value in (namespace, tag)],
     )
     return [int(r["memory_pk"]) for r in rows]
-
-
-async def visible(
-    db: Queries, namespace: str, flt: MemoryFilter | None, allowed: list[int] | None
-) -> list[int] | None:
-    """The pks a search of ``namespace`` may return under ``flt``, in order, intersected with
-    ``allowed`` (a tag filter's pks); None when nothing needs filtering out.
-
-    Deleted memories are never in the FTS or vector indexes, so a filter that only picks a
-    scope needs no pk list while the namespace holds no memory of another scope (the common
-    case of a store that does not use scopes: one index probe)."""
-    flt = flt or MemoryFilter()
-    if not flt.conditions:
-        if flt.all_scopes and flt.scope == (None, None, None):
-            return allowed
-        if flt.scope == (None, None, None):
-            # Three range seeks in the scope index (an OR of the three scanned the namespace:
-            # 5 ms at 100k memories, per search).
-            other = await db.fetchone(
-                "SELECT 1 FROM memories WHERE namespace = ?1 AND user_id IS NOT NULL "
-                "AND deleted_at IS NULL UNION ALL SELECT 1 FROM memories WHERE namespace = ?1 "
-                "AND user_id IS NULL AND agent_id IS NOT NULL AND deleted_at IS NULL UNION ALL "
-                "SELECT 1 FROM memories WHERE namespace = ?1 AND user_id IS NULL AND agent_id "
-                "IS NULL AND run_id IS NOT NULL AND deleted_at IS NULL LIMIT 1",
-                (namespace,),
-            )
-            if other is None:
-                return allowed
-    where, params = sqlite_where(flt, "m", namespace)
-    ns = "+m.namespace" if flt.conditions else "m.namespace"  # see MemoryStore.list
-    rows = await db.fetchall(
-        f"SELECT m.pk FROM memories m WHERE {ns} = ? AND {where} ORDER BY m.pk",
-        [namespace, *params],
-    )
-    pks = [int(r["pk"]) for r in rows]
-    if allowed is None:
-        return pks
-    keep = set(allowed)
-    return [pk for pk in pks if pk in keep]
 
 
 async def check_keys(db: Queries, namespace: str | None, flt: MemoryFilter) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -15,6 +15,7 @@ import numpy.typing as npt
 from compression_layer.memory.db import Database, Queries, Row
 from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.gate import Gate, search_gate
 from compression_layer.memory.ranking import (
     CALIBRATED_MODEL,
     CALIBRATIONS,
@@ -29,10 +30,10 @@ from compression_layer.memory.ranking import (
     newer_first,
     pack,
 )
-from compression_layer.memory.rows import COLUMNS, tagged, visible
+from compression_layer.memory.rows import COLUMNS, tagged
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
-from compression_layer.memory.vectors import Vectors
+from compression_layer.memory.vectors import VectorIndex, Vectors
 from compression_layer.settings import MemorySettings
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -79,22 +80,40 @@ async def run_search(
             index = await vectors.index(db, namespace)
     async with db.reading() as reader:
         allowed = await tagged(reader, namespace, wanted) if wanted else None
-        allowed = await visible(reader, namespace, flt, allowed)  # scopes, metadata (F1)
+        flt_gate = await search_gate(reader, namespace, flt, allowed)  # scopes, metadata
+        allowed = None if flt_gate is None else flt_gate.pks
         if allowed is not None and not allowed:
             return []
+        # A broad filter: deeper unfiltered lists, candidates checked (see memory.gate).
+        post = flt_gate if flt_gate is not None and flt_gate.pks is None else None
         # Dense (numpy in a worker thread, GIL released) and BM25 (the reader's thread) overlap,
         # neither under the lock: a get, or a write, goes on meanwhile.
-        dense_job = (
-            vectors.top(index, qvec, depth, allowed)
-            if index is not None and qvec is not None
-            else _nothing()
-        )
-        bm25_job = (
-            _bm25(reader, query, namespace, depth, allowed, vectors.narrow)
-            if mode != "dense"
-            else _nothing()
-        )
-        dense, lexical = await asyncio.gather(dense_job, bm25_job)
+        dense_job: Awaitable[list[tuple[int, float]] | None]
+        if index is None or qvec is None:
+            dense_job = _nothing()
+        elif post is None:
+            dense_job = vectors.top(index, qvec, depth, allowed)
+        else:
+            dense_job = _dense_gated(reader, vectors, index, qvec, depth, post)
+        bm25_job: Awaitable[list[tuple[int, float]] | None]
+        if mode == "dense":
+            bm25_job = _nothing()
+        elif post is None:
+            bm25_job = _bm25(reader, query, namespace, depth, allowed, vectors.narrow)
+        else:
+            bm25_job = _bm25_gated(reader, query, namespace, depth, post)
+        dense_or_none, lexical_or_none = await asyncio.gather(dense_job, bm25_job)
+        if post is not None and (dense_or_none is None or lexical_or_none is None):
+            # The filter matched few memories after all: its exact list is cheaper now.
+            allowed = await post.exact(reader)
+            post = None
+            if not allowed:
+                return []
+            if dense_or_none is None and index is not None and qvec is not None:
+                dense_or_none = await vectors.top(index, qvec, depth, allowed)
+            if lexical_or_none is None:
+                lexical_or_none = await _bm25(reader, query, namespace, depth, allowed)
+        dense, lexical = dense_or_none or [], lexical_or_none or []
         lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
         weights = {
             "dense": [1.0],
@@ -106,7 +125,11 @@ async def run_search(
         # Hybrid only (BM25 lends; see fused_relevance): on LoCoMo dev it lifts hybrid
         # recall@10, and dense-only recall does not gain.
         if mode == "hybrid" and index is not None and settings.neighbour_weight > 0:
-            following = index.following([pk for pk, _ in lexical], allowed)
+            following = (
+                index.following([pk for pk, _ in lexical], allowed)
+                if post is None
+                else await _following_gated(reader, index, [pk for pk, _ in lexical], post)
+            )
             lending = [0.0, settings.neighbour_weight]
         fused = fused_relevance(lists, weights, settings.rrf_k, following, lending)
         floor = 0.0 if min_score is None else min_score
@@ -190,8 +213,100 @@ def check_min_score(min_score: object) -> None:
         raise MemoryInputError(f"min_score must be a number from 0 to 1, got {min_score!r}")
 
 
-async def _nothing() -> list[tuple[int, float]]:
+async def _nothing() -> list[tuple[int, float]] | None:
     return []
+
+
+def _deeper(depth: int, have: int, wanted: int, limit: int) -> int:
+    """The next candidate depth: enough for ``depth`` passing at the pass rate seen so far
+    (``wanted`` of ``have`` candidates), with a margin; at least four times deeper."""
+    rate = max(wanted, 1) / max(have, 1)
+    return min(limit, max(4 * have, math.ceil(1.5 * depth / rate)))
+
+
+async def _dense_gated(
+    db: Queries,
+    vectors: Vectors,
+    index: VectorIndex,
+    qvec: npt.NDArray[np.float32],
+    depth: int,
+    flt_gate: Gate,
+) -> list[tuple[int, float]] | None:
+    """The top ``depth`` dense hits passing ``flt_gate``: the first passing ones of a deeper
+    unfiltered list, deepened while short; None once the gate is exhausted (see Gate)."""
+    n = min(index.size, _START * depth)
+    while True:
+        ranked = await vectors.top(index, qvec, n)
+        kept = set((await flt_gate.keep(db, [pk for pk, _ in ranked]))[:depth])
+        if len(kept) >= depth or len(ranked) < n or n >= index.size:
+            return [(pk, score) for pk, score in ranked if pk in kept]
+        if flt_gate.exhausted:
+            return None
+        n = _deeper(depth, n, len(kept), index.size)
+
+
+_START = 8
+"""A broad filter's candidate lists start this many times ``depth`` deep."""
+
+
+async def _bm25_gated(
+    db: Queries, query: str, namespace: str, depth: int, flt_gate: Gate
+) -> list[tuple[int, float]] | None:
+    """The top ``depth`` BM25 hits passing ``flt_gate``: through its FTS scope expression when
+    it has one (exact), else the first passing hits of a deeper store-wide list, deepened while
+    short; None once the gate is exhausted."""
+    if flt_gate.fts is not None:
+        return await _bm25(db, query, namespace, depth, None, scope=flt_gate.fts)
+    match = fts_query(query)
+    if match is None:
+        return []
+    n = _START * depth
+    while True:
+        rows = await db.fetchall(
+            "SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS score FROM memories_fts "
+            "WHERE memories_fts MATCH ? ORDER BY score, rowid LIMIT ?",
+            [match, n],
+        )
+        ranked = [(int(r["rowid"]), -float(r["score"])) for r in rows]
+        kept = set((await flt_gate.keep(db, [pk for pk, _ in ranked]))[:depth])
+        if len(kept) >= depth or len(ranked) < n:
+            return [(pk, score) for pk, score in ranked if pk in kept]
+        if flt_gate.exhausted:
+            return None
+        n = _deeper(depth, n, len(kept), 1 << 30)
+
+
+async def _following_gated(
+    db: Queries, index: VectorIndex, pks: list[int], flt_gate: Gate
+) -> dict[int, int]:
+    """``index.following(pks, allowed)`` for a gate without a pk list: the memories stored
+    after each of ``pks`` are checked a few at a time until one passes."""
+    if not index.ascending or index.size == 0 or not pks:
+        return {}
+    rows = index.pks
+    wanted = np.asarray(pks, dtype=np.int64)
+    at = np.searchsorted(rows, wanted, side="right")
+    start = {
+        pk: i
+        for pk, i in zip(wanted.tolist(), at.tolist(), strict=True)
+        if i > 0 and rows[i - 1] == pk and i < len(rows)
+    }
+    out: dict[int, int] = {}
+    width = 4
+    while start:
+        windows = {pk: rows[i : i + width].tolist() for pk, i in start.items()}
+        passing = set(await flt_gate.keep(db, [p for w in windows.values() for p in w]))
+        for pk, window in windows.items():
+            found = next((p for p in window if p in passing), None)
+            if found is not None:
+                out[pk] = int(found)
+                del start[pk]
+            elif start[pk] + width >= len(rows):
+                del start[pk]
+            else:
+                start[pk] += width
+        width *= 4
+    return out
 
 
 _WIDE = 4
@@ -205,11 +320,13 @@ async def _bm25(
     depth: int,
     allowed: list[int] | None,
     narrow: set[str] | None = None,
+    scope: str | None = None,
 ) -> list[tuple[int, float]]:
     """(pk, bm25) best first (bm25 negated: higher is better), the tags column half-weighted.
 
     ``narrow``: namespaces for which the unfiltered pass came up short; remembered so that
-    they go straight to the filtered query next time (the caller keeps the set)."""
+    they go straight to the filtered query next time (the caller keeps the set).
+    ``scope``: an FTS5 expression selecting exactly the memories searched (``allowed`` None)."""
     match = fts_query(query)
     if match is None:
         return []
@@ -218,7 +335,10 @@ async def _bm25(
         "WHERE memories_fts MATCH ?"
     )
     params: list[Any]
-    if allowed is None:
+    if scope is not None:
+        # The scope's token list (as long as the scope) is walked beside the words'.
+        params = [f"{scope} AND ({match})"]
+    elif allowed is None:
         if narrow is None or namespace not in narrow:
             found = await _bm25_wide(db, sql, match, namespace, depth)
             if found is not None:
@@ -238,7 +358,8 @@ async def _bm25(
         # the namespace's is the longest list of all.
         sql += " AND +rowid IN (SELECT value FROM json_each(?))"
         params = [match, json.dumps(allowed)]
-    sql += " ORDER BY score LIMIT ?"
+    # rowid breaks ties, so that every path (and LIMIT) cuts a tied run the same way.
+    sql += " ORDER BY score, rowid LIMIT ?"
     params.append(depth)
     rows = await db.fetchall(sql, params)
     return [(int(r["rowid"]), -float(r["score"])) for r in rows]
@@ -255,8 +376,8 @@ async def _bm25_wide(
     store (the posting lists of the query's words only: 5 ms instead of 15 at 100k)."""
     wide = _WIDE * depth
     rows = await db.fetchall(
-        f"SELECT s.rowid, s.score, m.namespace = ? AS here FROM ({sql} ORDER BY score "
-        "LIMIT ?) AS s JOIN memories m ON m.pk = s.rowid ORDER BY s.score",
+        f"SELECT s.rowid, s.score, m.namespace = ? AS here FROM ({sql} ORDER BY score, rowid "
+        "LIMIT ?) AS s JOIN memories m ON m.pk = s.rowid ORDER BY s.score, s.rowid",
         [namespace, match, wide],
     )
     kept = [(int(r["rowid"]), -float(r["score"])) for r in rows if r["here"]][:depth]
