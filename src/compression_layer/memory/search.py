@@ -234,19 +234,45 @@ async def _dense_gated(
 ) -> list[tuple[int, float]] | None:
     """The top ``depth`` dense hits passing ``flt_gate``: the first passing ones of a deeper
     unfiltered list, deepened while short; None once the gate is exhausted (see Gate)."""
-    n = min(index.size, _START * depth)
+    n = min(index.size, _DENSE_POOL * depth)
     while True:
         ranked = await vectors.top(index, qvec, n)
-        kept = set((await flt_gate.keep(db, [pk for pk, _ in ranked]))[:depth])
-        if len(kept) >= depth or len(ranked) < n or n >= index.size:
-            return [(pk, score) for pk, score in ranked if pk in kept]
-        if flt_gate.exhausted:
+        kept = await _passing(db, ranked, depth, flt_gate)
+        if len(kept) >= depth:
+            return kept
+        if flt_gate.exhausted:  # (checking may have stopped short of the list's end)
             return None
+        if len(ranked) < n or n >= index.size:
+            return kept
         n = _deeper(depth, n, len(kept), index.size)
 
 
 _START = 8
-"""A broad filter's candidate lists start this many times ``depth`` deep."""
+"""Candidates are checked ``_START * depth`` at first, then more at the pass rate seen."""
+_DENSE_POOL = 40
+"""The dense list of a broad filter starts this many times ``depth`` deep: scoring is the
+cost (the whole matrix), taking a longer top is not."""
+_BM25_POOL = 16
+"""The BM25 list of a broad filter starts this many times ``depth`` deep."""
+
+
+async def _passing(
+    db: Queries, ranked: list[tuple[int, float]], depth: int, flt_gate: Gate
+) -> list[tuple[int, float]]:
+    """The first ``depth`` of ``ranked`` that pass ``flt_gate`` (fewer when short or once the
+    gate is exhausted), checked a chunk at a time."""
+    out: list[tuple[int, float]] = []
+    at = 0
+    chunk = _START * depth
+    while at < len(ranked) and len(out) < depth:
+        part = ranked[at : at + chunk]
+        passing = set(await flt_gate.keep(db, [pk for pk, _ in part]))
+        out += [(pk, score) for pk, score in part if pk in passing]
+        at += len(part)
+        if flt_gate.exhausted:
+            break
+        chunk = _deeper(depth - len(out), at, len(out), len(ranked)) - at
+    return out[:depth]
 
 
 async def _bm25_gated(
@@ -260,7 +286,7 @@ async def _bm25_gated(
     match = fts_query(query)
     if match is None:
         return []
-    n = _START * depth
+    n = _BM25_POOL * depth
     while True:
         rows = await db.fetchall(
             "SELECT rowid, bm25(memories_fts, 1.0, 0.5, 0.0) AS score FROM memories_fts "
@@ -268,11 +294,13 @@ async def _bm25_gated(
             [match, n],
         )
         ranked = [(int(r["rowid"]), -float(r["score"])) for r in rows]
-        kept = set((await flt_gate.keep(db, [pk for pk, _ in ranked]))[:depth])
-        if len(kept) >= depth or len(ranked) < n:
-            return [(pk, score) for pk, score in ranked if pk in kept]
+        kept = await _passing(db, ranked, depth, flt_gate)
+        if len(kept) >= depth:
+            return kept
         if flt_gate.exhausted:
             return None
+        if len(ranked) < n:
+            return kept
         n = _deeper(depth, n, len(kept), 1 << 30)
 
 
