@@ -26,6 +26,7 @@ from compression_layer.compress.guard import guard
 from compression_layer.compress.inputs import check_query, check_text
 from compression_layer.compress.lossy import PROSE_SLACK, reduce
 from compression_layer.compress.reversible import OriginalSink, accepts, budget_for
+from compression_layer.compress.structural.data import shared_parse
 from compression_layer.compress.structural.engine import StructuralEngine
 from compression_layer.compress.types import (
     CompressionResult,
@@ -121,6 +122,34 @@ def compress(
     pass leaves parts out behind markers ``[... omitted: retrieve <handle> ...]``; the result's
     ``handle`` names the kept original. Without it, JSON, logs and code stay lossless.
     """
+    with shared_parse():  # the lossy JSON pass reuses the lossless pass's parse of ``text``
+        return _compress(
+            text,
+            engine=engine,
+            rate=rate,
+            target_tokens=target_tokens,
+            query=query,
+            strip_docstrings=strip_docstrings,
+            domain=domain,
+            settings=settings,
+            engines=engines,
+            originals=originals,
+        )
+
+
+def _compress(
+    text: str,
+    *,
+    engine: str | None,
+    rate: float | None,
+    target_tokens: int | None,
+    query: str | None,
+    strip_docstrings: bool | None,
+    domain: str | None,
+    settings: CompressSettings | None,
+    engines: EngineTable | None,
+    originals: OriginalSink | None,
+) -> CompressionResult:
     cfg = settings or load_area(CompressSettings)
     if rate is not None and not 0.0 < rate <= 1.0:
         raise InputError(f"rate must be in (0, 1], got {rate}")

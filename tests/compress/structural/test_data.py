@@ -154,3 +154,76 @@ def test_pretty_json_loses_at_least_30_percent_of_tokens() -> None:
     text = json.dumps({"records": records}, indent=2)
     out = compress_json(text).text
     assert count_tokens(out) <= 0.7 * count_tokens(text)
+
+
+def _line_by_line(text: str) -> list[Any]:
+    from compression_layer.compress.structural.json_table import exact_loads
+
+    return [exact_loads(line) for line in text.split("\n") if line.strip()]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}\n{"a": 2.50}\n',
+        '  {"a": 1}  \r\n\n\t[1, "x"]\n"s"\n3\nnull',
+        '{"a": 1}\n\n\n{"b": {"c": [1, 2]}}   ',
+        '{"a": "line\\nbreak"}\n{"a": 1e400}',
+    ],
+)
+def test_json_lines_read_whole_as_line_by_line(text: str) -> None:
+    from compression_layer.compress.structural.data import load_document
+
+    value, jsonl = load_document(text)
+    assert jsonl and value == _line_by_line(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"a": 1}\n{"a": 1} {"b": 2}\n', "line 2"),
+        ('{"a": 1}\n{"a":\n 1}\n', "line 2"),
+        ('{"a": 1}\n{"a" 1}\n', "line 2"),
+        ('{"a": 1}\n\x0b\n{"a": 2}\nnope', "line 4"),
+    ],
+)
+def test_json_lines_errors_still_name_the_line(text: str, where: str) -> None:
+    with pytest.raises(InputError, match=where):
+        compress_json(text)
+
+
+def test_the_lossy_pass_reuses_the_lossless_parse_only_of_the_same_text() -> None:
+    from compression_layer.compress.structural.data import shared_parse, take_parse
+
+    text = json.dumps([{"id": i, "name": f"n{i}"} for i in range(50)])
+    assert take_parse(text) is None  # outside a block nothing is kept
+    compress_json(text)
+    with shared_parse():
+        assert take_parse(text) is None
+        out = compress_json(text).text
+        other = "".join(text)  # equal, but another object
+        assert take_parse(other) is None
+        compress_json(text)
+        parsed = take_parse(text)
+        assert parsed is not None and parsed.written == out and not parsed.jsonl
+        assert take_parse(text) is None  # handed over once
+
+
+def test_bare_rows_read_back_as_the_cell_reader_reads_them() -> None:
+    from compression_layer.compress.structural.json_table import dump, exact_loads, loads
+
+    rows = []
+    for i in range(40):
+        row: dict[str, Any] = {"id": i, "v": [1.50, -0.0, 1e5, "null", "NaN", None, True][i % 7]}
+        if i % 3:
+            row["user"] = {"login": f"u{i % 4}", "site": {"id": i, "x": "y"}}
+        if i % 5 == 0:
+            row["note"] = "a, b" if i % 10 else "plain"
+        row["last"] = "x" if i % 2 else ""
+        rows.append(row)
+    text = json.dumps(rows)
+    value = exact_loads(text)
+    out = dump(value)
+    assert out.startswith("[40]{")  # a table, with bare and quoted rows
+    assert loads(out) == value
+    assert json_expand(out) == json.loads(text)

@@ -244,3 +244,23 @@ def test_property_markers_retrieve_and_output_parses(
     assert _restore(text, out.text) == value
     if not any("exceed" in n for n in out.notes):
         assert count_tokens(out.text) <= budget * 1.1 + 40  # stated tolerance
+
+
+def test_reduce_json_gives_the_same_output_after_the_lossless_pass() -> None:
+    from compression_layer.compress.structural.data import compress_json, shared_parse
+
+    rng = random.Random(4)
+    rows = [
+        {"id": i, "level": rng.choice(["info", "error"]), "tags": [{"k": 1}, {"k": 2}],
+         "msg": "x]{y" if i % 7 == 0 else f"request {i} took {rng.randint(1, 900)} ms"}
+        for i in range(300)
+    ]  # fmt: skip
+    for text in (json.dumps({"rows": rows}), "\n".join(json.dumps(r) for r in rows)):
+        alone = reduce_json(text, Domain(kind="json"), budget=400, query="error", handle=HANDLE)
+        with shared_parse():
+            compress_json(text)
+            shared = reduce_json(
+                text, Domain(kind="json"), budget=400, query="error", handle=HANDLE
+            )
+        assert alone is not None and shared is not None
+        assert shared.text == alone.text and shared.omitted == alone.omitted

@@ -22,9 +22,20 @@ Logs have their own module, :mod:`.logs`.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from compression_layer.compress.structural.json_table import dump, exact_loads, loads, plain
+from compression_layer.compress.structural.json_table import (
+    Layout,
+    dump,
+    exact_loads,
+    exact_raw_decode,
+    loads,
+    plain,
+)
 from compression_layer.compress.structural.output import StructuralOutput
 from compression_layer.errors import InputError
 
@@ -40,6 +51,9 @@ def load_document(text: str) -> tuple[Any, bool]:
     except json.JSONDecodeError as exc:
         if exc.msg != "Extra data":
             raise InputError(f"invalid JSON: {exc}") from exc
+    fast = _jsonl_fast(text)
+    if fast is not None:
+        return fast, True
     values = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -53,6 +67,38 @@ def load_document(text: str) -> tuple[Any, bool]:
     return values, True
 
 
+_LINE_GAP = re.compile(r"[ \t\r]*")
+
+
+def _jsonl_fast(text: str) -> list[Any] | None:
+    """JSON Lines read value after value from the whole text (no split, one scanner call per
+    line); None as soon as anything differs from clean JSON Lines, for the line-by-line reader
+    (which also words the errors). What it accepts, that reader reads the same: each value lies
+    within one line, with only JSON whitespace around it."""
+    values: list[Any] = []
+    raw_decode = exact_raw_decode
+    gap = _LINE_GAP.match
+    size = len(text)
+    pos = 0
+    while True:
+        pos = gap(text, pos).end()  # type: ignore[union-attr]
+        if pos >= size:
+            return values
+        if text[pos] == "\n":
+            pos += 1
+            continue
+        try:
+            value, end = raw_decode(text, pos)
+        except ValueError:
+            return None
+        if text.find("\n", pos, end) >= 0:
+            return None
+        values.append(value)
+        pos = gap(text, end).end()  # type: ignore[union-attr]
+        if pos < size and text[pos] != "\n":
+            return None
+
+
 def compress_json(text: str) -> StructuralOutput:
     """Minify JSON or JSON Lines, with object arrays as tables (see module docstring).
 
@@ -60,7 +106,11 @@ def compress_json(text: str) -> StructuralOutput:
     """
     value, jsonl = load_document(text.lstrip("\ufeff"))
     notes: list[str] = []
-    out = dump(value, True)
+    box = _SHARED.get()
+    layout: Layout | None = {} if box is not None else None
+    out = dump(value, True, layout)
+    if box is not None and layout is not None:
+        box["last"] = Parsed(text, value, jsonl, out, layout)
     if jsonl and out.startswith("[{"):  # no table: one record per line reads better
         out = "\n".join(dump(v, True) for v in value)
     if not _roundtrips(out, value):
@@ -71,6 +121,47 @@ def compress_json(text: str) -> StructuralOutput:
     if jsonl:
         notes.append("json: JSON Lines input; json_expand returns the records as a list")
     return _output(out, {"roundtrip": True}, notes)
+
+
+class Parsed:
+    """A text's exact value, whether it is JSON Lines, its compact layout and the
+    :data:`~.json_table.Layout` recorded while writing it."""
+
+    __slots__ = ("jsonl", "layout", "text", "value", "written")
+
+    def __init__(self, text: str, value: Any, jsonl: bool, written: str, layout: Layout) -> None:
+        self.text, self.value, self.jsonl, self.written, self.layout = (
+            text,
+            value,
+            jsonl,
+            written,
+            layout,
+        )
+
+
+_SHARED: ContextVar[dict[str, Parsed] | None] = ContextVar("shared_json_parse", default=None)
+
+
+@contextmanager
+def shared_parse() -> Iterator[None]:
+    """Within this block :func:`compress_json` hands its parse and layout of a text to the next
+    :func:`take_parse` of that same text object (the pipeline's lossless pass, then its lossy
+    one), which may change the value; outside it nothing is kept."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def take_parse(text: str) -> Parsed | None:
+    """What :func:`compress_json` made of this very ``text`` object in the current
+    :func:`shared_parse` block, once; None elsewhere."""
+    box = _SHARED.get()
+    if box is None:
+        return None
+    last = box.pop("last", None)
+    return last if last is not None and last.text is text else None
 
 
 def _roundtrips(out: str, value: Any) -> bool:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compression_layer.compress.reversible import LossyOutput, marker
-from compression_layer.compress.structural.data import load_document
-from compression_layer.compress.structural.json_table import Marker, Num, Obj, dump
+from compression_layer.compress.structural.data import load_document, take_parse
+from compression_layer.compress.structural.json_table import Layout, Marker, Num, Obj, dump
 from compression_layer.compress.types import Domain
 from compression_layer.errors import InputError
 from compression_layer.tokens import count_tokens
@@ -68,18 +68,24 @@ def reduce_json(
 ) -> LossyOutput | None:
     """Keep the rows that matter within ``budget`` tokens; markers name the rest (module doc)."""
     del domain
-    try:
-        value, jsonl = load_document(text.lstrip("\ufeff"))
-    except InputError:
-        return None
-    full = dump(value)
+    shared = take_parse(text)
+    layout: Layout = {}
+    if shared is not None:  # the lossless pass's parse and layout of this text
+        value, full, layout = shared.value, shared.written, shared.layout
+    else:
+        try:
+            value = load_document(text.lstrip("\ufeff"))[0]
+        except InputError:
+            return None
+        full = dump(value, True, layout)
     ratio = len(full) / max(1, _tokens(full))  # characters per token of the compact layout
     tokens_in = _tokens(text)
     if len(full) / ratio <= budget:
         return None  # the lossless layout already fits
     target = budget * min(1.0, len(full) / ratio / max(1, tokens_in))
     arrays: list[_Array] = []
-    _collect(value, "$", arrays, top_jsonl=jsonl)
+    _collect(value, "$", arrays, layout)
+    del layout
     if not arrays:
         return None
     terms = query_terms(query)
@@ -153,14 +159,21 @@ class _Array:
     strings: list[tuple[Obj, int, str]] = field(default_factory=list)
 
 
-def _collect(value: Any, path: str, out: list[_Array], *, top_jsonl: bool = False) -> None:
+def _collect(value: Any, path: str, out: list[_Array], layout: Layout) -> None:
     if isinstance(value, list) and type(value) is not Obj:
         if len(value) >= MIN_ROWS:
-            texts = [dump(v, False) for v in value]
-            out.append(_Array(value, path, len(dump(value)), texts))
+            written = layout.get(id(value))
+            if written is None or len(written[1]) != len(value):
+                written = (len(dump(value)), [dump(v, True) for v in value])
+            # An element's text holds a table only where it has ']{' (never in plain JSON).
+            texts = [
+                t if "]{" not in t else dump(v, False)
+                for t, v in zip(written[1], value, strict=True)
+            ]
+            out.append(_Array(value, path, written[0], texts))
             return
         for i, item in enumerate(value):
-            _collect(item, f"{path}[{i}]", out)
+            _collect(item, f"{path}[{i}]", out, layout)
     elif type(value) is Obj:
         counts: dict[str, int] = {}
         for key, _ in value:
@@ -168,8 +181,7 @@ def _collect(value: Any, path: str, out: list[_Array], *, top_jsonl: bool = Fals
         for key, item in value:
             step = _step(key)
             if counts[key] == 1 and step:  # a duplicated key has no path to one of its values
-                _collect(item, path + step, out)
-    del top_jsonl
+                _collect(item, path + step, out, layout)
 
 
 def _step(key: str) -> str | None:
@@ -292,7 +304,7 @@ def _outliers_and_changes(items: list[Any]) -> list[int]:
     found: dict[int, float] = {}
     for key in keys:
         column = [(i, r[key]) for i, r in enumerate(rows) if key in r]
-        nums = [(i, float(v)) for i, v in column if type(v) is Num and _finite(v)]
+        nums = [(i, x) for i, v in column if type(v) is Num and math.isfinite(x := _float(v))]
         if len(nums) >= 8:
             values = [x for _, x in nums]
             med = statistics.median(values)
@@ -311,11 +323,12 @@ def _outliers_and_changes(items: list[Any]) -> list[int]:
     return sorted(found, key=lambda i: -found[i])
 
 
-def _finite(v: str) -> bool:
+def _float(v: str) -> float:
+    """A number's value; NaN for a text ``float`` does not read (never an outlier)."""
     try:
-        return math.isfinite(float(v))
+        return float(v)
     except ValueError:
-        return False
+        return math.nan
 
 
 def _tokens(text: str) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, cast
 
@@ -92,6 +92,11 @@ def exact_loads(text: str) -> Any:
     return _EXACT.decode(text)
 
 
+def exact_raw_decode(text: str, pos: int) -> tuple[Any, int]:
+    """The exact value starting at ``pos`` and where it ends (raises JSONDecodeError)."""
+    return _EXACT.raw_decode(text, pos)  # type: ignore[no-any-return]
+
+
 def dump_str(s: str) -> str:
     """A JSON string literal; non-ASCII kept as is, lone surrogates as ``\\u`` escapes."""
     if _SURROGATE.search(s):
@@ -99,20 +104,31 @@ def dump_str(s: str) -> str:
     return encode_basestring(s)
 
 
-def dump(value: Any, tables: bool = True) -> str:
-    """Minified JSON of an exact value, arrays of objects as tables when shorter (``tables``)."""
+Layout = dict[int, tuple[int, list[str]]]
+"""What :func:`dump` may record of each array it writes, by the array's ``id``: the length of
+its text and its elements' texts (which hold tables only where they contain ``]{``)."""
+
+
+def dump(value: Any, tables: bool = True, layout: Layout | None = None) -> str:
+    """Minified JSON of an exact value, arrays of objects as tables when shorter (``tables``).
+
+    ``layout``, when given, receives what :data:`Layout` says of every array written.
+    """
     if type(value) is Num:
         return str.__str__(value)
     if isinstance(value, str):
         return dump_str(value)
     if type(value) is Obj:
-        return "{" + ",".join([f"{dump_str(k)}:{dump(v, tables)}" for k, v in value]) + "}"
+        return "{" + ",".join([f"{dump_str(k)}:{dump(v, tables, layout)}" for k, v in value]) + "}"
     if isinstance(value, list):
-        plain = "[" + ",".join([dump(v, tables) for v in value]) + "]"
+        parts = [dump(v, tables, layout) for v in value]
+        plain = "[" + ",".join(parts) + "]"
         if tables and len(value) >= MIN_TABLE_ROWS and type(value[0]) is Obj:
             table = dump_table(value)
             if table is not None and len(table) < len(plain):
-                return table
+                plain = table
+        if layout is not None:
+            layout[id(value)] = (len(plain), parts)
         return plain
     if value is True:
         return "true"
@@ -375,6 +391,8 @@ class _Reader:
         columns, pos = self.header(pos)
         text = self.text
         rows: list[Any] = []
+        leaves = _leaves(columns)
+        seen: dict[str, Any] = {}  # bare cell text -> its value (a pure function of the text)
         for _ in range(count):
             if text[pos : pos + 1] != "\n":
                 raise self.error("expected a table row", pos)
@@ -383,6 +401,18 @@ class _Reader:
                 if found is not None and text[found.end() : found.end() + 1] in ("\n", ""):
                     rows.append(found.group(0))
                     pos = found.end()
+                    continue
+            end = text.find("\n", pos + 1)
+            end = len(text) if end < 0 else end
+            line = text[pos + 1 : end]
+            if '"' not in line and "[" not in line and "{" not in line:
+                # Every cell is bare: the cell reader would stop at exactly these commas.
+                cells = line.split(",")
+                if len(cells) == leaves:
+                    row = Obj()
+                    _fill(columns, iter(cells), row, seen)
+                    rows.append(row)
+                    pos = end
                     continue
             row = Obj()
             pos, _ = self.row(pos + 1, columns, row, True)
@@ -413,6 +443,42 @@ class _Reader:
 
 
 _LITERALS: dict[str, Any] = {"null": None, "true": True, "false": False}
+
+
+def _leaves(columns: list[_Column]) -> int:
+    """How many cells a row of these columns has."""
+    return sum(
+        0 if c.const is not _MISSING else _leaves(c.nested) if c.nested is not None else 1
+        for c in columns
+    )
+
+
+def _bare(raw: str) -> Any:
+    """The value of a bare cell (as :meth:`_Reader.cell` reads it); _MISSING for an empty one."""
+    if not raw:
+        return _MISSING
+    if _NUMBER.fullmatch(raw) or raw in ("Infinity", "-Infinity", "NaN"):
+        return Num(raw)
+    return _LITERALS.get(raw, raw)
+
+
+def _fill(columns: list[_Column], cells: Iterator[str], out: Obj, seen: dict[str, Any]) -> None:
+    """A row of bare ``cells`` into ``out``, as :meth:`_Reader.row` reads it."""
+    for column in columns:
+        if column.const is not _MISSING:
+            out.append((column.key, column.const))
+        elif column.nested is not None:
+            inner = Obj()
+            _fill(column.nested, cells, inner, seen)
+            if inner:  # a flattened object is never empty: no cells, no key
+                out.append((column.key, inner))
+        else:
+            raw = next(cells)
+            value = seen.get(raw, _MISSING)
+            if value is _MISSING and raw:
+                value = seen[raw] = _bare(raw)
+            if value is not _MISSING:
+                out.append((column.key, value))
 
 
 def plain(value: Any) -> Any:
