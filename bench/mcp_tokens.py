@@ -48,6 +48,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
+from compression_layer.compress.reversible import MARKER_RE, selector_of
 from compression_layer.tokens import count_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,8 +132,13 @@ def api_response() -> str:
 
 def service_log() -> str:
     """An application log: request lines, health checks, a retry storm and one traceback."""
-    rng = random.Random(11)
-    t = datetime(2024, 5, 14, 9, 12, 3, 412000, tzinfo=UTC)
+    return service_log_run(0)
+
+
+def service_log_run(run: int) -> str:
+    """``service_log`` for run ``run``: another seed, 48 lines later in time."""
+    rng = random.Random(11 + run)
+    t = datetime(2024, 5, 14, 9, 12, 3, 412000, tzinfo=UTC) + timedelta(minutes=run)
     paths = ["/v1/orders", "/v1/orders/ord_8f3a", "/v1/customers/cus_91be", "/v1/invoices"]
     lines = []
     for i in range(48):
@@ -189,6 +195,23 @@ def inputs() -> tuple[dict[str, dict[str, Any]], list[str]]:
     }
     out["json"] = {"original": api_response(), "kind": "JSON API response"}
     out["log"] = {"original": service_log(), "kind": "service log"}
+    # The reversible tier: a budget, so the lossy passes run and leave markers to retrieve.
+    long_log = "".join(service_log_run(seed) for seed in range(40))
+    out["log_rate"] = {
+        "original": long_log,
+        "kind": "service log x40, rate 0.05",
+        "arguments": {"text": long_log, "rate": 0.05},
+    }
+    out["json_rate"] = {
+        "original": api_response(),
+        "kind": "JSON API response, rate 0.2 + query",
+        "arguments": {"text": api_response(), "rate": 0.2, "query": "failed"},
+    }
+    out["code_rate"] = {
+        "original": code,
+        "kind": "Python, rate 0.4 (skeleton)",
+        "arguments": {"text": code, "rate": 0.4},
+    }
     for item in out.values():
         item.setdefault("arguments", {"text": item["original"]})
     return out, skipped
@@ -288,6 +311,24 @@ async def memory_rows(client: Client, cases: dict[str, dict[str, Any]]) -> dict[
     row("validate_compression (offline)", checked, 0, 1)
     row("adapter_status", await client.call_tool("adapter_status", {}), 0, 2)
     row("memory_delete", await client.call_tool("memory_delete", {"id": ids[-1]}), 0, 1)
+    if "log_rate" in cases:
+        reduced = await client.call_tool("compress_context", cases["log_rate"]["arguments"])
+        text = "".join(b.text for b in reduced.content if b.type == "text")
+        found = MARKER_RE.search(text)
+        if found is not None:
+            args = {"handle": found.group("handle"), **selector_of(found)}
+            got = await client.call_tool("retrieve", args)
+            part = "".join(b.text for b in got.content if b.type == "text")
+            row("retrieve (a log marker)", got, count_tokens(part), 1)
+    if "prose_long" in cases:
+        docs = cases["prose_long"]["original"].split("\n\n")
+        fitted = await client.call_tool(
+            "compress_documents",
+            {"documents": docs, "target_tokens": 300, "query": query},
+        )
+        kept = (fitted.structured_content or {}).get("documents", [])
+        payload = sum(count_tokens(d["compressed"]) for d in kept)
+        row("compress_documents (6 paragraphs, 300 tokens)", fitted, payload, len(kept))
     return rows
 
 

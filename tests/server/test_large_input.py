@@ -197,7 +197,10 @@ async def test_over_http_results_arrive_or_are_refused_never_lost(root: Path) ->
             )
             message = error_text(big)
             assert "it was not sent" in message and "streamable HTTP" in message
-            # 2.5 MB of prose at the default rate: refused before any work.
-            up_front = await client.call_tool("compress_context", {"text": PLAIN * 16_000})
+            # 2.5 MB of prose at rate 0.6 (the default rate, 0.49, sits near the line): refused
+            # before any work.
+            up_front = await client.call_tool(
+                "compress_context", {"text": PLAIN * 16_000, "rate": 0.6}
+            )
             assert "Nothing was compressed" in error_text(up_front)
             assert HTTP_EVENT_BYTES == 1024 * 1024
