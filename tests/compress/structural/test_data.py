@@ -227,3 +227,32 @@ def test_bare_rows_read_back_as_the_cell_reader_reads_them() -> None:
     assert out.startswith("[40]{")  # a table, with bare and quoted rows
     assert loads(out) == value
     assert json_expand(out) == json.loads(text)
+
+
+def test_repeated_long_values_are_named_once_per_column() -> None:
+    done = "2024-10-01T00:00:00Z"
+    label = [{"name": "bug", "color": "d73a4a"}]
+    rows = [
+        {"id": i, "closed_at": [done, None, "@0", "@lit", done][i % 5],
+         "labels": label if i % 2 else [], "who": "same" if i % 3 else "@1"}
+        for i in range(30)
+    ]  # fmt: skip
+    text = json.dumps(rows)
+    out = compress_json(text).text
+    head = out.split("\n", 1)[0]
+    assert f'closed_at["{done}"]' in head and 'labels[[{"name":"bug"' in head
+    assert out.count(done) == 1 and "\n1,@0," not in out  # row 1's closed_at is null
+    assert '"@0"' in out and '"@lit"' in out  # strings that look like references, quoted
+    assert json_expand(out) == rows
+
+
+def test_a_reference_to_no_shared_value_is_an_error() -> None:
+    text = '[2]{id,at["2024-10-01T00:00:00Z"]}\n1,@0\n2,@3\n'
+    assert json_expand(text.replace("@3", "@0")) == [
+        {"id": 1, "at": "2024-10-01T00:00:00Z"},
+        {"id": 2, "at": "2024-10-01T00:00:00Z"},
+    ]
+    with pytest.raises(InputError, match="shared value"):
+        json_expand(text)
+    with pytest.raises(InputError, match="shared value"):
+        json_expand(text.replace("2,@3", '"x",@3'))  # the cell-by-cell reader too

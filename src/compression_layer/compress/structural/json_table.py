@@ -20,6 +20,13 @@ An array of objects becomes a header line and one line per row, where that is sh
   trailing space, opening bracket, and not a number or literal), else JSON-quoted.
 * An empty cell is a key the row does not have, so rows may differ in which keys they carry
   (their key order must agree with the header's).
+* A column written ``key[v0,v1,...]`` (a JSON array) names up to ten long values it repeats;
+  a bare cell ``@i`` in it is value ``vi`` (a string starting with ``@`` is quoted there)::
+
+    [3]{id,closed_at["2024-10-01T00:00:00Z"]}
+    1,@0
+    2,null
+    3,@0
 
 Everything outside tables is minified JSON; after a table's last row, the JSON continues on the
 next line. ``[N]{`` cannot occur in JSON, so the two never mix up.
@@ -45,6 +52,8 @@ _UNSAFE_NAME = re.compile(r'[,"{}=\[\]\x00-\x1f\x7f\ud800-\udfff]|^\s|\s$|^$')
 _TABLE_HEAD = re.compile(r"\[(\d+)\]\{")
 _BARE_CELL = re.compile(r"[^,\n]*")
 _BARE_HEAD = re.compile(r"[^,{}=\n]*")
+_BARE_NAME = re.compile(r"[^,{}=\[\n]*")  # a bare column name never holds '[' (it is quoted)
+_REF = re.compile(r"@(\d)")
 _WS = re.compile(r"[ \t\n\r]*")
 MIN_TABLE_ROWS = 2
 
@@ -99,9 +108,22 @@ def exact_raw_decode(text: str, pos: int) -> tuple[Any, int]:
 
 def dump_str(s: str) -> str:
     """A JSON string literal; non-ASCII kept as is, lone surrogates as ``\\u`` escapes."""
-    if _SURROGATE.search(s):
+    if not s.isascii() and _SURROGATE.search(s):
         return encode_basestring_ascii(s)
     return encode_basestring(s)
+
+
+_KEYS: dict[str, str] = {}  # object keys as written: they repeat row after row
+_KEYS_MAX = 4096
+
+
+def _key(k: str) -> str:
+    written = _KEYS.get(k)
+    if written is None:
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        written = _KEYS[k] = dump_str(k)
+    return written
 
 
 Layout = dict[int, tuple[int, list[str]]]
@@ -119,7 +141,7 @@ def dump(value: Any, tables: bool = True, layout: Layout | None = None) -> str:
     if isinstance(value, str):
         return dump_str(value)
     if type(value) is Obj:
-        return "{" + ",".join([f"{dump_str(k)}:{dump(v, tables, layout)}" for k, v in value]) + "}"
+        return "{" + ",".join([f"{_key(k)}:{dump(v, tables, layout)}" for k, v in value]) + "}"
     if isinstance(value, list):
         parts = [dump(v, tables, layout) for v in value]
         plain = "[" + ",".join(parts) + "]"
@@ -145,12 +167,34 @@ _MISSING = object()
 
 
 class _Column:
-    __slots__ = ("const", "key", "nested")
+    __slots__ = ("const", "key", "nested", "refs", "shared")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.const: Any = _MISSING
         self.nested: list[_Column] | None = None
+        self.shared: list[Any] | None = None  # repeated long values, cells ``@0``..``@9``
+        self.refs: dict[str, str] = {}  # a shared value's cell text -> its ``@i``
+
+
+MAX_SHARED = 10
+SHARED_MIN_CHARS = 8
+
+
+def _share(column: _Column, present: list[Any]) -> None:
+    """Name the long values ``column`` repeats once in the header, when writing ``@i`` for them
+    is shorter (the ten that save most)."""
+    counts: dict[str, list[Any]] = {}
+    for v in present:
+        if type(v) is not Num and v is not None and type(v) is not bool:
+            cell = _cell(v)
+            if len(cell) >= SHARED_MIN_CHARS:
+                counts.setdefault(cell, [v, 0])[1] += 1
+    gains = {cell: n * (len(cell) - 2) - len(dump(v, False)) - 1 for cell, (v, n) in counts.items()}
+    best = sorted((c for c in gains if gains[c] > 0), key=lambda c: -gains[c])[:MAX_SHARED]
+    if best:
+        column.shared = [counts[c][0] for c in best]
+        column.refs = {c: f"@{i}" for i, c in enumerate(best)}
 
 
 def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Column] | None:
@@ -191,6 +235,8 @@ def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Colum
         if depth < 2 and len(present) > 1 and all(type(v) is Obj and v for v in present):
             full = len(present) == len(values)
             column.nested = _schema(present, depth + 1, consts and full)
+        else:
+            _share(column, present)
     return columns
     return columns
 
@@ -204,6 +250,8 @@ def _header(columns: list[_Column]) -> str:
             parts.append(f"{name}={_cell(column.const, head=True)}")
         elif column.nested is not None:
             parts.append(f"{name}{_header(column.nested)}")
+        elif column.shared is not None:
+            parts.append(f"{name}[{','.join(dump(v, False) for v in column.shared)}]")
         else:
             parts.append(name)
     return "{" + ",".join(parts) + "}"
@@ -221,16 +269,30 @@ def _cell(value: Any, head: bool = False) -> str:
     return dump(value, False)
 
 
-def _cells(row: Obj, columns: list[_Column], out: list[str]) -> None:
+def _cells(row: Obj, columns: list[_Column], out: list[str], seen: dict[str, str]) -> None:
     values = dict(row)
     for column in columns:
         if column.const is not _MISSING:
             continue
         value = values.get(column.key, _MISSING)
         if column.nested is not None:
-            _cells(Obj() if value is _MISSING else value, column.nested, out)
+            _cells(Obj() if value is _MISSING else value, column.nested, out, seen)
+        elif value is _MISSING:
+            out.append("")
+        elif column.shared is not None:
+            cell = _cell(value)
+            ref = column.refs.get(cell)
+            if ref is not None:
+                out.append(ref)
+            else:  # a bare '@...' would read as a reference here
+                out.append(dump_str(value) if cell[:1] == "@" else cell)
+        elif type(value) is str:  # plain strings repeat down a column: written once each
+            known = seen.get(value)
+            if known is None:
+                known = seen[value] = _cell(value)
+            out.append(known)
         else:
-            out.append("" if value is _MISSING else _cell(value))
+            out.append(_cell(value))
 
 
 def dump_table(rows: list[Any]) -> str | None:
@@ -242,12 +304,13 @@ def dump_table(rows: list[Any]) -> str | None:
     if columns is None:
         return None
     lines = [f"[{len(rows)}]{_header(columns)}"]
+    seen: dict[str, str] = {}
     for row in rows:
         if type(row) is Marker:
             lines.append(str.__str__(row))
             continue
         out: list[str] = []
-        _cells(row, columns, out)
+        _cells(row, columns, out, seen)
         lines.append(",".join(out))
     return "\n".join(lines) + "\n"
 
@@ -347,11 +410,18 @@ class _Reader:
             if text[pos : pos + 1] == '"':
                 name, pos = _scan(text, pos + 1)
             else:
-                end = _BARE_HEAD.match(text, pos).end()  # type: ignore[union-attr]
+                end = _BARE_NAME.match(text, pos).end()  # type: ignore[union-attr]
                 name, pos = text[pos:end], end
             column = _Column(name)
             char = text[pos : pos + 1]
-            if char == "=":
+            if char == "[":
+                try:
+                    shared, pos = _EXACT.raw_decode(text, pos)
+                except json.JSONDecodeError as exc:
+                    raise self.error(f"bad shared values: {exc.msg}", pos) from None
+                column.shared = shared
+                char = text[pos : pos + 1]
+            elif char == "=":
                 column.const, pos = self.cell(pos + 1, head=True)
                 char = text[pos : pos + 1]
             elif char == "{":
@@ -436,7 +506,12 @@ class _Reader:
                     raise self.error("expected ',' between cells", pos)
                 pos += 1
             first = False
+            start = pos
             value, pos = self.cell(pos)
+            if column.shared is not None and type(value) is str and text[start] == "@":
+                value = _reference(column, value)
+                if value is _MISSING:
+                    raise self.error("a reference to no shared value", start)
             if value is not _MISSING:
                 out.append((column.key, value))
         return pos, first
@@ -451,6 +526,15 @@ def _leaves(columns: list[_Column]) -> int:
         0 if c.const is not _MISSING else _leaves(c.nested) if c.nested is not None else 1
         for c in columns
     )
+
+
+def _reference(column: _Column, raw: str) -> Any:
+    """The shared value ``@i`` names, or _MISSING when it names none."""
+    found = _REF.fullmatch(raw)
+    shared = column.shared or []
+    if found is None or int(found.group(1)) >= len(shared):
+        return _MISSING
+    return shared[int(found.group(1))]
 
 
 def _bare(raw: str) -> Any:
@@ -474,6 +558,12 @@ def _fill(columns: list[_Column], cells: Iterator[str], out: Obj, seen: dict[str
                 out.append((column.key, inner))
         else:
             raw = next(cells)
+            if column.shared is not None and raw[:1] == "@":
+                value = _reference(column, raw)
+                if value is _MISSING:
+                    raise ValueError(f"a reference to no shared value: {raw}")
+                out.append((column.key, value))
+                continue
             value = seen.get(raw, _MISSING)
             if value is _MISSING and raw:
                 value = seen[raw] = _bare(raw)
