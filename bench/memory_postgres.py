@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from compression_layer.memory import MemoryStore  # noqa: E402
 from compression_layer.memory.postgres.rows import vector_text  # noqa: E402
+from compression_layer.memory.postgres.search import bm25  # noqa: E402
 from compression_layer.memory.postgres.store import PostgresMemoryStore  # noqa: E402
 from compression_layer.memory.postgres.vectors import HNSW_MIN_ROWS  # noqa: E402
 from compression_layer.settings import MemorySettings  # noqa: E402
@@ -145,7 +146,9 @@ async def bulk_load(store: PostgresMemoryStore, n: int, embed: BagOfWords) -> fl
                             stamp,
                         )
                     )
+        # Both tables: the posting table's index-only scans need its visibility map set.
         await conn.execute("VACUUM ANALYZE memories")
+        await conn.execute("VACUUM ANALYZE memory_terms")
     return time.perf_counter() - start
 
 
@@ -165,10 +168,18 @@ class MiniLM:
         return embed(texts, batch_size=64)
 
 
-async def run(n: int, queries: int, embedder: str = "bow") -> dict[str, Any]:
+SERVER = {"shared_buffers": "1GB", "maintenance_work_mem": "1GB"}
+"""Server parameters of the bench (pgvector's advice: shared_buffers about a quarter of memory,
+an HNSW build in maintenance_work_mem); --server-defaults runs Postgres' 128 MB / 64 MB."""
+
+
+async def run(
+    n: int, queries: int, embedder: str = "bow", server: dict[str, str] | None = None
+) -> dict[str, Any]:
     embed: Any = MiniLM() if embedder == "minilm" else BagOfWords()
     out: dict[str, Any] = {"n": n, "dim": DIM, "queries": queries, "embedder": embed.model_name}
-    with LocalPostgres() as pg:
+    out["server_settings"] = server or "defaults (shared_buffers 128MB, maintenance_work_mem 64MB)"
+    with LocalPostgres(settings=server) as pg:
         url = pg.create_database("bench")
         settings = MemorySettings(near_duplicate_policy="skip")
         async with MemoryStore.open(
@@ -209,6 +220,7 @@ async def run(n: int, queries: int, embedder: str = "bow") -> dict[str, Any]:
                     out[f"hnsw_ef{ef}_recall_at_10"] = round(statistics.mean(recalls), 4)
                     out[f"hnsw_ef{ef}_recall_at_10_ties_counted"] = round(statistics.mean(tied), 4)
                     out[f"hnsw_ef{ef}_top10_ms_p50"] = round(statistics.median(hnsw_ms), 2)
+            out.update(await lexical_lists(store, qs))
             for mode in ("hybrid", "dense", "bm25"):
                 lat = []
                 for _ in range(2):  # the first round warms caches; both are kept
@@ -233,6 +245,41 @@ async def run(n: int, queries: int, embedder: str = "bow") -> dict[str, Any]:
     return out
 
 
+async def lexical_lists(store: PostgresMemoryStore, qs: list[str]) -> dict[str, Any]:
+    """The BM25 list alone (depth 60) from the posting table and from the GIN index: latency
+    and whether both give the same pks in the same order."""
+    lists: dict[bool, list[list[tuple[int, float]]]] = {}
+    out: dict[str, Any] = {}
+    for postings in (False, True):
+        lat = []
+        for _ in range(2):
+            found = []
+            for q in qs:
+                t = time.perf_counter()
+                found.append(
+                    await bm25(store.pg, store.pg_vectors, q, "bench", 60, [], postings=postings)
+                )
+                lat.append((time.perf_counter() - t) * 1000)
+        lists[postings] = found
+        out[f"bm25_list_{'postings' if postings else 'gin'}_ms_p50"] = round(
+            statistics.median(lat), 2
+        )
+    same = sum(
+        [pk for pk, _ in a] == [pk for pk, _ in b]
+        for a, b in zip(lists[False], lists[True], strict=True)
+    )
+    out["bm25_list_same_order"] = f"{same}/{len(qs)}"
+    out["bm25_list_max_score_diff"] = max(
+        (
+            abs(x[1] - y[1])
+            for a, b in zip(lists[False], lists[True], strict=True)
+            for x, y in zip(a, b, strict=True)
+        ),
+        default=0.0,
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -243,8 +290,12 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "memory_postgres.json"
     )
+    parser.add_argument(
+        "--server-defaults", action="store_true", help="Postgres' default memory settings"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.n, args.queries, args.embedder))
+    server = None if args.server_defaults else SERVER
+    result = asyncio.run(run(args.n, args.queries, args.embedder, server))
     result.update(
         {
             "hnsw_min_rows": HNSW_MIN_ROWS,

@@ -87,7 +87,10 @@ class LocalPostgres:
     ``start()`` on the same port. ``close()`` stops it and removes the folder.
     """
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        """``settings``: server parameters passed as ``-c name=value`` at each start, on top of
+        the defaults below (a bench sizes ``shared_buffers`` to its data, as a deployment would)."""
+        self.settings = dict(settings or {})
         self.bin = bin_dir()
         self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="cl-pg-"))
         self.data = self.root / "data"
@@ -154,6 +157,7 @@ class LocalPostgres:
             f"-p {self.port} -h 127.0.0.1 -k {self.root} -c max_connections=200 "
             "-c shared_buffers=128MB -c fsync=on"
         )
+        opts += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", "start")
         self._wait_ready()
         return self

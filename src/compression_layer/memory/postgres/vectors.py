@@ -163,13 +163,17 @@ class PgVectors:
         big = await self.namespace_size(conn, namespace) >= HNSW_MIN_ROWS
         exact = not (big and await self.has_hnsw(conn, dim))
         col = "m.embedding" if exact else f"m.embedding::vector({dim})"
-        qv = "q.v::vector" if exact else f"q.v::vector({dim})"
+        qv = "q.v" if exact else f"q.v::vector({dim})"
         visible, vis_params = pg_where(flt, "m", namespace)
         where = f"m.namespace = %s AND m.embed_model = %s AND m.embed_dim = %s AND {visible}"
+        # The query vectors are parsed once, in a materialised CTE: cast inside the lateral
+        # scan, the text was parsed again for every row compared (an exact probe of 3k rows
+        # took 170 ms instead of 3).
         sql = (
-            "SELECT q.i, c.pk, c.d FROM unnest(%s::text[]) WITH ORDINALITY AS q(v, i) "
-            f"CROSS JOIN LATERAL (SELECT m.pk, {col} <=> {qv} AS d FROM memories m "
-            f"WHERE {where} ORDER BY d LIMIT %s) c"
+            "WITH q AS MATERIALIZED (SELECT u.v::vector AS v, u.i FROM unnest(%s::text[]) "
+            "WITH ORDINALITY AS u(v, i)) "
+            f"SELECT q.i, c.pk, c.d FROM q CROSS JOIN LATERAL (SELECT m.pk, {col} <=> {qv} AS d "
+            f"FROM memories m WHERE {where} ORDER BY d LIMIT %s) c"
         )
         params = [[vector_text(v) for v in queries], namespace, self.model, dim, *vis_params, n]
         async with conn.transaction():
