@@ -42,9 +42,9 @@ class QueryWeights:
     idf_weight: float = 1.0
     similarity_weight: float = 2.0
     paragraph_weight: float = 1.0
-    lead_weight: float = 0.6
-    rank_boost: float = 2.0
-    relevance_boost: float = 4.0
+    lead_weight: float = 0.8
+    rank_boost: float = 1.5
+    relevance_boost: float = 2.0
     word_boost: float = 0.0
     confidence_margin: float = 0.0
     negative_scale: float = 1.0
