@@ -1,17 +1,19 @@
 """Extractive latency and throughput, three rounds each, for the packaged adapter or folders.
 
-    .venv/bin/python bench/extractive_speed.py [FOLDER ...] > bench/results/extractive-speed.jsonl
+    .venv/bin/python bench/extractive_speed.py [FOLDER ...] >> bench/results/extractive-speed.jsonl
 
 Latency: p50/p95 of single ``compress`` calls on 40 inputs of about 500 o200k tokens (held-out
 SQuAD articles, warm, in process) at the adapter's default rate. Throughput: input tokens/s of
 ``compress_batch`` in batches of 16 over 64 such inputs. With a query: p50/p95 of single
 ``compress(text, query=...)`` calls on the same inputs, each with a question of its first
-paragraph (the question is encoded in the same batch as the text). One JSON line per adapter.
+paragraph (the question is encoded in the same batch as the text). One JSON line per adapter,
+with the 1-minute load average at its start and end (the machine is shared: quiet is < 1.5).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,6 +49,7 @@ def main() -> int:
     contexts = [it.context for it in items]
     first_question = {it.context[:200]: it.questions[0][0] for it in items}
     for folder in sys.argv[1:] or [None]:
+        load_at_start = os.getloadavg()[0]
         engine = ExtractiveEngine.load(Path(folder) if folder else None)
         texts = inputs_of_tokens(contexts, 500, 40)
         runs = [latency(engine, texts, rate=engine.default_rate) for _ in range(3)]
@@ -59,6 +62,8 @@ def main() -> int:
             "latency_runs": runs,
             "query_latency_runs": query_runs,
             "throughput_runs": tput,
+            "run": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load_average_1m": {"start": load_at_start, "end": os.getloadavg()[0]},
             "median": {
                 "p50_ms": float(np.median([r["p50_ms"] for r in runs])),
                 "p50_ms_query": float(np.median([r["p50_ms"] for r in query_runs])),
