@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -193,7 +193,36 @@ def apply_compression(item: Pending, compressor: Compressor | None) -> None:
     try:
         result = compressor(item.content)
     except CompressionLayerError as exc:
-        item.notes.append(f"stored uncompressed: {exc}")
+        result = exc
+    apply_result(item, result, tokens)
+
+
+def compress_items(items: Sequence[Pending], compressor: Compressor | None) -> None:
+    """``apply_compression`` for each item; a compressor with a ``compress_many(texts)`` method
+    (``compressing.DefaultCompressor``) gets the whole batch in one call."""
+    many = getattr(compressor, "compress_many", None)
+    if compressor is None or many is None or len(items) < 2:
+        for item in items:
+            apply_compression(item, compressor)
+        return
+    results = many([item.content for item in items])
+    for item, result in zip(items, results, strict=True):
+        tokens = count_tokens(item.content)
+        item.tokens_original = tokens
+        item.compressed, item.engine, item.adapter, item.tokens_compressed = (
+            item.content,
+            "none",
+            None,
+            tokens,
+        )
+        apply_result(item, result, tokens)
+
+
+def apply_result(item: Pending, result: Any, tokens: int) -> None:
+    """Fill the compressed fields of ``item`` (holding its original as compressed form, of
+    ``tokens`` tokens) from a compressor's result, or the CompressionLayerError it raised."""
+    if isinstance(result, CompressionLayerError):
+        item.notes.append(f"stored uncompressed: {result}")
         return
     item.domain = str(getattr(result, "domain", item.domain) or item.domain)
     compressed = str(getattr(result, "compressed", "") or "")

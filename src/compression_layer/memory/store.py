@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from compression_layer.memory import edits
+from compression_layer.memory.compressing import DefaultCompressor
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundError
 from compression_layer.memory.filters import MemoryFilter, scope_of, sqlite_where
@@ -48,10 +49,7 @@ __all__ = ["DEFAULT_EMBED_MODEL", "Embedder", "MemoryStore", "SearchMode", "defa
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 
 
-def _default_compressor(text: str) -> Any:
-    from compression_layer import compress
-
-    return compress(text)
+_default_compressor = DefaultCompressor()  # compress(); a store_many batch scored at once
 
 
 def _default_embedder(texts: list[str]) -> Any:

@@ -24,7 +24,7 @@ from compression_layer.memory.pending import (
     Key,
     Pending,
     absorb_labels,
-    apply_compression,
+    compress_items,
     embed_text,
     item_to_pending,
     merge_labels,
@@ -70,8 +70,8 @@ class Writer:
         source = self.settings.embed_source
 
         def work() -> None:
+            compress_items(items, compressor)
             for item in items:
-                apply_compression(item, compressor)
                 set_embed_hash(item, source)
 
         await asyncio.to_thread(work)
