@@ -256,3 +256,26 @@ def test_a_reference_to_no_shared_value_is_an_error() -> None:
         json_expand(text)
     with pytest.raises(InputError, match="shared value"):
         json_expand(text.replace("2,@3", '"x",@3'))  # the cell-by-cell reader too
+
+
+def test_a_prefix_every_value_of_a_column_shares_is_written_once() -> None:
+    base = "https://docs.example.com/"
+    tails = ["thread/0", "12", "", "null", "@0", " x", "[a]", "true"]
+    rows = [{"url": base + tails[i % len(tails)], "n": i} for i in range(24)]
+    out = compress_json(json.dumps(rows)).text
+    assert out.startswith('[24]{url"https://docs.example.com/",n}\nthread/0,0\n"12",1\n"",2\n')
+    assert json_expand(out) == rows
+    mixed = [*rows, {"url": 5, "n": 99}]  # not all strings: no prefix
+    out = compress_json(json.dumps(mixed)).text
+    assert 'url"' not in out.split("\n", 1)[0] and json_expand(out) == mixed
+
+
+def test_a_cell_that_is_no_string_in_a_prefix_column_is_an_error() -> None:
+    with pytest.raises(InputError, match="no string"):
+        json_expand('[2]{u"https://a.b/",n}\nx,1\n12,2\n')
+    with pytest.raises(InputError, match="no string"):
+        json_expand('[2]{u"https://a.b/",n}\nx,1\n[1],"2"\n')
+    assert json_expand('[2]{u"https://a.b/",n}\nx,1\n"12",2\n') == [
+        {"u": "https://a.b/x", "n": 1},
+        {"u": "https://a.b/12", "n": 2},
+    ]

@@ -20,6 +20,9 @@ An array of objects becomes a header line and one line per row, where that is sh
   trailing space, opening bracket, and not a number or literal), else JSON-quoted.
 * An empty cell is a key the row does not have, so rows may differ in which keys they carry
   (their key order must agree with the header's).
+* A column written ``key"prefix"`` holds strings that all start with ``prefix``; its cells
+  are the rest (``url"https://docs.example.com/"`` and a cell ``a/1`` is
+  ``https://docs.example.com/a/1``).
 * A column written ``key[v0,v1,...]`` (a JSON array) names up to ten long values it repeats;
   a bare cell ``@i`` in it is value ``vi`` (a string starting with ``@`` is quoted there)::
 
@@ -41,6 +44,7 @@ from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any, cast
 
 from compression_layer.compress.reversible import MARKER_RE
+from compression_layer.tokens import count_tokens
 
 _scan = cast(Callable[[str, int], tuple[str, int]], json.decoder.scanstring)  # type: ignore[attr-defined]
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -52,7 +56,8 @@ _UNSAFE_NAME = re.compile(r'[,"{}=\[\]\x00-\x1f\x7f\ud800-\udfff]|^\s|\s$|^$')
 _TABLE_HEAD = re.compile(r"\[(\d+)\]\{")
 _BARE_CELL = re.compile(r"[^,\n]*")
 _BARE_HEAD = re.compile(r"[^,{}=\n]*")
-_BARE_NAME = re.compile(r"[^,{}=\[\n]*")  # a bare column name never holds '[' (it is quoted)
+_BARE_NAME = re.compile(r'[^,{}=\["\n]*')  # a bare column name never holds '[' or '"'
+_WORD_END = re.compile(r"[A-Za-z0-9]*$")
 _REF = re.compile(r"@(\d)")
 _WS = re.compile(r"[ \t\n\r]*")
 MIN_TABLE_ROWS = 2
@@ -167,7 +172,7 @@ _MISSING = object()
 
 
 class _Column:
-    __slots__ = ("const", "key", "nested", "refs", "shared")
+    __slots__ = ("const", "key", "nested", "prefix", "refs", "shared")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -175,24 +180,57 @@ class _Column:
         self.nested: list[_Column] | None = None
         self.shared: list[Any] | None = None  # repeated long values, cells ``@0``..``@9``
         self.refs: dict[str, str] = {}  # a shared value's cell text -> its ``@i``
+        self.prefix: str | None = None  # what every value of the column starts with
 
 
 MAX_SHARED = 10
+_CANDIDATES = 30
 SHARED_MIN_CHARS = 8
+
+
+MIN_PREFIX = 4
+
+
+def _prefix(present: list[Any]) -> tuple[str, int]:
+    """The start every value of a column of strings shares, cut after its last character that
+    is not a letter or digit (a word is not split), and about the tokens writing it once saves."""
+    if not all(type(v) is str for v in present):
+        return "", 0
+    low, high = min(present), max(present)  # the start they all share is theirs
+    at = 0
+    while at < len(low) and low[at] == high[at]:
+        at += 1
+    shared = low[:at]
+    shared = shared[: _WORD_END.search(shared).start()]  # type: ignore[union-attr]
+    if len(shared) < MIN_PREFIX:
+        return "", 0
+    return shared, count_tokens(shared) * (len(present) - 1) - 2
 
 
 def _share(column: _Column, present: list[Any]) -> None:
     """Name the long values ``column`` repeats once in the header, when writing ``@i`` for them
     is shorter (the ten that save most)."""
-    counts: dict[str, list[Any]] = {}
+    seen: dict[Any, list[Any]] = {}
     for v in present:
-        if type(v) is not Num and v is not None and type(v) is not bool:
-            cell = _cell(v)
-            if len(cell) >= SHARED_MIN_CHARS:
-                counts.setdefault(cell, [v, 0])[1] += 1
-    gains = {cell: n * (len(cell) - 2) - len(dump(v, False)) - 1 for cell, (v, n) in counts.items()}
+        kind = type(v)
+        if kind is str:
+            if len(v) >= SHARED_MIN_CHARS - 2:
+                seen.setdefault(v, [v, 0])[1] += 1
+        elif kind is Obj or kind is list:
+            seen.setdefault((dump(v, False),), [v, 0])[1] += 1  # never equal to a str key
+    counts: dict[str, list[Any]] = {}
+    for v, n in seen.values():
+        if n > 1 and len(cell := _cell(v)) >= SHARED_MIN_CHARS:
+            counts[cell] = [v, n]
+    # Characters first, then tokens (``@i`` is two) for the few that might save any.
+    rough = {cell: n * (len(cell) - 2) - len(cell) - 1 for cell, (_, n) in counts.items()}
+    likely = sorted((c for c in rough if rough[c] > 0), key=lambda c: -rough[c])[:_CANDIDATES]
+    gains = {c: (counts[c][1] - 1) * (count_tokens(c) - 2) - 3 for c in likely}
     best = sorted((c for c in gains if gains[c] > 0), key=lambda c: -gains[c])[:MAX_SHARED]
-    if best:
+    prefix, saves = _prefix(present)
+    if saves > 0 and saves >= sum(gains[c] for c in best):
+        column.prefix = prefix
+    elif best:
         column.shared = [counts[c][0] for c in best]
         column.refs = {c: f"@{i}" for i, c in enumerate(best)}
 
@@ -250,6 +288,8 @@ def _header(columns: list[_Column]) -> str:
             parts.append(f"{name}={_cell(column.const, head=True)}")
         elif column.nested is not None:
             parts.append(f"{name}{_header(column.nested)}")
+        elif column.prefix is not None:
+            parts.append(f"{name}{dump_str(column.prefix)}")
         elif column.shared is not None:
             parts.append(f"{name}[{','.join(dump(v, False) for v in column.shared)}]")
         else:
@@ -279,6 +319,8 @@ def _cells(row: Obj, columns: list[_Column], out: list[str], seen: dict[str, str
             _cells(Obj() if value is _MISSING else value, column.nested, out, seen)
         elif value is _MISSING:
             out.append("")
+        elif column.prefix is not None:
+            out.append(_cell(value[len(column.prefix) :]))
         elif column.shared is not None:
             cell = _cell(value)
             ref = column.refs.get(cell)
@@ -414,7 +456,10 @@ class _Reader:
                 name, pos = text[pos:end], end
             column = _Column(name)
             char = text[pos : pos + 1]
-            if char == "[":
+            if char == '"':
+                column.prefix, pos = _scan(text, pos + 1)
+                char = text[pos : pos + 1]
+            elif char == "[":
                 try:
                     shared, pos = _EXACT.raw_decode(text, pos)
                 except json.JSONDecodeError as exc:
@@ -508,7 +553,11 @@ class _Reader:
             first = False
             start = pos
             value, pos = self.cell(pos)
-            if column.shared is not None and type(value) is str and text[start] == "@":
+            if column.prefix is not None and value is not _MISSING:
+                if type(value) is not str:
+                    raise self.error("a cell that is no string where all are", start)
+                value = column.prefix + value
+            elif column.shared is not None and type(value) is str and text[start] == "@":
                 value = _reference(column, value)
                 if value is _MISSING:
                     raise self.error("a reference to no shared value", start)
@@ -558,6 +607,12 @@ def _fill(columns: list[_Column], cells: Iterator[str], out: Obj, seen: dict[str
                 out.append((column.key, inner))
         else:
             raw = next(cells)
+            if column.prefix is not None and raw:
+                value = _bare(raw)
+                if type(value) is not str:
+                    raise ValueError(f"a cell that is no string where all are: {raw}")
+                out.append((column.key, column.prefix + value))
+                continue
             if column.shared is not None and raw[:1] == "@":
                 value = _reference(column, raw)
                 if value is _MISSING:
