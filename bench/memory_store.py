@@ -7,7 +7,9 @@ store. Two compressors in alternating rounds, so both see the same machine load:
 - ``per_memory``: ``compression_layer.compress`` called once per memory (the store before).
 
 Also: embedding only (``compress=False``), and how many memories both compressors stored with the
-same compressed text. Median of rounds, load average before and after each round.
+same compressed text. Median of rounds (memories per second, and CPU milliseconds per memory
+over all threads: the work done, which a loaded machine does not stretch), load average before
+and after each round.
 
     nice -n 10 .venv/bin/python bench/memory_store.py [--memories 512] [--rounds 3]
 
@@ -47,37 +49,40 @@ def per_memory(text: str) -> Any:
 
 async def one_round(
     tmp: Path, name: str, items: list[dict[str, Any]], compress: bool
-) -> tuple[float, dict[str, str]]:
+) -> tuple[float, float, dict[str, str]]:
     settings = MemorySettings(near_duplicate_policy="keep")
     kwargs: dict[str, Any] = {"compressor": per_memory} if name == "per_memory" else {}
     path = tmp / f"{name}-{time.monotonic_ns()}.db"
     async with MemoryStore.open(path, settings=settings, **kwargs) as store:
         # Loads the models and imports their libraries (once per process; not measured).
         await store.store_many(["warm up the engines.", "and once more."], namespace="warm")
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         stored = []
         for i in range(0, len(items), BATCH):
             stored += await store.store_many(items[i : i + BATCH], namespace="t", compress=compress)
         seconds = time.perf_counter() - start
-    return len(items) / seconds, {m.content: m.compressed for m in stored}
+        cpu_ms = (time.process_time() - start_cpu) / len(items) * 1000
+    return len(items) / seconds, cpu_ms, {m.content: m.compressed for m in stored}
 
 
 async def run(n: int, rounds: int) -> dict[str, Any]:
     turns, _ = locomo.load()
     items = [it for its in turns.values() for it in its][:n]
     rates: dict[str, list[float]] = {"batched": [], "per_memory": [], "embed_only": []}
+    cpu: dict[str, list[float]] = {name: [] for name in rates}
+    outs: dict[str, dict[str, str]] = {}
     loads: list[float] = []
     same = 0
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
             loads.append(os.getloadavg()[0])
-            rate_b, out_b = await one_round(Path(tmp), "batched", items, True)
-            rate_p, out_p = await one_round(Path(tmp), "per_memory", items, True)
-            rate_e, _ = await one_round(Path(tmp), "embed_only", items, False)
+            for name in rates:
+                rate, cpu_ms, out = await one_round(Path(tmp), name, items, name != "embed_only")
+                rates[name].append(rate)
+                cpu[name].append(cpu_ms)
+                outs[name] = out
             loads.append(os.getloadavg()[0])
-            rates["batched"].append(rate_b)
-            rates["per_memory"].append(rate_p)
-            rates["embed_only"].append(rate_e)
+            out_b, out_p = outs["batched"], outs["per_memory"]
             same = sum(out_b[c] == out_p.get(c) for c in out_b)
             print({k: round(v[-1], 1) for k, v in rates.items()}, "load", loads[-1], flush=True)
     return {
@@ -86,6 +91,8 @@ async def run(n: int, rounds: int) -> dict[str, Any]:
         "rounds": rounds,
         "per_s_median": {k: round(statistics.median(v), 1) for k, v in rates.items()},
         "per_s_rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
+        # CPU time of this process (all threads) per memory: the work, whatever the load.
+        "cpu_ms_per_memory_median": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
         "same_compressed_text": f"{same}/{len(items)}",
         "load_avg_1min": loads,
     }
