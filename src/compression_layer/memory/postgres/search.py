@@ -331,16 +331,20 @@ async def _bm25_postings(
 
 
 async def rows_with_vectors(db: PgDatabase, pks: list[int]) -> dict[int, dict[str, Any]]:
+    """Live rows by pk with their vector as ``v`` (float32 array). The vector comes in
+    pgvector's binary form (``vector_send``: int16 dim, int16 unused, big-endian float4s), read
+    by numpy: as ``real[]`` 60 vectors of 384 became 23k Python floats (5 ms of a 7 ms fetch)."""
     if not pks:
         return {}
-    # Binary results: 60 vectors of 384 floats parsed from text cost more than the query.
     async with db.connection() as conn, conn.cursor(binary=True) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS}, embedding::real[] AS v FROM memories "
+            f"SELECT {COLUMNS}, vector_send(embedding) AS v FROM memories "
             "WHERE pk = ANY(%s) AND deleted_at IS NULL",
             (pks,),
         )
         rows = await cur.fetchall()
+    for r in rows:
+        r["v"] = np.frombuffer(r["v"], dtype=">f4", offset=4).astype(np.float32)
     return {int(r["pk"]): r for r in rows}
 
 
