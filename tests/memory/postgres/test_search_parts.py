@@ -131,3 +131,31 @@ async def test_postings_follow_every_change_and_match_the_gin_path(pg_url: str) 
 
 async def pk_int(store: PostgresMemoryStore, memory_id: str) -> int:
     return int((await pk_of(store, memory_id))["pk"])  # type: ignore[call-overload]
+
+
+async def test_migration_4_fills_the_posting_table_of_an_existing_database(pg_url: str) -> None:
+    settings = MemorySettings(near_duplicate_policy="keep")
+    opened = MemoryStore.open(
+        pg_url, settings=settings, compressor=FakeCompressor(), embedder=FakeEmbedder()
+    )
+    async with opened as store:
+        assert isinstance(store, PostgresMemoryStore)
+        mems = await store.store_many(
+            [f"trip {i} to Lisbon with {i % 3} friends" for i in range(12)], compress=False
+        )
+        await store.delete(mems[0].id)
+        # Back to a version 3 database: no posting table, no triggers.
+        async with store.pg.connection() as conn:
+            await conn.execute(
+                "DROP TABLE memory_terms; DROP FUNCTION memory_terms_sync() CASCADE; "
+                "UPDATE memory_schema_version SET version = 3"
+            )
+    async with MemoryStore.open(
+        pg_url, settings=settings, compressor=FakeCompressor(), embedder=FakeEmbedder()
+    ) as reopened:
+        store = reopened
+        assert isinstance(store, PostgresMemoryStore)
+        kept, derived = await postings_as_derived(store)
+        assert kept == derived and len(kept) >= 11 * 3
+        hits = await bm25(store.pg, store.pg_vectors, "Lisbon trip", "default", 20, [])
+        assert len(hits) == 11
