@@ -124,9 +124,9 @@ async def test_postings_follow_every_change_and_match_the_gin_path(pg_url: str) 
                     store.pg, store.pg_vectors, query, "default", 30, [], flt, postings=False
                 )
                 assert fast, (query, flt)
-                assert [pk for pk, _ in fast] == [pk for pk, _ in slow], (query, flt)
-                for (_, a), (_, b) in zip(fast, slow, strict=True):
-                    assert abs(a - b) < 1e-9
+                # The same list; memories of exactly equal scores (same words, same length) may
+                # come in either order, the sums being added in another order.
+                assert by_score(fast) == by_score(slow), (query, flt)
 
 
 async def pk_int(store: PostgresMemoryStore, memory_id: str) -> int:
@@ -159,3 +159,7 @@ async def test_migration_4_fills_the_posting_table_of_an_existing_database(pg_ur
         assert kept == derived and len(kept) >= 11 * 3
         hits = await bm25(store.pg, store.pg_vectors, "Lisbon trip", "default", 20, [])
         assert len(hits) == 11
+
+
+def by_score(hits: list[tuple[int, float]]) -> list[tuple[float, int]]:
+    return sorted((-round(score, 9), pk) for pk, score in hits)

@@ -325,8 +325,23 @@ async def _bm25_postings(
             params += [namespace, lex, *scope_params]
     if not branches:
         return []
-    params += [max(total, 1), max(avg_len, 1.0), depth]
-    rows = await fetchall(conn, _score_sql(" UNION ALL ".join(branches)), params, binary=True)
+    # Each word's postings are read twice, both index-only: once counted (its document
+    # frequency, an InitPlan), once scored; cheaper than materialising every posting and
+    # joining them with their counts.
+    k1, b = f"{BM25_K1}::float8", f"{BM25_B}::float8"
+    ctes = ", ".join(f"h{i} AS NOT MATERIALIZED ({sql})" for i, sql in enumerate(branches))
+    scored = " UNION ALL ".join(
+        f"SELECT h.pk, (SELECT ln(1::float8 + (%s::float8 - count(*) + 0.5::float8) "
+        f"/ (count(*) + 0.5::float8)) FROM h{i}) * ({k1} + 1::float8) / (1::float8 + {k1} "
+        f"* (1::float8 - {b} + {b} * h.doc_len / %s::float8)) AS w FROM h{i} h"
+        for i in range(len(branches))
+    )
+    params += [max(total, 1), max(avg_len, 1.0)] * len(branches) + [depth]
+    sql = (
+        f"WITH {ctes} SELECT pk, sum(w) AS score FROM ({scored}) AS x "
+        "GROUP BY pk ORDER BY score DESC, pk LIMIT %s"
+    )
+    rows = await fetchall(conn, sql, params, binary=True)
     return [(int(r["pk"]), float(r["score"])) for r in rows]
 
 
