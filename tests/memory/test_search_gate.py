@@ -15,7 +15,7 @@ import pytest
 from compression_layer.memory import MemoryStore
 from compression_layer.memory import gate as gate_module
 from compression_layer.memory.db import Reader
-from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.filters import MemoryFilter, matches
 from compression_layer.memory.gate import Gate, search_gate
 from compression_layer.settings import MemorySettings
 from memory_fakes import FakeEmbedder
@@ -115,10 +115,11 @@ async def test_gated_search_gives_the_exact_filtered_hits(
             metadata=kw.get("filters"),
             all_scopes=kw["all_scopes"],
         )
-        for hit in gated:
+        for hit in gated:  # the Python rules agree with both paths' SQL
             assert hit.namespace == NS
-            if not kw["all_scopes"]:
-                assert (hit.user_id, hit.agent_id, hit.run_id) == flt.scope
+            assert matches(flt, (hit.user_id, hit.agent_id, hit.run_id), hit.metadata)
+            if tags:
+                assert "even" in hit.tags
     assert compared == 40
     assert nonempty >= 25  # most filters let something through: the comparison means something
 
@@ -160,6 +161,31 @@ async def test_gate_lists_narrow_filters_and_checks_broad_ones(big_store: Memory
             NS, all_scopes=True, filters={"n": 7, "kind": "mail"}, limit=1000
         )
         assert len(narrow.pks) == len(page.items) > 0
+        rng = random.Random(9)
+        for _ in range(12):  # exact lists (every part narrow) hold what list() returns
+            kw = _random_filter(rng)
+            flt = MemoryFilter.of(
+                user_id=kw.get("user_id"),
+                run_id=kw.get("run_id"),
+                metadata=kw.get("filters"),
+                all_scopes=kw["all_scopes"],
+            )
+            gate_module.NARROW, saved = 10**9, gate_module.NARROW
+            try:
+                listed = await search_gate(reader, NS, flt, None)
+            finally:
+                gate_module.NARROW = saved
+            expected: list[str] = []
+            cursor = None
+            while True:
+                page = await big_store.list(NS, limit=1000, cursor=cursor, **kw)
+                expected += [m.id for m in page.items]
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            got = listed.pks if listed is not None and listed.pks is not None else None
+            if got is not None:
+                assert len(got) == len(expected)
         kept = await broad.keep(reader, narrow.pks)
         assert kept == narrow.pks
         assert await broad.keep(reader, [10**9]) == []

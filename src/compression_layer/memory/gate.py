@@ -140,10 +140,16 @@ async def search_gate(
             best = (i, n)
     if best is not None and best[1] < NARROW:
         sql, values = parts[best[0]]
-        rows = await db.fetchall(f"{sql} ORDER BY pk", values)
-        pks = [int(r["pk"]) for r in rows]
-        # The scope part is the whole filter when there are no conditions.
-        g.pks = pks if not flt.conditions else await g.keep(db, pks)
+        if not flt.conditions:  # the scope part is the whole filter
+            rows = await db.fetchall(f"{sql} ORDER BY pk", values)
+        else:  # the part's pks drive one check of the whole filter each
+            check, check_params = sqlite_check(flt, "m")
+            rows = await db.fetchall(
+                f"SELECT m.pk AS pk FROM ({sql}) AS c CROSS JOIN memories m ON m.pk = c.pk "
+                f"WHERE m.namespace = ? AND {check} ORDER BY m.pk",
+                [*values, namespace, *check_params],
+            )
+        g.pks = [int(r["pk"]) for r in rows]
     return g
 
 
