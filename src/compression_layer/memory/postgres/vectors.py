@@ -141,8 +141,7 @@ class PgVectors:
         else:
             async with conn.transaction():
                 ef = ef_search or max(EF_SEARCH_MIN, 2 * n)
-                await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
-                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                await conn.execute(_hnsw_settings(ef))
                 rows = await fetchall(conn, sql, params, binary=True)
         pairs = sorted(((int(r["pk"]), float(r["d"])) for r in rows), key=lambda t: (t[1], t[0]))
         return [(pk, 1.0 - d) for pk, d in pairs]
@@ -178,8 +177,7 @@ class PgVectors:
         params = [[vector_text(v) for v in queries], namespace, self.model, dim, *vis_params, n]
         async with conn.transaction():
             if not exact:
-                await conn.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH_MIN, 2 * n)}")
-                await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                await conn.execute(_hnsw_settings(max(EF_SEARCH_MIN, 2 * n)))
             rows = await fetchall(conn, sql, params, binary=True)
         out: list[list[tuple[int, float]]] = [[] for _ in queries]
         for r in rows:
@@ -224,3 +222,11 @@ class PgVectors:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+def _hnsw_settings(ef_search: int) -> str:
+    """The HNSW scan settings of one transaction, as one round trip (two statements)."""
+    return (
+        f"SET LOCAL hnsw.ef_search = {int(ef_search)}; "
+        "SET LOCAL hnsw.iterative_scan = relaxed_order"
+    )
