@@ -109,3 +109,6 @@ def test_long_text_counted_on_threads_is_exact() -> None:
     low, complete = tokens.count_tokens_upto(text, 1000)
     assert not complete and 1000 < low < exact
     assert tokens.count_tokens_upto("short text", 1) == (2, True)
+    mid = text[:300_000]  # below the threaded size, still counted only up to the limit
+    low, complete = tokens.count_tokens_upto(mid, 1000)
+    assert not complete and 1000 < low < len(tokens.encoding().encode_ordinary(mid))

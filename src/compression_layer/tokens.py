@@ -137,6 +137,7 @@ PARALLEL_CHARS = 1 << 20
 """Texts longer than this are counted in pieces on a small thread pool (the encoder releases the
 GIL), cut where the count is additive (see :func:`pieces`)."""
 _PIECE_CHARS = 256 * 1024
+_UPTO_PIECE_CHARS = 64 * 1024  # count_tokens_upto stops within a few of these past its limit
 _WORKERS = max(2, min(4, os.cpu_count() or 2))
 _pool: list[ThreadPoolExecutor] = []
 # A cut just after a newline is a pre-token boundary of both encodings when the next character
@@ -216,11 +217,11 @@ def count_tokens_upto(
     """``(count, exact)``: the exact count when it is at most ``limit``; above ``limit`` a long
     text's pieces are counted in order only until their sum exceeds it, and ``(partial sum,
     False)`` is a lower bound that already does."""
-    if len(text) <= PARALLEL_CHARS:
+    if len(text) <= _UPTO_PIECE_CHARS * 2:
         return count_tokens(text, encoding_name), True
     enc = encoding(encoding_name)
     pool = _executor()
-    parts = pieces(text)
+    parts = pieces(text, _UPTO_PIECE_CHARS)
     total = 0
     for at in range(0, len(parts), _WORKERS):
         total += sum(pool.map(_count_one, [enc] * _WORKERS, parts[at : at + _WORKERS]))
