@@ -37,7 +37,15 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class QueryWeights:
-    """How relevance is computed and turned into logit boosts (see ``QueryConfig``)."""
+    """How relevance is computed and turned into logit boosts (see ``QueryConfig``).
+
+    ``lead_weight`` is a position prior for a paragraph's first sentence (``lead_decay`` ** k
+    of it for its k-th sentence; 0 = the first only): with it and the softer ``rank_boost`` /
+    ``relevance_boost`` the query no longer costs NQ answers that sit in the lead while the
+    ranking points elsewhere. ``confidence_margin`` (0 = off) scales all boosts by how clearly
+    the best sentence leads the runner-up; ``negative_scale`` softens demotions. Both were tried
+    on the tuning split and left off (no gain there).
+    """
 
     idf_weight: float = 1.0
     similarity_weight: float = 2.0
