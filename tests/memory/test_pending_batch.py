@@ -14,7 +14,7 @@ from compression_layer.compress.extractive.service import load_extractive
 from compression_layer.errors import CompressionLayerError
 from compression_layer.memory import MemoryStore
 from compression_layer.memory.compressing import DefaultCompressor, Prescored
-from compression_layer.settings import MemorySettings
+from compression_layer.settings import CompressSettings, MemorySettings
 from memory_fakes import FakeCompressor, FakeEmbedder, FakeResult
 
 PROSE = [
@@ -123,3 +123,12 @@ async def test_the_default_store_compressor_batches(tmp_path: Path) -> None:
             assert memory.tokens_compressed < memory.tokens_original
             got = await s.get(memory.id)
             assert got.compressed == memory.compressed
+
+
+def test_settings_given_by_the_caller_are_read_at_each_call() -> None:
+    chosen = [CompressSettings(engine="structural")]
+    compressor = DefaultCompressor(settings=lambda: chosen[0])
+    assert compressor(PROSE[0]).engine == "structural"
+    assert [r.engine for r in compressor.compress_many(PROSE[:2])] == ["structural"] * 2
+    chosen[0] = CompressSettings(engine="extractive")
+    assert [r.engine for r in compressor.compress_many(PROSE[:2])] == ["extractive"] * 2

@@ -12,19 +12,29 @@ logs, mixed documents, long texts and other engines go through ``compress`` unch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from compression_layer.errors import CompressionLayerError
+from compression_layer.settings import CompressSettings
 
 
 class DefaultCompressor:
-    """``compression_layer.compress`` with the defaults of the compress settings; see module."""
+    """``compression_layer.compress`` with the compress settings (``settings()``, read at each
+    call, e.g. a server's current engine snapshot; default: the settings files); see module."""
+
+    def __init__(self, settings: Callable[[], CompressSettings] | None = None) -> None:
+        self._settings = settings
+
+    def _config(self) -> CompressSettings:
+        from compression_layer.settings import load_area
+
+        return self._settings() if self._settings is not None else load_area(CompressSettings)
 
     def __call__(self, text: str) -> Any:
-        from compression_layer import compress
+        from compression_layer.compress.pipeline import compress
 
-        return compress(text)
+        return compress(text, settings=self._settings() if self._settings else None)
 
     def compress_many(self, texts: Sequence[str]) -> list[Any]:
         """One result per text: a ``CompressionResult``, or the ``CompressionLayerError`` that
@@ -37,9 +47,8 @@ class DefaultCompressor:
             load_extractive,
         )
         from compression_layer.compress.pipeline import compress
-        from compression_layer.settings import CompressSettings, load_area
 
-        cfg = load_area(CompressSettings)
+        cfg = self._config()
         table = DEFAULT_ENGINES
         # Only the built-in extractive engine is known to score this way (a library user may
         # have registered another under its name).
