@@ -77,3 +77,22 @@ async def test_a_cursor_never_skips_a_row_committed_late_in_another_namespace(
         assert seen == [stored.id, early[0].id, early[1].id]
         # Lists of one namespace do not wait (its writers are serialised): pages as before.
         assert [m.id for m in (await store.list(namespace="b")).items] == [m.id for m in early]
+
+        # An export across namespaces pages by pk too, and waits the same way.
+        await hold.execute(
+            "CREATE OR REPLACE TRIGGER hold_late AFTER INSERT ON memories FOR EACH ROW "
+            "WHEN (NEW.content = 'another late one') EXECUTE FUNCTION hold_late()"
+        )
+        await hold.execute("SELECT pg_advisory_lock(%s)", (HOLD,))
+        late2 = asyncio.create_task(store.store("another late one", namespace="a"))
+        assert await until_waiting(hold, HOLD)
+        third = await store.store("third of b", namespace="b")
+
+        async def exported() -> list[str]:
+            return [str(record["id"]) async for record in store.export()]
+
+        export_task = asyncio.create_task(exported())
+        assert await until_waiting(hold, WRITERS_LOCK)
+        await hold.execute("SELECT pg_advisory_unlock(%s)", (HOLD,))
+        stored2 = await late2
+        assert await export_task == [*seen, stored2.id, third.id]

@@ -530,7 +530,10 @@ class PostgresMemoryStore:
                 params.append(namespace)
             if not include_deleted:
                 sql += " AND deleted_at IS NULL"
-            rows = await self.pg.fetchall(sql + " ORDER BY pk LIMIT 500", params)
+            async with self.pg.transaction() as conn:
+                if namespace is None:  # as list: no page past a pk still to commit
+                    await wait_for_writers(conn)
+                rows = await fetchall(conn, sql + " ORDER BY pk LIMIT 500", params)
             for row in rows:
                 yield row_to_memory(row).model_dump(exclude={"status", "notes"})
             if len(rows) < 500:
