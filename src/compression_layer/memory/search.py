@@ -271,7 +271,8 @@ async def _passing(
         at += len(part)
         if flt_gate.exhausted:
             break
-        chunk = _deeper(depth - len(out), at, len(out), len(ranked)) - at
+        rate = max(len(out), 1) / at  # the pass rate so far: check what should be enough
+        chunk = max(depth, math.ceil(1.5 * (depth - len(out)) / rate))
     return out[:depth]
 
 
@@ -320,7 +321,7 @@ async def _following_gated(
         if i > 0 and rows[i - 1] == pk and i < len(rows)
     }
     out: dict[int, int] = {}
-    width = 4
+    width = 8  # one round for a filter passing one memory in five or more
     while start:
         windows = {pk: rows[i : i + width].tolist() for pk, i in start.items()}
         passing = set(await flt_gate.keep(db, [p for w in windows.values() for p in w]))
