@@ -108,7 +108,7 @@ async def test_delete_and_unknown_ids(store: MemoryStore) -> None:
     assert deleted.id == memory.id and deleted.deleted_at is not None
     # A soft delete: reads say when it went and until when it can be restored.
     for call in (store.get, store.delete):
-        with pytest.raises(MemoryNotFoundError, match="was deleted at .*restorable until"):
+        with pytest.raises(MemoryNotFoundError, match=r"was deleted at .*restorable until"):
             await call(memory.id)
     for call in (store.get, store.delete, store.restore, store.history):
         with pytest.raises(MemoryNotFoundError, match="no memory with id"):
