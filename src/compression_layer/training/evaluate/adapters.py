@@ -255,10 +255,10 @@ def evaluate_adapter(
             ex_outs, ex_lat = extractive_at(items, match, extractive)
             scores[f"extractive@{match:.2f}"] = score_outputs(items, ex_outs, ex_lat)
         report.datasets[dname] = scores
-        for it, out in list(zip(items, outs, strict=True))[:2]:
-            report.examples.append(
-                {"dataset": dname, "input": it.context[:600], "output": out[:600]}
-            )
+        # The input is named by its position in the set, never copied: the data stays in the
+        # shared data folder, under its own licence.
+        for i, out in enumerate(outs[:2]):
+            report.examples.append({"dataset": dname, "item": str(i), "output": out[:600]})
     if models:
         first = next(iter(sets.values()))[:validate_limit]
         report.validation = _validate(first, [compress(it.context) for it in first], models)

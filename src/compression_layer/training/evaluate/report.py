@@ -47,8 +47,9 @@ def to_markdown(report: AdapterEval) -> str:
     if report.examples:
         lines += ["", "## Examples", ""]
         for ex in report.examples:
-            lines += [f"**{ex['dataset']}** input:", "", "```", ex["input"], "```", "",
-                      "output:", "", "```", ex["output"], "```", ""]  # fmt: skip
+            where = f"**{ex['dataset']}** item {ex.get('item', '?')}"
+            lines += [f"{where} (the input stays in the shared data folder), output:", "",
+                      "```", ex["output"], "```", ""]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
