@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from compression_layer.compress import facts, operators
+from compression_layer.memory.types import SearchHit
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -442,3 +443,47 @@ def newer_first(
             # sorted() is stable with reverse=True: equal times keep their rank order.
             order.extend(sorted(members, key=lambda m: items[m].created_at, reverse=True))
     return order, superseded
+
+
+def corrections_first(
+    hits: list[SearchHit],
+    created: Sequence[str],
+    vectors: Sequence[npt.NDArray[np.float32] | None],
+) -> list[SearchHit]:
+    """A newer version of a statement ranks above the older one it corrects, which carries
+    ``superseded_by`` (see :func:`newer_first`); both backends' searches call it.
+
+    ``created`` and ``vectors`` line up with ``hits``; a hit without a vector of this model
+    (embedded by another one) keeps its own place.
+    """
+    have = [i for i, v in enumerate(vectors) if v is not None]
+    if len(have) < 2:
+        return hits
+    matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
+    # Versions and contradictions are only looked for within one scope of one namespace.
+    items = [
+        Version(
+            "\x1f".join(
+                [
+                    hits[i].namespace,
+                    hits[i].user_id or "",
+                    hits[i].agent_id or "",
+                    hits[i].run_id or "",
+                ]
+            ),
+            hits[i].content,
+            created[i],
+        )
+        for i in have
+    ]
+    order, superseded = newer_first(items, matrix)
+    if not superseded and order == list(range(len(have))):
+        return hits
+    moved = [hits[have[i]] for i in order]
+    for old, new in superseded.items():
+        at = order.index(old)
+        moved[at] = moved[at].model_copy(update={"superseded_by": hits[have[new]].id})
+    out = list(hits)
+    for slot, hit in zip(have, moved, strict=True):
+        out[slot] = hit
+    return out

@@ -20,14 +20,13 @@ from compression_layer.memory.ranking import (
     CALIBRATED_MODEL,
     CALIBRATIONS,
     COVERAGE_OF,
-    Version,
     age_days,
     by_score_newest_first,
+    corrections_first,
     coverage,
     decay,
     fts_query,
     fused_relevance,
-    newer_first,
     pack,
 )
 from compression_layer.memory.rows import COLUMNS, tagged
@@ -169,7 +168,7 @@ async def run_search(
     ranked = [(pk, score) for pk, score in scored if pk in rows]
     times = [_when(rows[pk]) for pk, _ in ranked]
     ranked = [ranked[i] for i in by_score_newest_first([s for _, s in ranked], times)]
-    hits = _newer_first(
+    hits = corrections_first(
         [_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
         [_when(rows[pk]) for pk, _ in ranked],
         [
@@ -429,47 +428,6 @@ async def _rows(db: Queries, model: str, pks: list[int]) -> dict[int, Row]:
         (model, json.dumps(pks)),
     )
     return {int(r["pk"]): r for r in rows}
-
-
-def _newer_first(
-    hits: list[SearchHit],
-    created: list[str],
-    vectors: list[npt.NDArray[np.float32] | None],
-) -> list[SearchHit]:
-    """Rank a newer version of a statement (a correction) above the older one it differs from,
-    and mark the older with ``superseded_by``; see ``ranking.newer_first``."""
-    have = [i for i, v in enumerate(vectors) if v is not None]
-    if len(have) < 2:
-        return hits
-    matrix = np.stack([v for v in vectors if v is not None]).astype(np.float32)
-    # Versions and contradictions are only looked for within one scope of one namespace.
-    items = [
-        Version(
-            "\x1f".join(
-                [
-                    hits[i].namespace,
-                    hits[i].user_id or "",
-                    hits[i].agent_id or "",
-                    hits[i].run_id or "",
-                ]
-            ),
-            hits[i].content,
-            created[i],
-        )
-        for i in have
-    ]
-    order, superseded = newer_first(items, matrix)
-    if not superseded and order == list(range(len(have))):
-        return hits
-    moved = [hits[have[i]] for i in order]
-    for old, new in superseded.items():
-        moved_at = order.index(old)
-        moved[moved_at] = moved[moved_at].model_copy(update={"superseded_by": hits[have[new]].id})
-    # Hits without a stored vector (another embedding model) keep their own places.
-    out = list(hits)
-    for slot, hit in zip(have, moved, strict=True):
-        out[slot] = hit
-    return out
 
 
 def _hit(row: Row, score: float, dense_rank: int | None, bm25_rank: int | None) -> SearchHit:

@@ -22,14 +22,13 @@ from compression_layer.memory.ranking import (
     CALIBRATED_MODEL,
     CALIBRATIONS,
     COVERAGE_OF,
-    Version,
     age_days,
     by_score_newest_first,
+    corrections_first,
     coverage,
     decay,
     fts_query,
     fused_relevance,
-    newer_first,
     pack,
 )
 from compression_layer.memory.search import MODES, SearchMode, check_min_score
@@ -361,44 +360,6 @@ async def rows_with_vectors(db: PgDatabase, pks: list[int]) -> dict[int, dict[st
     for r in rows:
         r["v"] = np.frombuffer(r["v"], dtype=">f4", offset=4).astype(np.float32)
     return {int(r["pk"]): r for r in rows}
-
-
-def corrections_first(
-    hits: list[SearchHit], created: list[str], vecs: list[Vector | None]
-) -> list[SearchHit]:
-    """A newer version of a statement ranks above the older one it corrects, which carries
-    ``superseded_by`` (``ranking.newer_first``); hits without a vector of this model stay put."""
-    have = [i for i, v in enumerate(vecs) if v is not None]
-    if len(have) < 2:
-        return hits
-    matrix = np.stack([v for v in vecs if v is not None]).astype(np.float32)
-    # Versions and contradictions are only looked for within one scope of one namespace.
-    items = [
-        Version(
-            "\x1f".join(
-                [
-                    hits[i].namespace,
-                    hits[i].user_id or "",
-                    hits[i].agent_id or "",
-                    hits[i].run_id or "",
-                ]
-            ),
-            hits[i].content,
-            created[i],
-        )
-        for i in have
-    ]
-    order, superseded = newer_first(items, matrix)
-    if not superseded and order == list(range(len(have))):
-        return hits
-    moved = [hits[have[i]] for i in order]
-    for old, new in superseded.items():
-        at = order.index(old)
-        moved[at] = moved[at].model_copy(update={"superseded_by": hits[have[new]].id})
-    out = list(hits)
-    for slot, hit in zip(have, moved, strict=True):
-        out[slot] = hit
-    return out
 
 
 def to_hit(
