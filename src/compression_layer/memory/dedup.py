@@ -27,7 +27,7 @@ from compression_layer.memory.pending import (
 )
 from compression_layer.memory.ranking import meaning_differences
 from compression_layer.memory.rows import row_scope, row_to_memory, rows_by_pk
-from compression_layer.memory.types import StoreStatus
+from compression_layer.memory.types import Memory, StoreStatus
 from compression_layer.memory.vectors import Vectors
 from compression_layer.settings import MemorySettings
 
@@ -48,6 +48,22 @@ class Outcome:
     aliases: dict[Key, Alias] = field(default_factory=dict)
     labels: dict[int, tuple[Row, list[str], str]] = field(default_factory=dict)
     """Merged tags and metadata JSON for stored memories (by pk) that skipped items point at."""
+
+    def results(self, kept: Mapping[int, Memory]) -> dict[Key, Memory]:
+        """Each item's memory once the batch is written: an accepted item's own, an alias's the
+        memory it ended at (following aliases of aliases), with its status and notes.
+        ``kept``: the stored memories (by pk) that skipped items point at, relabelled."""
+        out = {p.key: p.to_memory() for p in self.accepted}
+        final_ids = {id(p) for p in self.accepted}
+        for k, (target, status, notes) in self.aliases.items():
+            while isinstance(target, Pending) and id(target) not in final_ids:
+                target = self.aliases[target.key][0]
+            memory = target.to_memory() if isinstance(target, Pending) else kept[target]
+            changes: dict[str, Any] = {"notes": [*notes, *memory.notes]}
+            if status is not None:
+                changes["status"] = status
+            out[k] = memory.model_copy(update=changes)
+        return out
 
 
 def twin(

@@ -161,17 +161,7 @@ class Writer:
             }
             await write_rows(db, self.vectors.model, decided.accepted, vectors)
         self.cache(decided.accepted, vectors)
-        final_ids = {id(p) for p in decided.accepted}
-        for p in decided.accepted:
-            out[p.key] = p.to_memory()
-        for k, (target, status, notes) in decided.aliases.items():
-            while isinstance(target, Pending) and id(target) not in final_ids:
-                target = decided.aliases[target.key][0]
-            memory = target.to_memory() if isinstance(target, Pending) else kept[target]
-            changes: dict[str, Any] = {"notes": [*notes, *memory.notes]}
-            if status is not None:
-                changes["status"] = status
-            out[k] = memory.model_copy(update=changes)
+        out.update(decided.results(kept))
         return out
 
     def cache(

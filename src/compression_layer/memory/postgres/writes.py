@@ -135,17 +135,7 @@ class PgWriter:
             self.vectors.grew(p.namespace, 1)
         if created:
             await self._after_growth(created, vectors)
-        final_ids = {id(p) for p in decided.accepted}
-        for p in decided.accepted:
-            out[p.key] = p.to_memory()
-        for k, (target, status, notes) in decided.aliases.items():
-            while isinstance(target, Pending) and id(target) not in final_ids:
-                target = decided.aliases[target.key][0]
-            memory = target.to_memory() if isinstance(target, Pending) else kept[target]
-            changes: dict[str, Any] = {"notes": [*notes, *memory.notes]}
-            if status is not None:
-                changes["status"] = status
-            out[k] = memory.model_copy(update=changes)
+        out.update(decided.results(kept))
         return out
 
     async def _after_growth(self, created: list[Pending], vectors: VectorMap) -> None:
