@@ -12,20 +12,17 @@ older than ``soft_delete_days``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from compression_layer.memory.db import Database, Row
+from compression_layer.memory.backend import Edit, live_row, plan_update
+from compression_layer.memory.db import Database
 from compression_layer.memory.errors import (
     MemoryConflictError,
-    MemoryDeletedError,
     MemoryInputError,
     MemoryNotFoundError,
 )
-from compression_layer.memory.filters import SCOPE_FIELDS, Scope, scope_of
+from compression_layer.memory.filters import SCOPE_FIELDS, Scope
 from compression_layer.memory.history import diff, record
-from compression_layer.memory.pending import Pending, now
+from compression_layer.memory.pending import now
 from compression_layer.memory.rows import (
     SAME_SCOPE_SQL,
     row_by_id,
@@ -36,48 +33,8 @@ from compression_layer.memory.rows import (
     write_rows,
 )
 from compression_layer.memory.types import Memory
-from compression_layer.memory.validate import (
-    check_content,
-    check_id,
-    check_metadata,
-    check_namespace,
-    check_tags,
-    sha256,
-)
 from compression_layer.memory.vectors import Vectors
-from compression_layer.memory.writes import VectorMap, Writer
-
-
-def restorable_until(deleted_at: str, days: float) -> str | None:
-    """When a memory deleted at ``deleted_at`` is purged; None when the time is unreadable."""
-    try:
-        when = datetime.fromisoformat(deleted_at)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when + timedelta(days=days)).isoformat(timespec="seconds")
-
-
-def live_row(row: Row | None, memory_id: str, days: float) -> Row:
-    """``row`` when it is a live memory; MemoryNotFoundError / MemoryDeletedError otherwise."""
-    if row is None:
-        raise MemoryNotFoundError(memory_id)
-    if row["deleted_at"] is not None:
-        deleted = str(row["deleted_at"])
-        raise MemoryDeletedError(memory_id, deleted, restorable_until(deleted, days))
-    return row
-
-
-def new_scope(old: Scope, changes: Mapping[str, object] | None) -> Scope:
-    """``old`` with the parts named in ``changes`` replaced (None clears a part)."""
-    if not changes:
-        return old
-    unknown = sorted(set(changes) - set(SCOPE_FIELDS))
-    if unknown:
-        raise MemoryInputError(f"unknown scope fields: {', '.join(unknown)}")
-    parts = [changes.get(name, value) for name, value in zip(SCOPE_FIELDS, old, strict=True)]
-    return scope_of(*parts)
+from compression_layer.memory.writes import Writer
 
 
 async def _clash(db: Database, namespace: str, scope: Scope, content_hash: str, mid: str) -> None:
@@ -93,44 +50,16 @@ async def _clash(db: Database, namespace: str, scope: Scope, content_hash: str, 
 
 
 async def update(
-    writer: Writer,
-    memory_id: str,
-    content: str | None,
-    tags: Iterable[str] | None,
-    metadata: Mapping[str, Any] | None,
-    compress: bool,
-    scope: Mapping[str, object] | None = None,
-    actor: str | None = None,
+    writer: Writer, memory_id: str, edit: Edit, compress: bool, actor: str | None = None
 ) -> Memory:
-    """See ``MemoryStore.update``."""
+    """See ``MemoryStore.update`` (input checked)."""
     db = writer.db
     days = writer.settings.soft_delete_days
-    check_id(memory_id)
-    new_tags = check_tags(tags) if tags is not None else None
-    new_meta = check_metadata(metadata) if metadata is not None else None
-    max_bytes = writer.settings.max_content_bytes
-    text = check_content(content, max_bytes) if content is not None else None
     async with db.lock:
         row = live_row(await row_by_id(db, memory_id), memory_id, days)
-    old = row_to_memory(row)
-    p = Pending(
-        id=old.id,
-        namespace=old.namespace,
-        content=old.content,
-        content_hash=old.content_hash,
-        tags=new_tags if new_tags is not None else old.tags,
-        metadata_json=new_meta or json.dumps(old.metadata, ensure_ascii=False),
-        created_at=old.created_at,
-        updated_at=now(),
-        pk=int(row["pk"]),
-        scope=new_scope(row_scope(row), scope),
+    p, changed, vectors = await plan_update(
+        writer, row_to_memory(row), int(row["pk"]), edit, compress
     )
-    vectors: VectorMap = {}
-    changed = text is not None and sha256(text) != old.content_hash
-    if changed and text is not None:
-        p.content, p.content_hash = text, sha256(text)
-        await writer.prepare([p], compress)
-        vectors = await writer.embed([p])
     async with db.lock:
         async with writer.vectors.transaction(db):
             row = live_row(await row_by_id(db, memory_id), memory_id, days)
@@ -167,8 +96,7 @@ async def _set_scope(db: Database, pk: int, scope: Scope) -> None:
 async def delete(
     db: Database, vectors: Vectors, memory_id: str, days: float, actor: str | None = None
 ) -> Memory:
-    """See ``MemoryStore.delete``."""
-    check_id(memory_id)
+    """See ``MemoryStore.delete`` (input checked)."""
     stamp = now()
     async with db.lock:
         async with vectors.transaction(db):
@@ -185,8 +113,7 @@ async def delete(
 async def restore(
     db: Database, vectors: Vectors, memory_id: str, actor: str | None = None
 ) -> Memory:
-    """See ``MemoryStore.restore``."""
-    check_id(memory_id)
+    """See ``MemoryStore.restore`` (input checked)."""
     stamp = now()
     async with db.lock:
         async with vectors.transaction(db):
@@ -214,8 +141,7 @@ async def restore(
 async def delete_namespace(
     db: Database, vectors: Vectors, namespace: str, actor: str | None = None
 ) -> int:
-    """See ``MemoryStore.delete_namespace``."""
-    check_namespace(namespace)
+    """See ``MemoryStore.delete_namespace`` (input checked)."""
     stamp = now()
     change = json.dumps({"deleted_at": {"old": None, "new": stamp}})
     async with db.lock:
@@ -239,18 +165,10 @@ async def delete_namespace(
     return int(row["n"]) if row else 0
 
 
-async def purge(
-    db: Database, vectors: Vectors, older_than_days: float, only_if_due: bool = False
-) -> int:
-    """Remove for good the memories deleted more than ``older_than_days`` ago (0: every deleted
-    one), with their history and the vectors no memory uses any more; returns how many.
+async def purge(db: Database, vectors: Vectors, cutoff: str, only_if_due: bool = False) -> int:
+    """Remove for good the memories deleted at or before ``cutoff`` (``backend.purge_cutoff``),
+    with their history and the vectors no memory uses any more; returns how many.
     ``only_if_due``: take the write lock only when there is something to purge (on open)."""
-    ok = isinstance(older_than_days, int | float) and not isinstance(older_than_days, bool)
-    if not ok or not 0 <= older_than_days < 1e6:
-        raise MemoryInputError(f"older_than_days must be a number >= 0, got {older_than_days!r}")
-    cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat(
-        timespec="microseconds"
-    )
     due_sql = "FROM memories WHERE deleted_at IS NOT NULL AND deleted_at <= ?"
     if only_if_due:
         async with db.reading() as reader:

@@ -17,7 +17,8 @@ range, one element within all its bounds). All conditions must hold.
 
 Metadata conditions are answered from an index, ``memory_meta``: one row per scalar found in a
 memory's metadata (``meta_entries``), holding its kind and its value as a number (numbers,
-booleans, dates as epoch seconds) or as text. ``sqlite_where`` turns a filter into SQL over it.
+booleans, dates as epoch seconds) or as text. ``where_sql`` turns a filter into SQL over it, for
+either backend (``ph``: the driver's placeholder).
 """
 
 from __future__ import annotations
@@ -262,87 +263,92 @@ def _walk(prefix: str, value: Any) -> Iterator[MetaEntry]:
         yield _entry(prefix, value)
 
 
-def _value_sql(value: Scalar) -> tuple[str, list[Any]]:
-    """SQL over ``memory_meta`` (kind, num, text) for equality with ``value``."""
+def _value_sql(value: Scalar, ph: str) -> tuple[str, list[Any]]:
+    """SQL over ``memory_meta`` (kind, num, text) for equality with ``value``; ``ph`` is the
+    driver's placeholder (``?`` for SQLite, ``%s`` for Postgres)."""
     key, kind, num, text = _entry("", value)
     del key
     if kind == "z":
         return "kind = 'z'", []
     if kind == "t":
-        return "kind = 't' AND text = ?", [text]
-    return f"kind = '{kind}' AND num = ?", [num]
+        return f"kind = 't' AND text = {ph}", [text]
+    return f"kind = '{kind}' AND num = {ph}", [num]
 
 
-def _condition_sql(c: Condition) -> tuple[str, list[Any]]:
+def _condition_sql(c: Condition, ph: str) -> tuple[str, list[Any]]:
     if c.op == "eq":
         assert not isinstance(c.value, tuple)
-        return _value_sql(c.value)
+        return _value_sql(c.value, ph)
     if c.op == "in":
         assert isinstance(c.value, tuple)
         texts = [v for v in c.value if isinstance(v, str)]
         parts: list[str] = []
         params: list[Any] = []
         if texts:
-            parts.append(f"(kind = 't' AND text IN ({', '.join('?' * len(texts))}))")
+            parts.append(f"(kind = 't' AND text IN ({', '.join([ph] * len(texts))}))")
             params += texts
         for v in c.value:
             if not isinstance(v, str):
-                sql, p = _value_sql(v)
+                sql, p = _value_sql(v, ph)
                 parts.append(f"({sql})")
                 params += p
         return "(" + " OR ".join(parts) + ")", params
     op = RANGE_SQL[c.op]
     if isinstance(c.value, str):
-        return f"kind = 't' AND num {op} ?", [parse_date(c.value)]
-    return f"kind = 'n' AND num {op} ?", [float(c.value)]  # type: ignore[arg-type]
+        return f"kind = 't' AND num {op} {ph}", [parse_date(c.value)]
+    return f"kind = 'n' AND num {op} {ph}", [float(c.value)]  # type: ignore[arg-type]
+
+
+def where_sql(
+    flt: MemoryFilter, alias: str = "m", namespace: str | None = None, ph: str = "?"
+) -> tuple[str, list[Any]]:
+    """A SQL condition on ``memories AS alias`` (and its bound parameters, ``ph`` the driver's
+    placeholder) that holds for the memories ``flt`` lets a read see: not deleted, in its scope,
+    meeting every metadata condition. The namespace is the caller's to add; pass it as
+    ``namespace`` too and the metadata conditions use the index prefix ``(namespace, key)``."""
+    sql, params = scope_sql(flt, alias, ph)
+    out = [sql]
+    ns_sql = f"namespace = {ph} AND " if namespace is not None else ""
+    for group in condition_groups(flt.conditions):
+        cond, values = group_sql(group, ph)
+        out.append(
+            f"{alias}.pk IN (SELECT memory_pk FROM memory_meta WHERE {ns_sql}key = {ph} AND {cond})"
+        )
+        params += [*([namespace] if namespace is not None else []), group[0].key, *values]
+    return " AND ".join(out), params
 
 
 def sqlite_where(
     flt: MemoryFilter, alias: str = "m", namespace: str | None = None
 ) -> tuple[str, list[Any]]:
-    """A SQL condition on ``memories AS alias`` (and its bound parameters) that holds for the
-    memories ``flt`` lets a read see: not deleted, in its scope, meeting every metadata
-    condition. The namespace is the caller's to add; pass it as ``namespace`` too and the
-    metadata conditions use the index prefix ``(namespace, key)``."""
-    a = alias
-    sql = [f"{a}.deleted_at IS NULL"]
-    params: list[Any] = []
-    for name, value in zip(SCOPE_FIELDS, flt.scope, strict=True):
-        if value is not None:
-            sql.append(f"{a}.{name} = ?")
-            params.append(value)
-        elif not flt.all_scopes:
-            sql.append(f"{a}.{name} IS NULL")
-    for group in condition_groups(flt.conditions):
-        parts = [_condition_sql(c) for c in group]
-        cond = " AND ".join(part for part, _ in parts)
-        ns_sql = "namespace = ? AND " if namespace is not None else ""
-        sql.append(
-            f"{a}.pk IN (SELECT memory_pk FROM memory_meta WHERE {ns_sql}key = ? AND {cond})"
-        )
-        params += ([namespace] if namespace is not None else []) + [group[0].key]
-        params += [value for _, p in parts for value in p]
-    return " AND ".join(sql), params
+    """``where_sql`` for SQLite."""
+    return where_sql(flt, alias, namespace, "?")
 
 
-def group_sql(group: Sequence[Condition]) -> tuple[str, list[Any]]:
+def group_sql(group: Sequence[Condition], ph: str = "?") -> tuple[str, list[Any]]:
     """SQL on a ``memory_meta`` row (no alias; the key not included) for one condition group
     (``condition_groups``), with its parameters."""
-    parts = [_condition_sql(c) for c in group]
+    parts = [_condition_sql(c, ph) for c in group]
     return " AND ".join(part for part, _ in parts), [value for _, p in parts for value in p]
 
 
-def scope_sql(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[Any]]:
-    """The part of ``sqlite_where`` on ``memories AS alias`` itself: not deleted, in scope."""
-    sql = [f"{alias}.deleted_at IS NULL"]
+def scope_terms(flt: MemoryFilter, alias: str, ph: str = "?") -> tuple[list[str], list[Any]]:
+    """The scope conditions of ``flt`` on a table with the scope columns, one SQL term each."""
+    sql: list[str] = []
     params: list[Any] = []
     for name, value in zip(SCOPE_FIELDS, flt.scope, strict=True):
         if value is not None:
-            sql.append(f"{alias}.{name} = ?")
+            sql.append(f"{alias}.{name} = {ph}")
             params.append(value)
         elif not flt.all_scopes:
             sql.append(f"{alias}.{name} IS NULL")
-    return " AND ".join(sql), params
+    return sql, params
+
+
+def scope_sql(flt: MemoryFilter, alias: str = "m", ph: str = "?") -> tuple[str, list[Any]]:
+    """The part of ``where_sql`` on ``memories AS alias`` itself: not deleted, in scope."""
+    terms, params = scope_terms(flt, alias, ph)
+    return " AND ".join([f"{alias}.deleted_at IS NULL", *terms]), params
 
 
 def sqlite_check(flt: MemoryFilter, alias: str = "m") -> tuple[str, list[Any]]:

@@ -16,10 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from compression_layer.memory.db import Database, Queries, Row
-from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.filters import (
     SCOPE_FIELDS,
-    MemoryFilter,
     Scope,
     meta_entries,
 )
@@ -116,33 +114,6 @@ async def tagged(db: Queries, namespace: str, tags: Sequence[str]) -> list[int]:
         [value for tag in tags for value in (namespace, tag)],
     )
     return [int(r["memory_pk"]) for r in rows]
-
-
-async def check_keys(db: Queries, namespace: str | None, flt: MemoryFilter) -> None:
-    """MemoryInputError when a condition of ``flt`` names a metadata key that no memory of
-    ``namespace`` (None: of the store) has, listing the keys there are."""
-    ns_sql, ns_params = ("namespace = ? AND ", [namespace]) if namespace is not None else ("", [])
-    missing = []
-    for key in dict.fromkeys(c.key for c in flt.conditions):
-        found = await db.fetchone(
-            f"SELECT 1 FROM memory_meta WHERE {ns_sql}key = ? LIMIT 1", [*ns_params, key]
-        )
-        if found is None:
-            missing.append(key)
-    if not missing:
-        return
-    rows = await db.fetchall(
-        f"SELECT DISTINCT key FROM memory_meta WHERE {ns_sql.removesuffix(' AND ') or '1'} "
-        "ORDER BY key LIMIT 31",
-        ns_params,
-    )
-    keys = [str(r["key"]) for r in rows]
-    known = ", ".join(keys[:30]) + (", ..." if len(keys) > 30 else "") if keys else "none"
-    where = f"namespace {namespace!r}" if namespace is not None else "the store"
-    names = ", ".join(repr(k) for k in missing)
-    raise MemoryInputError(
-        f"no memory in {where} has the metadata key {names}; keys there: {known}"
-    )
 
 
 async def rows_by_pk(db: Database, pks: Iterable[int]) -> dict[int, Row]:

@@ -1,13 +1,11 @@
-"""The agent memory store: SQLite (WAL) via aiosqlite, hybrid dense + BM25 search.
+"""The agent memory store: one facade, ``MemoryStore``, over a SQLite or a Postgres backend.
 
-One ``MemoryStore`` owns one writing connection and a few reading ones. Its async methods are
-safe to call concurrently from one event loop: writes are serialised by an ``asyncio.Lock`` (a
-connection has one transaction at a time), while compression and embedding, the slow parts, run
-in worker threads outside the lock. Reads (``get``, ``list``, ``stats``, a search's SQL) run on
-reading connections and never wait for a write or a search; dense scoring runs in a worker
-thread. Several processes may share a database file: writes take SQLite's write lock with
-``BEGIN IMMEDIATE`` and wait up to ``busy_timeout_ms``; the in-memory vector cache notices other
-processes' commits through ``PRAGMA data_version``.
+``MemoryStore`` checks what callers give (ids, namespaces, limits, cursors, filters), hands the
+checked values to its backend (``backend.Backend``: ``sqlite_backend.SqliteBackend`` for a file,
+``postgres.backend.PgBackend`` for a ``postgresql://`` URL) and shapes the answers, so both
+backends take the same input and give the same results and errors. Its async methods are safe
+to call concurrently from one event loop; each backend's module says how it keeps writers apart
+and lets reads run beside them.
 """
 
 from __future__ import annotations
@@ -16,20 +14,24 @@ import builtins
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-from compression_layer.memory import edits
+from compression_layer.memory.backend import (
+    PAGE,
+    Backend,
+    Edit,
+    deleted_error,
+    import_plan,
+    purge_cutoff,
+)
 from compression_layer.memory.compressing import DefaultCompressor
-from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundError
-from compression_layer.memory.filters import MemoryFilter, scope_of, sqlite_where
-from compression_layer.memory.history import entries as history_entries
-from compression_layer.memory.migrations import SCHEMA_VERSION
-from compression_layer.memory.pending import Compressor
+from compression_layer.memory.filters import MemoryFilter, scope_of
+from compression_layer.memory.pending import Compressor, item_to_pending
 from compression_layer.memory.postgres.urls import is_postgres_url
-from compression_layer.memory.rows import COLUMNS, PREFIXED, check_keys, row_by_id, row_to_memory
-from compression_layer.memory.search import SearchMode, run_search
-from compression_layer.memory.transfer import import_records
+from compression_layer.memory.search import SearchMode
+from compression_layer.memory.sqlite_backend import SqliteBackend
+from compression_layer.memory.transfer import record_to_pending
 from compression_layer.memory.types import (
     HistoryEntry,
     Memory,
@@ -39,12 +41,29 @@ from compression_layer.memory.types import (
     SearchHit,
     StoreStats,
 )
-from compression_layer.memory.validate import check_id, check_namespace
-from compression_layer.memory.vectors import Embedder, Vectors
-from compression_layer.memory.writes import Writer
+from compression_layer.memory.validate import (
+    check_content,
+    check_id,
+    check_metadata,
+    check_namespace,
+    check_tags,
+)
+from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings, data_dir, load_area
 
-__all__ = ["DEFAULT_EMBED_MODEL", "Embedder", "MemoryStore", "SearchMode", "default_db_path"]
+if TYPE_CHECKING:
+    from compression_layer.memory.postgres.backend import PgBackend
+    from compression_layer.memory.postgres.db import PgDatabase
+    from compression_layer.memory.postgres.vectors import PgVectors
+
+__all__ = [
+    "DEFAULT_EMBED_MODEL",
+    "Embedder",
+    "MemoryStore",
+    "PostgresMemoryStore",
+    "SearchMode",
+    "default_db_path",
+]
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 
@@ -81,33 +100,31 @@ def default_db_path(settings: MemorySettings) -> Path:
 class MemoryStore:
     """Memories kept compressed for injection, originals always kept. Open with ``open()``.
 
-    A facade: the database (``db.Database``), the vectors (``vectors.Vectors``) and the write,
-    edit, search and import paths are separate modules; this class opens them together and
-    checks what callers give before handing it on.
+    A facade over one backend (``backend``): the checks of every call, the filters and the
+    shape of results are here, once; the statements are the backend's.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        settings: MemorySettings,
-        compressor: Compressor,
-        embedder: Embedder,
-        embed_model: str,
-    ) -> None:
-        self.path = db.path
-        self.embed_model = embed_model
-        self._db = db
-        self._vectors = Vectors(embedder, embed_model)
-        self._writer = Writer(db, self._vectors, settings, compressor)
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def path(self) -> Path | str:
+        """The database file, or a Postgres URL with its password masked."""
+        return self.backend.path
+
+    @property
+    def embed_model(self) -> str:
+        """The name of the embedder's vector space (vectors are cached per model)."""
+        return self.backend.embed_model
 
     @property
     def settings(self) -> MemorySettings:
         """The memory settings in force; assigning new ones applies to the next call."""
-        return self._writer.settings
+        return self.backend.settings
 
     @settings.setter
     def settings(self, value: MemorySettings) -> None:
-        self._writer.settings = value
+        self.backend.settings = value
 
     @classmethod
     @asynccontextmanager
@@ -122,15 +139,14 @@ class MemoryStore:
     ) -> AsyncIterator[MemoryStore]:
         """Open (creating and migrating if needed) the database; close it on exit.
 
-        ``compressor`` defaults to ``compression_layer.compress`` and ``embedder`` to the packaged
-        MiniLM; inject fast fakes in tests. ``embed_model`` names the embedder's vector space
-        (vectors are cached per model); it defaults to the embedder's ``model_name`` attribute.
+        ``path`` is a file, or a ``postgresql://`` URL (default: ``memory.db_url`` when set,
+        else ``default_db_path``). ``compressor`` defaults to ``compression_layer.compress``
+        and ``embedder`` to the packaged MiniLM; inject fast fakes in tests. ``embed_model``
+        names the embedder's vector space (vectors are cached per model); it defaults to the
+        embedder's ``model_name`` attribute.
         """
         settings = settings or load_area(MemorySettings)
         url = str(path) if is_postgres_url(path) else None if path else settings.db_url
-        if not url:
-            path = Path(path).expanduser() if path else default_db_path(settings)
-            path.parent.mkdir(parents=True, exist_ok=True)
         if embedder is None:
             model = embed_model or DEFAULT_EMBED_MODEL
         elif hasattr(embedder, "encode"):
@@ -140,25 +156,21 @@ class MemoryStore:
             model = embed_model or DEFAULT_EMBED_MODEL
         else:
             model = embed_model or str(getattr(embedder, "model_name", "") or "custom")
-        if url:  # Postgres + pgvector (memory.db_url): the same API, see memory/postgres
-            from compression_layer.memory.postgres.store import PostgresMemoryStore
+        parts = (settings, compressor or _default_compressor, embedder or _default_embedder, model)
+        store: MemoryStore
+        if url:  # Postgres + pgvector (memory.db_url), see memory/postgres
+            from compression_layer.memory.postgres.backend import PgBackend
 
-            compressor, embedder = compressor or _default_compressor, embedder or _default_embedder
-            async with PostgresMemoryStore.connect(
-                url, settings=settings, compressor=compressor, embedder=embedder, embed_model=model
-            ) as pg:
-                yield cast("MemoryStore", pg)
-            return
-        assert isinstance(path, Path)
-        db = await Database.open(path, settings)
-        store = cls(
-            db, settings, compressor or _default_compressor, embedder or _default_embedder, model
-        )
+            store = PostgresMemoryStore(await PgBackend.open(url, *parts))
+        else:
+            file = Path(path).expanduser() if path else default_db_path(settings)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            store = cls(await SqliteBackend.open(file, *parts))
         try:
-            await edits.purge(db, store._vectors, settings.soft_delete_days, only_if_due=True)
+            await store.backend.purge(purge_cutoff(settings.soft_delete_days), only_if_due=True)
             yield store
         finally:
-            await db.close()
+            await store.backend.close()
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -219,12 +231,11 @@ class MemoryStore:
         defaults. Every item is checked before any is written: one bad item raises
         MemoryInputError and nothing is stored.
         """
-        self._db.check_open()
+        self.backend.check_open()
         scope = scope_of(user_id, agent_id, run_id)
-        pending = [
-            self._writer.to_pending(item, namespace, tags, metadata, scope) for item in items
-        ]
-        return await self._writer.store(pending, compress)
+        limit = self.settings.max_content_bytes
+        pending = [item_to_pending(item, namespace, tags, metadata, limit, scope) for item in items]
+        return await self.backend.store(pending, compress)
 
     async def update(
         self,
@@ -242,43 +253,51 @@ class MemoryStore:
         ``{"run_id": None}``). The history keeps the old and new values, with ``actor``.
         MemoryConflictError when the content is already in the (new) scope; a deleted memory
         raises MemoryDeletedError (restore it first)."""
-        self._db.check_open()
-        return await edits.update(
-            self._writer, memory_id, content, tags, metadata, compress, scope, actor
+        self.backend.check_open()
+        check_id(memory_id)
+        edit = Edit(
+            tags=check_tags(tags) if tags is not None else None,
+            metadata_json=check_metadata(metadata) if metadata is not None else None,
+            text=check_content(content, self.settings.max_content_bytes)
+            if content is not None
+            else None,
+            scope=scope,
         )
+        return await self.backend.update(memory_id, edit, compress, actor)
 
     async def delete(self, memory_id: str, *, actor: str | None = None) -> Memory:
         """Delete one memory (soft: restorable for ``soft_delete_days``, then purged) and return
         it with ``deleted_at`` set; MemoryNotFoundError when the id is unknown or already
         deleted."""
-        self._db.check_open()
-        days = self.settings.soft_delete_days
-        return await edits.delete(self._db, self._vectors, memory_id, days, actor)
+        self.backend.check_open()
+        check_id(memory_id)
+        return await self.backend.delete(memory_id, actor)
 
     async def restore(self, memory_id: str, *, actor: str | None = None) -> Memory:
         """Bring a deleted (not yet purged) memory back as it was. MemoryConflictError when its
         content was stored again in its scope meanwhile."""
-        self._db.check_open()
-        return await edits.restore(self._db, self._vectors, memory_id, actor)
+        self.backend.check_open()
+        check_id(memory_id)
+        return await self.backend.restore(memory_id, actor)
 
     async def delete_namespace(self, namespace: str, *, actor: str | None = None) -> int:
         """Delete (soft) every live memory of ``namespace``; returns how many there were."""
-        self._db.check_open()
-        return await edits.delete_namespace(self._db, self._vectors, namespace, actor)
+        self.backend.check_open()
+        check_namespace(namespace)
+        return await self.backend.delete_namespace(namespace, actor)
 
     async def purge(self, older_than_days: float | None = None) -> int:
         """Remove for good the memories deleted more than ``older_than_days`` ago (default: the
         ``soft_delete_days`` setting; 0: every deleted one); returns how many."""
-        self._db.check_open()
+        self.backend.check_open()
         days = self.settings.soft_delete_days if older_than_days is None else older_than_days
-        return await edits.purge(self._db, self._vectors, days)
+        return await self.backend.purge(purge_cutoff(days))
 
     async def history(self, memory_id: str) -> builtins.list[HistoryEntry]:
         """Every change of a memory, oldest first (deleted memories too, until purged)."""
-        self._db.check_open()
+        self.backend.check_open()
         check_id(memory_id)
-        async with self._db.reading() as reader:
-            found = await history_entries(reader, memory_id)
+        found = await self.backend.history(memory_id)
         if not found:
             raise MemoryNotFoundError(memory_id)
         return found
@@ -292,8 +311,14 @@ class MemoryStore:
         whose id is taken by different content, or whose hash does not match its content, raises
         MemoryConflictError / MemoryInputError before anything is written.
         """
-        self._db.check_open()
-        return await import_records(self._writer, builtins.list(records))
+        self.backend.check_open()
+        settings = self.settings
+        items = [
+            record_to_pending(r, i, settings.max_content_bytes, settings.embed_source)
+            for i, r in enumerate(records, start=1)
+        ]
+        created = await self.backend.import_items(import_plan(items))
+        return {"created": created, "existing": len(items) - created}
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -301,13 +326,14 @@ class MemoryStore:
         """The memory with this id; MemoryNotFoundError when there is none, MemoryDeletedError
         (saying when it was deleted and until when it can be restored) when it is deleted,
         unless ``include_deleted``."""
-        self._db.check_open()
+        self.backend.check_open()
         check_id(memory_id)
-        async with self._db.reading() as reader:
-            row = await row_by_id(reader, memory_id)
-        if include_deleted and row is not None:
-            return row_to_memory(row)
-        return row_to_memory(edits.live_row(row, memory_id, self.settings.soft_delete_days))
+        memory = await self.backend.memory(memory_id)
+        if memory is None:
+            raise MemoryNotFoundError(memory_id)
+        if memory.deleted_at is not None and not include_deleted:
+            raise deleted_error(memory_id, memory.deleted_at, self.settings.soft_delete_days)
+        return memory
 
     async def list(
         self,
@@ -327,7 +353,7 @@ class MemoryStore:
         metadata ``filters`` (``{"key": value | {"gte": 3, "in": [...], ...}}``) are those of
         ``filters.MemoryFilter``. A filter on a metadata key no memory of the namespace has is
         refused with the keys it does have (a typo would otherwise look like "no match")."""
-        self._db.check_open()
+        self.backend.check_open()
         if namespace is not None:
             check_namespace(namespace)
         flt = MemoryFilter.of(
@@ -344,52 +370,34 @@ class MemoryStore:
             if not isinstance(cursor, str) or not cursor.isdigit():
                 raise MemoryInputError(f"invalid cursor {cursor!r}")
             after = int(cursor)
-        where, where_params = sqlite_where(flt, "m", namespace)
-        sql = f"SELECT {PREFIXED} FROM memories m WHERE m.pk > ? AND {where}"
-        params: builtins.list[Any] = [after, *where_params]
-        if namespace is not None:
-            # With metadata conditions their pks drive the read, in pk order (``+``: not the
-            # namespace's index, which would read every memory of the namespace, then sort).
-            sql += " AND +m.namespace = ?" if flt.conditions else " AND m.namespace = ?"
-            params.append(namespace)
-        sql += " ORDER BY m.pk LIMIT ?"
-        params.append(limit + 1)
-        async with self._db.reading() as reader:
-            rows = await reader.fetchall(sql, params)
-            if not rows and flt.conditions:
-                await check_keys(reader, namespace, flt)
+        rows = await self.backend.page(namespace, flt, after, limit + 1)
+        if not rows and flt.conditions:
+            await self.backend.check_keys(namespace, flt)
         more = len(rows) > limit
         rows = rows[:limit]
         return MemoryPage(
-            items=[row_to_memory(r) for r in rows],
-            next_cursor=str(rows[-1]["pk"]) if more and rows else None,
+            items=[memory for _, memory in rows],
+            next_cursor=str(rows[-1][0]) if more and rows else None,
         )
 
     async def list_namespaces(self) -> builtins.list[NamespaceCount]:
         """Every namespace with live memories, and how many each holds."""
-        self._db.check_open()
-        async with self._db.reading() as reader:
-            rows = await reader.fetchall(
-                "SELECT namespace, COUNT(*) AS n FROM memories WHERE deleted_at IS NULL "
-                "GROUP BY namespace ORDER BY namespace"
-            )
+        self.backend.check_open()
+        rows = await self.backend.namespaces()
         return [NamespaceCount(namespace=r["namespace"], memories=int(r["n"])) for r in rows]
 
     async def list_scopes(self, namespace: str = "default") -> builtins.list[ScopeCount]:
         """The scopes of ``namespace`` that hold live memories (the unscoped ones as a scope of
         three Nones), with counts."""
-        self._db.check_open()
+        self.backend.check_open()
         check_namespace(namespace)
-        async with self._db.reading() as reader:
-            rows = await reader.fetchall(
-                "SELECT user_id, agent_id, run_id, COUNT(*) AS n FROM memories "
-                "WHERE namespace = ? AND deleted_at IS NULL "
-                "GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id",
-                (namespace,),
-            )
+        rows = await self.backend.scopes(namespace)
         return [
             ScopeCount(
-                user_id=r["user_id"], agent_id=r["agent_id"], run_id=r["run_id"], memories=r["n"]
+                user_id=r["user_id"],
+                agent_id=r["agent_id"],
+                run_id=r["run_id"],
+                memories=int(r["n"]),
             )
             for r in rows
         ]
@@ -404,38 +412,23 @@ class MemoryStore:
     ) -> StoreStats:
         """Counts and tokens saved of live memories, for ``namespace`` or (None) the whole store;
         scope parts given narrow it (those not given match any scope)."""
-        self._db.check_open()
+        self.backend.check_open()
         if namespace is not None:
             check_namespace(namespace)
         flt = MemoryFilter.of(user_id=user_id, agent_id=agent_id, run_id=run_id, all_scopes=True)
-        where, params = sqlite_where(flt, "m")
-        if namespace is not None:
-            where += " AND m.namespace = ?"
-            params.append(namespace)
-        async with self._db.reading() as reader:
-            rows = await reader.fetchall(
-                "SELECT m.namespace, COUNT(*) AS n, COALESCE(SUM(m.tokens_original), 0) AS orig, "
-                f"COALESCE(SUM(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
-                "GROUP BY m.namespace",
-                params,
-            )
-            emb = await reader.fetchone("SELECT COUNT(*) AS n FROM embeddings")
-            gone = await reader.fetchone(
-                "SELECT COUNT(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
-                + (" AND m.namespace = ?" if namespace is not None else ""),
-                [namespace] if namespace is not None else [],
-            )
-        orig = sum(int(r["orig"]) for r in rows)
-        comp = sum(int(r["comp"]) for r in rows)
+        totals = await self.backend.totals(namespace, flt)
+        counts = {ns: tuple(int(v) for v in row) for ns, row in totals.namespaces.items()}
+        orig = sum(c[1] for c in counts.values())
+        comp = sum(c[2] for c in counts.values())
         return StoreStats(
-            memories=sum(int(r["n"]) for r in rows),
-            namespaces={str(r["namespace"]): int(r["n"]) for r in rows},
+            memories=sum(c[0] for c in counts.values()),
+            namespaces={ns: c[0] for ns, c in counts.items()},
             tokens_original=orig,
             tokens_compressed=comp,
             tokens_saved=orig - comp,
-            embeddings=int(emb["n"]) if emb else 0,
-            deleted=int(gone["n"]) if gone else 0,
-            schema_version=SCHEMA_VERSION,
+            embeddings=totals.embeddings,
+            deleted=totals.deleted,
+            schema_version=self.backend.schema_version,
             db_path=str(self.path),
         )
 
@@ -471,7 +464,7 @@ class MemoryStore:
         Of two versions of one statement (similar, differing in a fact or operator), the newer
         ranks first and the older carries ``superseded_by``.
         """
-        self._db.check_open()
+        self.backend.check_open()
         flt = MemoryFilter.of(
             user_id=user_id,
             agent_id=agent_id,
@@ -479,22 +472,11 @@ class MemoryStore:
             metadata=filters,
             all_scopes=all_scopes,
         )
-        hits = await run_search(
-            self._db,
-            self._vectors,
-            self.settings,
-            query,
-            namespace,
-            k,
-            tags,
-            max_tokens,
-            mode,
-            min_score=min_score,
-            flt=flt,
+        hits = await self.backend.search(
+            query, namespace, k, tags, max_tokens, mode, min_score, flt
         )
         if not hits and flt.conditions:
-            async with self._db.reading() as reader:
-                await check_keys(reader, namespace, flt)
+            await self.backend.check_keys(namespace, flt)
         return hits
 
     async def export(
@@ -503,22 +485,35 @@ class MemoryStore:
         """Every memory (of ``namespace``, or all; every scope) as a plain dict, for lossless
         JSONL export. Deleted memories not purged yet come too, with their ``deleted_at``, so an
         import keeps them deleted (and restorable)."""
-        self._db.check_open()
+        self.backend.check_open()
         if namespace is not None:
             check_namespace(namespace)
         after = 0
         while True:
-            sql = f"SELECT {COLUMNS} FROM memories WHERE pk > ?"
-            params: builtins.list[Any] = [after]
-            if namespace is not None:
-                sql += " AND namespace = ?"
-                params.append(namespace)
-            if not include_deleted:
-                sql += " AND deleted_at IS NULL"
-            async with self._db.reading() as reader:
-                rows = await reader.fetchall(sql + " ORDER BY pk LIMIT 500", params)
-            for row in rows:
-                yield row_to_memory(row).model_dump(exclude={"status", "notes"})
-            if len(rows) < 500:
+            rows = await self.backend.export_page(namespace, include_deleted, after)
+            for _, memory in rows:
+                yield memory.model_dump(exclude={"status", "notes"})
+            if len(rows) < PAGE:
                 return
-            after = int(rows[-1]["pk"])
+            after = rows[-1][0]
+
+
+class PostgresMemoryStore(MemoryStore):
+    """What ``MemoryStore.open`` yields for a ``postgresql://`` URL: the same facade, with the
+    Postgres backend's parts at hand for migrations and benches."""
+
+    backend: PgBackend
+
+    @property
+    def pg(self) -> PgDatabase:
+        """The connection pool."""
+        return self.backend.db
+
+    @property
+    def pg_vectors(self) -> PgVectors:
+        """The vectors (pgvector search, the HNSW index)."""
+        return self.backend.vectors
+
+    async def build_vector_index(self) -> None:
+        """Build the HNSW index of this store's vector dimension now (benches, migrations)."""
+        await self.backend.build_vector_index()

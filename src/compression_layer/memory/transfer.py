@@ -8,7 +8,7 @@ text hash and embedded only when this database does not have them yet.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from compression_layer.memory.db import Database
@@ -96,23 +96,10 @@ def record_to_pending(
     return p
 
 
-async def import_records(writer: Writer, records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """See ``MemoryStore.import_records``."""
-    db, settings = writer.db, writer.settings
-    items = [
-        record_to_pending(r, i, settings.max_content_bytes, settings.embed_source)
-        for i, r in enumerate(records, start=1)
-    ]
-    by_id: dict[str, Pending] = {}
-    for p in items:
-        seen = by_id.setdefault(p.id, p)
-        if seen.content_hash != p.content_hash or seen.namespace != p.namespace:
-            raise MemoryConflictError(f"id {p.id} appears twice with different content")
-    # Two live ids with the same content in one namespace and scope cannot both exist: the first
-    # one wins. Deleted memories hold no content slot (restore checks for a clash).
-    live = [p for p in by_id.values() if p.deleted_at is None]
-    unique = list({p.key: p for p in reversed(live)}.values())[::-1]
-    unique += [p for p in by_id.values() if p.deleted_at is not None]
+async def import_items(writer: Writer, unique: list[Pending]) -> int:
+    """Write an import's records (``backend.import_plan``) not stored yet; how many were
+    created or brought back. See ``MemoryStore.import_records``."""
+    db = writer.db
     async with db.lock:
         todo = await _not_stored(db, unique)
     vectors = await writer.embed(todo)
@@ -123,8 +110,7 @@ async def import_records(writer: Writer, records: Sequence[Mapping[str, Any]]) -
     # Cached matrices would miss the imported rows; they reload on the next search.
     for p in [*todo, *revived]:
         writer.vectors.forget(p.namespace)
-    created = len(todo) + len(revived)
-    return {"created": created, "existing": len(items) - created}
+    return len(todo) + len(revived)
 
 
 async def _revive(db: Database, items: list[Pending]) -> list[Pending]:

@@ -1,20 +1,24 @@
-"""Checks and bulk edits of the Postgres store, as SQLite's ``memory/edits.py`` and
-``rows.check_keys``: live rows, content clashes, imports' new rows, unknown filter keys, purge."""
+"""Changing and removing stored memories on Postgres: update, soft delete, restore, purge, and
+an import's writes; the same steps and answers as SQLite's ``memory/edits.py``, with the shared
+parts (``backend.plan_update``, ``live_row``, ``import_plan``) taken from ``memory/backend.py``.
+
+Each is one transaction that takes the advisory lock of the namespaces it writes
+(``rows.lock_namespaces``), with its history entry; a new content is compressed and embedded
+before it.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import json
 
-from compression_layer.memory.edits import restorable_until
+from compression_layer.memory.backend import Edit, live_row, plan_update
 from compression_layer.memory.errors import (
     MemoryConflictError,
-    MemoryDeletedError,
     MemoryInputError,
     MemoryNotFoundError,
 )
-from compression_layer.memory.filters import MemoryFilter, Scope
-from compression_layer.memory.pending import Pending
+from compression_layer.memory.filters import Scope
+from compression_layer.memory.pending import Pending, now
 from compression_layer.memory.postgres.db import Conn, PgDatabase, fetchall, fetchone
 from compression_layer.memory.postgres.rows import (
     COLUMNS,
@@ -23,22 +27,19 @@ from compression_layer.memory.postgres.rows import (
     Vector,
     as_vector,
     existing_rows,
+    lock_namespaces,
+    record,
+    row_by_id,
     row_key,
+    row_scope,
+    row_to_memory,
     scope_params,
+    write_rows,
 )
+from compression_layer.memory.postgres.writes import PgWriter
+from compression_layer.memory.types import Memory
 
 PREFIXED = ", ".join(f"m.{c}" for c in COLUMNS.split(", "))
-
-
-async def live_row(row: dict[str, Any] | None, memory_id: str, days: float) -> dict[str, Any]:
-    """``row`` when it is a live memory; MemoryNotFoundError / MemoryDeletedError otherwise
-    (the same errors and words as SQLite's ``edits.live_row``)."""
-    if row is None:
-        raise MemoryNotFoundError(memory_id)
-    if row["deleted_at"] is not None:
-        deleted = str(row["deleted_at"])
-        raise MemoryDeletedError(memory_id, deleted, restorable_until(deleted, days))
-    return row
 
 
 async def clash(conn: Conn, namespace: str, scope: Scope, content_hash: str, mid: str) -> None:
@@ -61,6 +62,86 @@ async def stored_vector(conn: Conn, pk: int | None) -> Vector:
     return as_vector(row["v"])
 
 
+async def update(
+    writer: PgWriter, memory_id: str, edit: Edit, compress: bool, actor: str | None
+) -> Memory:
+    """See ``MemoryStore.update`` (input checked)."""
+    db = writer.db
+    days = writer.settings.soft_delete_days
+    async with db.connection() as conn:
+        row = live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
+    p, changed, vectors = await plan_update(
+        writer, row_to_memory(row), int(row["pk"]), edit, compress
+    )
+    async with db.transaction() as conn:
+        await lock_namespaces(conn, [p.namespace])
+        row = live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
+        if changed or p.scope != row_scope(row):
+            await clash(conn, p.namespace, p.scope, p.content_hash, p.id)
+        if not changed:
+            # Same content: its stored vector is kept (the row is rewritten as it is).
+            vectors = {p.embed_hash or row["embed_hash"]: await stored_vector(conn, p.pk)}
+            p.embed_hash = p.embed_hash or row["embed_hash"]
+            for name in ("compressed", "engine", "adapter", "domain"):
+                setattr(p, name, row[name])
+            p.tokens_original = row["tokens_original"]
+            p.tokens_compressed = row["tokens_compressed"]
+        await write_rows(conn, writer.vectors.model, [p], vectors, actor=actor)
+        after = await row_by_id(conn, memory_id)
+    assert after is not None
+    return row_to_memory(after).model_copy(update={"notes": p.notes})
+
+
+async def delete(db: PgDatabase, memory_id: str, days: float, actor: str | None) -> Memory:
+    """See ``MemoryStore.delete`` (input checked)."""
+    stamp = now()
+    async with db.transaction() as conn:
+        row = live_row(await row_by_id(conn, memory_id, live=False), memory_id, days)
+        await conn.execute("UPDATE memories SET deleted_at = %s WHERE pk = %s", (stamp, row["pk"]))
+        change = {"deleted_at": {"old": None, "new": stamp}}
+        await record(conn, [(memory_id, "delete", change, actor, stamp)])
+    return row_to_memory(row).model_copy(update={"deleted_at": stamp})
+
+
+async def restore(db: PgDatabase, memory_id: str, actor: str | None) -> Memory:
+    """See ``MemoryStore.restore`` (input checked)."""
+    stamp = now()
+    async with db.transaction() as conn:
+        row = await row_by_id(conn, memory_id, live=False)
+        if row is None:
+            raise MemoryNotFoundError(memory_id)
+        if row["deleted_at"] is None:
+            raise MemoryInputError(f"memory {memory_id!r} is not deleted")
+        await lock_namespaces(conn, [row["namespace"]])
+        await clash(conn, row["namespace"], row_scope(row), row["content_hash"], memory_id)
+        await conn.execute("UPDATE memories SET deleted_at = NULL WHERE pk = %s", (row["pk"],))
+        change = {"deleted_at": {"old": row["deleted_at"], "new": None}}
+        await record(conn, [(memory_id, "restore", change, actor, stamp)])
+        after = await row_by_id(conn, memory_id)
+    assert after is not None
+    return row_to_memory(after)
+
+
+async def delete_namespace(db: PgDatabase, namespace: str, actor: str | None) -> int:
+    """See ``MemoryStore.delete_namespace`` (input checked)."""
+    stamp = now()
+    change = json.dumps({"deleted_at": {"new": stamp, "old": None}}, sort_keys=True)
+    async with db.transaction() as conn:
+        await lock_namespaces(conn, [namespace])
+        await conn.execute(
+            "INSERT INTO memory_history (memory_id, action, changes, actor, at) "
+            "SELECT id, 'delete', %s::jsonb, %s, %s FROM memories "
+            "WHERE namespace = %s AND deleted_at IS NULL ORDER BY pk",
+            (change, actor, stamp, namespace),
+        )
+        cur = await conn.execute(
+            "UPDATE memories SET deleted_at = %s WHERE namespace = %s AND deleted_at IS NULL",
+            (stamp, namespace),
+        )
+        count = cur.rowcount
+    return int(count)
+
+
 async def not_stored(conn: Conn, items: list[Pending]) -> list[Pending]:
     """Items whose id and content are both new; an id taken by other content is a conflict."""
     rows = await fetchall(
@@ -76,43 +157,22 @@ async def not_stored(conn: Conn, items: list[Pending]) -> list[Pending]:
     ]
 
 
-async def check_keys(conn: Conn, namespace: str | None, flt: MemoryFilter) -> None:
-    """MemoryInputError when a condition names a metadata key no memory of ``namespace`` (None:
-    of the store) has, listing the keys there are (as SQLite's ``rows.check_keys``)."""
-    ns_sql, ns_params = ("namespace = %s AND ", [namespace]) if namespace is not None else ("", [])
-    missing = []
-    for key in dict.fromkeys(c.key for c in flt.conditions):
-        found = await fetchone(
-            conn, f"SELECT 1 FROM memory_meta WHERE {ns_sql}key = %s LIMIT 1", [*ns_params, key]
-        )
-        if found is None:
-            missing.append(key)
-    if not missing:
-        return
-    rows = await fetchall(
-        conn,
-        f"SELECT DISTINCT key FROM memory_meta WHERE {ns_sql.removesuffix(' AND ') or 'true'} "
-        "ORDER BY key LIMIT 31",
-        ns_params,
-    )
-    keys = [str(r["key"]) for r in rows]
-    known = ", ".join(keys[:30]) + (", ..." if len(keys) > 30 else "") if keys else "none"
-    where = f"namespace {namespace!r}" if namespace is not None else "the store"
-    names = ", ".join(repr(k) for k in missing)
-    raise MemoryInputError(
-        f"no memory in {where} has the metadata key {names}; keys there: {known}"
-    )
+async def import_items(writer: PgWriter, unique: list[Pending]) -> int:
+    """Write an import's records (``backend.import_plan``) not stored yet; how many."""
+    db = writer.db
+    async with db.connection() as conn:
+        todo = await not_stored(conn, unique)
+    vectors = await writer.embed(todo)
+    async with db.transaction() as conn:
+        await lock_namespaces(conn, [p.namespace for p in todo])
+        todo = await not_stored(conn, todo)
+        await write_rows(conn, writer.vectors.model, todo, vectors, action="import")
+    return len(todo)
 
 
-async def purge(db: PgDatabase, older_than_days: float, only_if_due: bool = False) -> int:
-    """Remove for good the memories deleted more than ``older_than_days`` ago, with their
-    history; returns how many (as SQLite's ``edits.purge``)."""
-    ok = isinstance(older_than_days, int | float) and not isinstance(older_than_days, bool)
-    if not ok or not 0 <= older_than_days < 1e6:
-        raise MemoryInputError(f"older_than_days must be a number >= 0, got {older_than_days!r}")
-    cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).isoformat(
-        timespec="microseconds"
-    )
+async def purge(db: PgDatabase, cutoff: str, only_if_due: bool = False) -> int:
+    """Remove for good the memories deleted at or before ``cutoff`` (``backend.purge_cutoff``),
+    with their history; returns how many."""
     due = "FROM memories WHERE deleted_at IS NOT NULL AND deleted_at <= %s"
     if only_if_due and await db.fetchone(f"SELECT 1 {due} LIMIT 1", (cutoff,)) is None:
         return 0

@@ -1,0 +1,243 @@
+"""The Postgres + pgvector backend of ``MemoryStore`` (``memory.db_url: postgresql://...``).
+
+``MemoryStore.open`` opens it when the URL (or the path given) is a ``postgresql://`` URL; the
+facade, its checks and its answers are the same for both backends
+(``tests/memory/test_backends.py`` runs one suite against both). Many processes may share one
+database: writes to a namespace are serialised by an advisory lock, reads never wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.pending import Compressor, Pending
+from compression_layer.memory.postgres import edits
+from compression_layer.memory.postgres.db import PgDatabase, fetchall
+from compression_layer.memory.postgres.filters import PH, pg_where
+from compression_layer.memory.postgres.rows import (
+    COLUMNS,
+    row_by_id,
+    row_to_memory,
+    wait_for_writers,
+)
+from compression_layer.memory.postgres.schema import SCHEMA_VERSION
+from compression_layer.memory.postgres.search import run_search
+from compression_layer.memory.postgres.vectors import PgVectors
+from compression_layer.memory.postgres.writes import PgWriter
+from compression_layer.memory.search import SearchMode
+from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
+from compression_layer.memory.vectors import Embedder
+from compression_layer.settings import MemorySettings
+
+
+class PgBackend:
+    """``backend.Backend`` over a Postgres database; open with ``PgBackend.open``."""
+
+    schema_version = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        db: PgDatabase,
+        settings: MemorySettings,
+        compressor: Compressor,
+        embedder: Embedder,
+        embed_model: str,
+    ) -> None:
+        self.db = db
+        self.embed_model = embed_model
+        self.vectors = PgVectors(embedder, embed_model)
+        self.writer = PgWriter(db, self.vectors, settings, compressor)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        settings: MemorySettings,
+        compressor: Compressor,
+        embedder: Embedder,
+        embed_model: str,
+    ) -> PgBackend:
+        """Connect (migrating if needed); MemoryUnavailableError names the URL, password
+        masked, when the server cannot be reached."""
+        db = await PgDatabase.open(url, settings.busy_timeout_ms / 1000)
+        return cls(db, settings, compressor, embedder, embed_model)
+
+    @property
+    def path(self) -> str:
+        return self.db.shown
+
+    @property
+    def settings(self) -> MemorySettings:
+        return self.writer.settings
+
+    @settings.setter
+    def settings(self, value: MemorySettings) -> None:
+        self.writer.settings = value
+
+    def check_open(self) -> None:
+        self.db.check_open()
+
+    async def close(self) -> None:
+        try:
+            await self.vectors.close()
+        finally:
+            await self.db.close()
+
+    async def build_vector_index(self) -> None:
+        """Build the HNSW index of this store's vector dimension now (benches, migrations)."""
+        row = await self.db.fetchone(
+            "SELECT embed_dim FROM memories WHERE embed_model = %s LIMIT 1", (self.embed_model,)
+        )
+        if row is not None:
+            await self.vectors.build_hnsw(self.db, int(row["embed_dim"]))
+
+    # -- writes
+
+    async def store(self, pending: list[Pending], compress: bool) -> list[Memory]:
+        return await self.writer.store(pending, compress)
+
+    async def update(self, memory_id: str, edit: Edit, compress: bool, actor: str | None) -> Memory:
+        return await edits.update(self.writer, memory_id, edit, compress, actor)
+
+    async def delete(self, memory_id: str, actor: str | None) -> Memory:
+        return await edits.delete(self.db, memory_id, self.settings.soft_delete_days, actor)
+
+    async def restore(self, memory_id: str, actor: str | None) -> Memory:
+        return await edits.restore(self.db, memory_id, actor)
+
+    async def delete_namespace(self, namespace: str, actor: str | None) -> int:
+        return await edits.delete_namespace(self.db, namespace, actor)
+
+    async def purge(self, cutoff: str, only_if_due: bool = False) -> int:
+        return await edits.purge(self.db, cutoff, only_if_due)
+
+    async def import_items(self, items: list[Pending]) -> int:
+        return await edits.import_items(self.writer, items)
+
+    # -- reads
+
+    async def memory(self, memory_id: str) -> Memory | None:
+        async with self.db.connection() as conn:
+            row = await row_by_id(conn, memory_id, live=False)
+        return row_to_memory(row) if row is not None else None
+
+    async def history(self, memory_id: str) -> list[HistoryEntry]:
+        rows = await self.db.fetchall(
+            "SELECT seq, memory_id, action, changes, actor, at FROM memory_history "
+            "WHERE memory_id = %s ORDER BY seq",
+            (memory_id,),
+        )
+        return [
+            HistoryEntry(
+                seq=int(r["seq"]),
+                memory_id=r["memory_id"],
+                action=r["action"],
+                changes=dict(r["changes"]),
+                actor=r["actor"],
+                at=r["at"],
+            )
+            for r in rows
+        ]
+
+    async def page(
+        self, namespace: str | None, flt: MemoryFilter, after: int, limit: int
+    ) -> list[tuple[int, Memory]]:
+        visible, vis_params = pg_where(flt, "m", namespace)
+        sql = f"SELECT {edits.PREFIXED} FROM memories m WHERE m.pk > %s AND {visible}"
+        params: list[Any] = [after, *vis_params]
+        if namespace is not None:
+            sql += " AND m.namespace = %s"
+            params.append(namespace)
+        # One namespace's writers are serialised, so its pks commit in order; across
+        # namespaces the page waits for writes in flight (rows.wait_for_writers).
+        async with self.db.transaction() as conn:
+            if namespace is None:
+                await wait_for_writers(conn)
+            rows = await fetchall(conn, sql + " ORDER BY m.pk LIMIT %s", [*params, limit])
+        return [(int(r["pk"]), row_to_memory(r)) for r in rows]
+
+    async def export_page(
+        self, namespace: str | None, include_deleted: bool, after: int
+    ) -> list[tuple[int, Memory]]:
+        sql = f"SELECT {COLUMNS} FROM memories WHERE pk > %s"
+        params: list[Any] = [after]
+        if namespace is not None:
+            sql += " AND namespace = %s"
+            params.append(namespace)
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        async with self.db.transaction() as conn:
+            if namespace is None:  # as page: no page past a pk still to commit
+                await wait_for_writers(conn)
+            rows = await fetchall(conn, sql + f" ORDER BY pk LIMIT {PAGE}", params)
+        return [(int(r["pk"]), row_to_memory(r)) for r in rows]
+
+    async def namespaces(self) -> Sequence[Mapping[str, Any]]:
+        return await self.db.fetchall(
+            "SELECT namespace, count(*) AS n FROM memories WHERE deleted_at IS NULL "
+            "GROUP BY namespace ORDER BY namespace"
+        )
+
+    async def scopes(self, namespace: str) -> Sequence[Mapping[str, Any]]:
+        return await self.db.fetchall(
+            "SELECT user_id, agent_id, run_id, count(*) AS n FROM memories "
+            "WHERE namespace = %s AND deleted_at IS NULL GROUP BY user_id, agent_id, run_id "
+            "ORDER BY user_id NULLS FIRST, agent_id NULLS FIRST, run_id NULLS FIRST",
+            (namespace,),
+        )
+
+    async def totals(self, namespace: str | None, flt: MemoryFilter) -> Totals:
+        where, params = pg_where(flt, "m")
+        if namespace is not None:
+            where += " AND m.namespace = %s"
+            params.append(namespace)
+        rows = await self.db.fetchall(
+            "SELECT m.namespace, count(*) AS n, COALESCE(sum(m.tokens_original), 0) AS orig, "
+            f"COALESCE(sum(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
+            "GROUP BY m.namespace",
+            params,
+        )
+        emb = await self.db.fetchone(
+            "SELECT count(*) AS n FROM (SELECT DISTINCT embed_hash, embed_model FROM memories) e"
+        )
+        gone = await self.db.fetchone(
+            "SELECT count(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
+            + (" AND m.namespace = %s" if namespace is not None else ""),
+            [namespace] if namespace is not None else [],
+        )
+        return Totals(
+            namespaces={str(r["namespace"]): (r["n"], r["orig"], r["comp"]) for r in rows},
+            embeddings=int(emb["n"]) if emb else 0,
+            deleted=int(gone["n"]) if gone else 0,
+        )
+
+    async def search(
+        self,
+        query: str,
+        namespace: str,
+        k: int,
+        tags: Sequence[str] | None,
+        max_tokens: int | None,
+        mode: SearchMode,
+        min_score: float | None,
+        flt: MemoryFilter,
+    ) -> list[SearchHit]:
+        return await run_search(
+            self.db,
+            self.vectors,
+            self.settings,
+            query,
+            namespace,
+            k,
+            tags,
+            max_tokens,
+            mode,
+            min_score=min_score,
+            flt=flt,
+        )
+
+    async def check_keys(self, namespace: str | None, flt: MemoryFilter) -> None:
+        await check_keys(self.db, namespace, flt, PH)

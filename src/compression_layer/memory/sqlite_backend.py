@@ -1,0 +1,214 @@
+"""The SQLite backend of ``MemoryStore``: one file (WAL), one writing connection and a few
+reading ones, hybrid search over a cached vector matrix and FTS5.
+
+Writes are serialised by ``Database.lock`` (a connection has one transaction at a time), while
+compression and embedding, the slow parts, run in worker threads outside it; reads run on
+reading connections and never wait for a write. Several processes may share a file: writes take
+SQLite's write lock with ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout_ms``; the vector
+cache notices other processes' commits through ``PRAGMA data_version``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from compression_layer.memory import edits
+from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.db import Database
+from compression_layer.memory.filters import MemoryFilter, sqlite_where
+from compression_layer.memory.history import entries
+from compression_layer.memory.migrations import SCHEMA_VERSION
+from compression_layer.memory.pending import Compressor, Pending
+from compression_layer.memory.rows import COLUMNS, PREFIXED, row_by_id, row_to_memory
+from compression_layer.memory.search import SearchMode, run_search
+from compression_layer.memory.transfer import import_items
+from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
+from compression_layer.memory.vectors import Embedder, Vectors
+from compression_layer.memory.writes import Writer
+from compression_layer.settings import MemorySettings
+
+
+class SqliteBackend:
+    """``backend.Backend`` over a SQLite file; open with ``SqliteBackend.open``."""
+
+    schema_version = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        db: Database,
+        settings: MemorySettings,
+        compressor: Compressor,
+        embedder: Embedder,
+        embed_model: str,
+    ) -> None:
+        self.db = db
+        self.embed_model = embed_model
+        self.vectors = Vectors(embedder, embed_model)
+        self.writer = Writer(db, self.vectors, settings, compressor)
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        settings: MemorySettings,
+        compressor: Compressor,
+        embedder: Embedder,
+        embed_model: str,
+    ) -> SqliteBackend:
+        """Open (creating and migrating if needed) the database at ``path``."""
+        return cls(await Database.open(path, settings), settings, compressor, embedder, embed_model)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def settings(self) -> MemorySettings:
+        return self.writer.settings
+
+    @settings.setter
+    def settings(self, value: MemorySettings) -> None:
+        self.writer.settings = value
+
+    def check_open(self) -> None:
+        self.db.check_open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # -- writes
+
+    async def store(self, pending: list[Pending], compress: bool) -> list[Memory]:
+        return await self.writer.store(pending, compress)
+
+    async def update(self, memory_id: str, edit: Edit, compress: bool, actor: str | None) -> Memory:
+        return await edits.update(self.writer, memory_id, edit, compress, actor)
+
+    async def delete(self, memory_id: str, actor: str | None) -> Memory:
+        days = self.settings.soft_delete_days
+        return await edits.delete(self.db, self.vectors, memory_id, days, actor)
+
+    async def restore(self, memory_id: str, actor: str | None) -> Memory:
+        return await edits.restore(self.db, self.vectors, memory_id, actor)
+
+    async def delete_namespace(self, namespace: str, actor: str | None) -> int:
+        return await edits.delete_namespace(self.db, self.vectors, namespace, actor)
+
+    async def purge(self, cutoff: str, only_if_due: bool = False) -> int:
+        return await edits.purge(self.db, self.vectors, cutoff, only_if_due)
+
+    async def import_items(self, items: list[Pending]) -> int:
+        return await import_items(self.writer, items)
+
+    # -- reads
+
+    async def memory(self, memory_id: str) -> Memory | None:
+        async with self.db.reading() as reader:
+            row = await row_by_id(reader, memory_id)
+        return row_to_memory(row) if row is not None else None
+
+    async def history(self, memory_id: str) -> list[HistoryEntry]:
+        async with self.db.reading() as reader:
+            return await entries(reader, memory_id)
+
+    async def page(
+        self, namespace: str | None, flt: MemoryFilter, after: int, limit: int
+    ) -> list[tuple[int, Memory]]:
+        where, where_params = sqlite_where(flt, "m", namespace)
+        sql = f"SELECT {PREFIXED} FROM memories m WHERE m.pk > ? AND {where}"
+        params: list[Any] = [after, *where_params]
+        if namespace is not None:
+            # With metadata conditions their pks drive the read, in pk order (``+``: not the
+            # namespace's index, which would read every memory of the namespace, then sort).
+            sql += " AND +m.namespace = ?" if flt.conditions else " AND m.namespace = ?"
+            params.append(namespace)
+        async with self.db.reading() as reader:
+            rows = await reader.fetchall(sql + " ORDER BY m.pk LIMIT ?", [*params, limit])
+        return [(int(r["pk"]), row_to_memory(r)) for r in rows]
+
+    async def export_page(
+        self, namespace: str | None, include_deleted: bool, after: int
+    ) -> list[tuple[int, Memory]]:
+        sql = f"SELECT {COLUMNS} FROM memories WHERE pk > ?"
+        params: list[Any] = [after]
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            params.append(namespace)
+        if not include_deleted:
+            sql += " AND deleted_at IS NULL"
+        async with self.db.reading() as reader:
+            rows = await reader.fetchall(sql + f" ORDER BY pk LIMIT {PAGE}", params)
+        return [(int(r["pk"]), row_to_memory(r)) for r in rows]
+
+    async def namespaces(self) -> Sequence[Mapping[str, Any]]:
+        async with self.db.reading() as reader:
+            rows = await reader.fetchall(
+                "SELECT namespace, COUNT(*) AS n FROM memories WHERE deleted_at IS NULL "
+                "GROUP BY namespace ORDER BY namespace"
+            )
+        return [dict(r) for r in rows]
+
+    async def scopes(self, namespace: str) -> Sequence[Mapping[str, Any]]:
+        async with self.db.reading() as reader:
+            rows = await reader.fetchall(
+                "SELECT user_id, agent_id, run_id, COUNT(*) AS n FROM memories "
+                "WHERE namespace = ? AND deleted_at IS NULL "
+                "GROUP BY user_id, agent_id, run_id ORDER BY user_id, agent_id, run_id",
+                (namespace,),
+            )
+        return [dict(r) for r in rows]
+
+    async def totals(self, namespace: str | None, flt: MemoryFilter) -> Totals:
+        where, params = sqlite_where(flt, "m")
+        if namespace is not None:
+            where += " AND m.namespace = ?"
+            params.append(namespace)
+        async with self.db.reading() as reader:
+            rows = await reader.fetchall(
+                "SELECT m.namespace, COUNT(*) AS n, COALESCE(SUM(m.tokens_original), 0) AS orig, "
+                f"COALESCE(SUM(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
+                "GROUP BY m.namespace",
+                params,
+            )
+            emb = await reader.fetchone("SELECT COUNT(*) AS n FROM embeddings")
+            gone = await reader.fetchone(
+                "SELECT COUNT(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
+                + (" AND m.namespace = ?" if namespace is not None else ""),
+                [namespace] if namespace is not None else [],
+            )
+        return Totals(
+            namespaces={str(r["namespace"]): (r["n"], r["orig"], r["comp"]) for r in rows},
+            embeddings=int(emb["n"]) if emb else 0,
+            deleted=int(gone["n"]) if gone else 0,
+        )
+
+    async def search(
+        self,
+        query: str,
+        namespace: str,
+        k: int,
+        tags: Sequence[str] | None,
+        max_tokens: int | None,
+        mode: SearchMode,
+        min_score: float | None,
+        flt: MemoryFilter,
+    ) -> list[SearchHit]:
+        return await run_search(
+            self.db,
+            self.vectors,
+            self.settings,
+            query,
+            namespace,
+            k,
+            tags,
+            max_tokens,
+            mode,
+            min_score=min_score,
+            flt=flt,
+        )
+
+    async def check_keys(self, namespace: str | None, flt: MemoryFilter) -> None:
+        async with self.db.reading() as reader:
+            await check_keys(reader, namespace, flt, "?")
