@@ -27,7 +27,8 @@ from compression_layer.memory.errors import (
 )
 from compression_layer.memory.filters import SCOPE_FIELDS, MemoryFilter, Scope, scope_of
 from compression_layer.memory.pending import Pending, now
-from compression_layer.memory.search import SearchMode
+from compression_layer.memory.search import SearchRequest
+from compression_layer.memory.sql import Fetcher, RowLike
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
 from compression_layer.memory.validate import sha256
 from compression_layer.settings import MemorySettings
@@ -36,12 +37,6 @@ VectorMap = dict[str, npt.NDArray[np.float32]]
 """Vectors by embed hash."""
 PAGE = 500
 """Rows per export page."""
-
-
-class RowLike(Protocol):
-    """A row read by column name: ``sqlite3.Row`` or psycopg's dict row."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
 
 
 R = TypeVar("R", bound=RowLike)
@@ -142,17 +137,7 @@ class Backend(Protocol):
 
     async def totals(self, namespace: str | None, flt: MemoryFilter) -> Totals: ...
 
-    async def search(
-        self,
-        query: str,
-        namespace: str,
-        k: int,
-        tags: Sequence[str] | None,
-        max_tokens: int | None,
-        mode: SearchMode,
-        min_score: float | None,
-        flt: MemoryFilter,
-    ) -> list[SearchHit]: ...
+    async def search(self, req: SearchRequest) -> list[SearchHit]: ...
 
     async def check_keys(self, namespace: str | None, flt: MemoryFilter) -> None:
         """MemoryInputError when ``flt`` names a metadata key no memory there has."""
@@ -253,14 +238,6 @@ def import_plan(items: list[Pending]) -> list[Pending]:
     live = [p for p in by_id.values() if p.deleted_at is None]
     unique = list({p.key: p for p in reversed(live)}.values())[::-1]
     return unique + [p for p in by_id.values() if p.deleted_at is not None]
-
-
-class Fetcher(Protocol):
-    """A connection or database that answers queries (either backend's)."""
-
-    async def fetchall(self, sql: str, params: list[Any]) -> Sequence[RowLike]: ...
-
-    async def fetchone(self, sql: str, params: list[Any]) -> RowLike | None: ...
 
 
 async def check_keys(db: Fetcher, namespace: str | None, flt: MemoryFilter, ph: str) -> None:

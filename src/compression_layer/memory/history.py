@@ -11,7 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compression_layer.memory.db import Database, Queries
+from compression_layer.memory.db import Database
+from compression_layer.memory.sql import Fetcher
 from compression_layer.memory.types import HistoryAction, HistoryEntry
 
 Change = tuple[str, HistoryAction, dict[str, dict[str, Any]], str | None, str]
@@ -43,19 +44,20 @@ async def record(db: Database, changes: Sequence[Change]) -> None:
         )
 
 
-async def entries(db: Queries, memory_id: str) -> list[HistoryEntry]:
-    """The history of one memory, oldest first."""
+async def entries(db: Fetcher, memory_id: str, ph: str = "?") -> list[HistoryEntry]:
+    """The history of one memory, oldest first (``ph``: the driver's placeholder)."""
     rows = await db.fetchall(
         "SELECT seq, memory_id, action, changes, actor, at FROM memory_history "
-        "WHERE memory_id = ? ORDER BY seq",
-        (memory_id,),
+        f"WHERE memory_id = {ph} ORDER BY seq",
+        [memory_id],
     )
     return [
         HistoryEntry(
             seq=int(r["seq"]),
             memory_id=r["memory_id"],
             action=r["action"],
-            changes=json.loads(r["changes"]),
+            # JSON text in SQLite, decoded jsonb from Postgres
+            changes=json.loads(c) if isinstance(c := r["changes"], str) else dict(c),
             actor=r["actor"],
             at=r["at"],
         )

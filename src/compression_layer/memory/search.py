@@ -6,6 +6,7 @@ import asyncio
 import json
 import math
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -42,21 +43,31 @@ MODES: tuple[str, ...] = get_args(SearchMode)
 _VERSION_WINDOW = 10
 
 
-async def run_search(
-    db: Database,
-    vectors: Vectors,
-    settings: MemorySettings,
+@dataclass(frozen=True)
+class SearchRequest:
+    """A checked ``MemoryStore.search`` call, as either backend's ``run_search`` takes it."""
+
+    query: str
+    namespace: str
+    k: int
+    tags: list[str]
+    max_tokens: int | None
+    mode: SearchMode
+    min_score: float | None
+    flt: MemoryFilter
+
+
+def search_request(
     query: str,
     namespace: str,
     k: int,
     tags: Sequence[str] | None,
     max_tokens: int | None,
     mode: SearchMode,
-    min_score: float | None = None,
-    flt: MemoryFilter | None = None,
-) -> list[SearchHit]:
-    """See ``MemoryStore.search``."""
-    db.check_open()
+    min_score: float | None,
+    flt: MemoryFilter,
+) -> SearchRequest:
+    """Check the arguments of a search; MemoryInputError names the first that is wrong."""
     check_query(query)
     check_namespace(namespace)
     check_k(k)
@@ -66,6 +77,15 @@ async def run_search(
     if mode not in MODES:
         raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     check_min_score(min_score)
+    return SearchRequest(query, namespace, k, wanted, max_tokens, mode, min_score, flt)
+
+
+async def run_search(
+    db: Database, vectors: Vectors, settings: MemorySettings, req: SearchRequest
+) -> list[SearchHit]:
+    """See ``MemoryStore.search``."""
+    query, namespace, k, wanted = req.query, req.namespace, req.k, req.tags
+    max_tokens, mode, min_score, flt = req.max_tokens, req.mode, req.min_score, req.flt
     depth = max(settings.candidates, k)
     qvec: npt.NDArray[np.float32] | None = None
     if mode != "bm25":

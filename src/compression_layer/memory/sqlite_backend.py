@@ -22,7 +22,7 @@ from compression_layer.memory.history import entries
 from compression_layer.memory.migrations import SCHEMA_VERSION
 from compression_layer.memory.pending import Compressor, Pending
 from compression_layer.memory.rows import COLUMNS, PREFIXED, row_by_id, row_to_memory
-from compression_layer.memory.search import SearchMode, run_search
+from compression_layer.memory.search import SearchRequest, run_search
 from compression_layer.memory.transfer import import_items
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
 from compression_layer.memory.vectors import Embedder, Vectors
@@ -184,30 +184,8 @@ class SqliteBackend:
             deleted=int(gone["n"]) if gone else 0,
         )
 
-    async def search(
-        self,
-        query: str,
-        namespace: str,
-        k: int,
-        tags: Sequence[str] | None,
-        max_tokens: int | None,
-        mode: SearchMode,
-        min_score: float | None,
-        flt: MemoryFilter,
-    ) -> list[SearchHit]:
-        return await run_search(
-            self.db,
-            self.vectors,
-            self.settings,
-            query,
-            namespace,
-            k,
-            tags,
-            max_tokens,
-            mode,
-            min_score=min_score,
-            flt=flt,
-        )
+    async def search(self, req: SearchRequest) -> list[SearchHit]:
+        return await run_search(self.db, self.vectors, self.settings, req)
 
     async def check_keys(self, namespace: str | None, flt: MemoryFilter) -> None:
         async with self.db.reading() as reader:

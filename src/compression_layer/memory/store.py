@@ -29,7 +29,7 @@ from compression_layer.memory.errors import MemoryInputError, MemoryNotFoundErro
 from compression_layer.memory.filters import MemoryFilter, scope_of
 from compression_layer.memory.pending import Compressor, item_to_pending
 from compression_layer.memory.postgres.urls import is_postgres_url
-from compression_layer.memory.search import SearchMode
+from compression_layer.memory.search import SearchMode, search_request
 from compression_layer.memory.sqlite_backend import SqliteBackend
 from compression_layer.memory.transfer import record_to_pending
 from compression_layer.memory.types import (
@@ -472,9 +472,8 @@ class MemoryStore:
             metadata=filters,
             all_scopes=all_scopes,
         )
-        hits = await self.backend.search(
-            query, namespace, k, tags, max_tokens, mode, min_score, flt
-        )
+        req = search_request(query, namespace, k, tags, max_tokens, mode, min_score, flt)
+        hits = await self.backend.search(req)
         if not hits and flt.conditions:
             await self.backend.check_keys(namespace, flt)
         return hits

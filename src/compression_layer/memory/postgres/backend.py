@@ -13,6 +13,7 @@ from typing import Any
 
 from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
 from compression_layer.memory.filters import MemoryFilter
+from compression_layer.memory.history import entries
 from compression_layer.memory.pending import Compressor, Pending
 from compression_layer.memory.postgres import edits
 from compression_layer.memory.postgres.db import PgDatabase, fetchall
@@ -27,7 +28,7 @@ from compression_layer.memory.postgres.schema import SCHEMA_VERSION
 from compression_layer.memory.postgres.search import run_search
 from compression_layer.memory.postgres.vectors import PgVectors
 from compression_layer.memory.postgres.writes import PgWriter
-from compression_layer.memory.search import SearchMode
+from compression_layer.memory.search import SearchRequest
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
 from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings
@@ -125,22 +126,7 @@ class PgBackend:
         return row_to_memory(row) if row is not None else None
 
     async def history(self, memory_id: str) -> list[HistoryEntry]:
-        rows = await self.db.fetchall(
-            "SELECT seq, memory_id, action, changes, actor, at FROM memory_history "
-            "WHERE memory_id = %s ORDER BY seq",
-            (memory_id,),
-        )
-        return [
-            HistoryEntry(
-                seq=int(r["seq"]),
-                memory_id=r["memory_id"],
-                action=r["action"],
-                changes=dict(r["changes"]),
-                actor=r["actor"],
-                at=r["at"],
-            )
-            for r in rows
-        ]
+        return await entries(self.db, memory_id, PH)
 
     async def page(
         self, namespace: str | None, flt: MemoryFilter, after: int, limit: int
@@ -214,30 +200,8 @@ class PgBackend:
             deleted=int(gone["n"]) if gone else 0,
         )
 
-    async def search(
-        self,
-        query: str,
-        namespace: str,
-        k: int,
-        tags: Sequence[str] | None,
-        max_tokens: int | None,
-        mode: SearchMode,
-        min_score: float | None,
-        flt: MemoryFilter,
-    ) -> list[SearchHit]:
-        return await run_search(
-            self.db,
-            self.vectors,
-            self.settings,
-            query,
-            namespace,
-            k,
-            tags,
-            max_tokens,
-            mode,
-            min_score=min_score,
-            flt=flt,
-        )
+    async def search(self, req: SearchRequest) -> list[SearchHit]:
+        return await run_search(self.db, self.vectors, self.settings, req)
 
     async def check_keys(self, namespace: str | None, flt: MemoryFilter) -> None:
         await check_keys(self.db, namespace, flt, PH)

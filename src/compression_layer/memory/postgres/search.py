@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.filters import MemoryFilter
 from compression_layer.memory.postgres.db import Conn, PgDatabase, fetchall
 from compression_layer.memory.postgres.filters import pg_scope, pg_where
@@ -31,9 +29,8 @@ from compression_layer.memory.ranking import (
     fused_relevance,
     pack,
 )
-from compression_layer.memory.search import MODES, SearchMode, check_min_score
+from compression_layer.memory.search import SearchRequest
 from compression_layer.memory.types import SearchHit
-from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 from compression_layer.settings import MemorySettings
 
 VERSION_WINDOW = 10
@@ -49,29 +46,11 @@ def query_words(query: str) -> list[str]:
 
 
 async def run_search(
-    db: PgDatabase,
-    vectors: PgVectors,
-    settings: MemorySettings,
-    query: str,
-    namespace: str,
-    k: int,
-    tags: Sequence[str] | None,
-    max_tokens: int | None,
-    mode: SearchMode,
-    min_score: float | None = None,
-    flt: MemoryFilter | None = None,
+    db: PgDatabase, vectors: PgVectors, settings: MemorySettings, req: SearchRequest
 ) -> list[SearchHit]:
     """See ``MemoryStore.search``; the same steps as SQLite's ``memory/search.py``."""
-    db.check_open()
-    check_query(query)
-    check_namespace(namespace)
-    check_k(k)
-    wanted = check_tags(tags) if tags else []
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
-        raise MemoryInputError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if mode not in MODES:
-        raise MemoryInputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    check_min_score(min_score)
+    query, namespace, k, wanted = req.query, req.namespace, req.k, req.tags
+    max_tokens, mode, min_score, flt = req.max_tokens, req.mode, req.min_score, req.flt
     depth = max(settings.candidates, k)
     qvec: Vector | None = None
     if mode != "bm25":
