@@ -86,12 +86,11 @@ async def default_memory(state: ServerState) -> AsyncIterator[Any]:
     Memories are compressed with the server's current engine snapshot, so a swapped adapter
     applies to memory writes too.
     """
-    from compression_layer.compress.pipeline import compress
     from compression_layer.memory import MemoryStore, default_db_path
+    from compression_layer.memory.compressing import DefaultCompressor
 
-    def compressor(text: str) -> Any:
-        return compress(text, settings=state.engines.current.settings)
-
+    # Batched: a memory_store call with several memories runs one encoder pass over all of them.
+    compressor = DefaultCompressor(lambda: state.engines.current.settings)
     settings = load_area(MemorySettings)
     # No embedder argument: the store's default is the process-wide MiniLM on ONNX Runtime
     # (loaded once, by the lifespan's warm-up thread), the vector space of the `memory` CLI.

@@ -66,6 +66,8 @@ class TrainOptions:
     default_rate: float = 0.49
     content_bias: float = 4.0
     repeat_penalty: float = 4.0
+    coherence: float = 0.25
+    coherence_window: int = 1
     max_rows: int | None = None
     query: QueryConfig | None = None
 
@@ -205,6 +207,8 @@ def train_extractive(
         default_rate=opts.default_rate,
         content_bias=opts.content_bias,
         repeat_penalty=opts.repeat_penalty,
+        coherence=opts.coherence,
+        coherence_window=opts.coherence_window,
         query=opts.query or QueryConfig(),
     )
     manifest = Manifest(

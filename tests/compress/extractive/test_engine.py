@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from compression_layer.compress import facts
-from compression_layer.compress.extractive.engine import ExtractiveEngine, packaged_adapter_dir
+from compression_layer.compress.extractive.engine import (
+    ExtractiveEngine,
+    neighbour_mean,
+    packaged_adapter_dir,
+)
 from compression_layer.compress.extractive.head import make_windows
-from compression_layer.compress.extractive.text import split_units
+from compression_layer.compress.extractive.text import is_stopword, split_units
 from compression_layer.errors import EngineError
 from compression_layer.tokens import count_tokens
 
@@ -159,3 +165,28 @@ def test_corrupt_weights_and_config_name_the_adapter(tmp_path: Path) -> None:
     (folder / "adapter_config.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(EngineError, match=r"'my-adapter'.*corrupt"):
         ExtractiveEngine.load(folder)
+
+
+def test_neighbour_mean_averages_each_unit_with_its_neighbours() -> None:
+    scores = np.array([3.0, 0.0, 0.0, 6.0])
+    assert neighbour_mean(scores, 1).tolist() == [1.5, 1.0, 2.0, 3.0]
+    assert neighbour_mean(scores, 8).tolist() == [2.25] * 4
+    assert neighbour_mean(np.zeros(0), 1).size == 0
+
+
+def test_coherence_raises_words_between_well_scored_neighbours(tmp_path: Path) -> None:
+    # Same adapter with and without coherence: a word's score moves toward its neighbours',
+    # so of two equally scored words the one inside a strong phrase ranks higher.
+    plain_dir = tmp_path / "plain"
+    shutil.copytree(packaged_adapter_dir(), plain_dir)
+    config = json.loads((plain_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config["coherence"] > 0  # the shipped adapter uses it
+    config["coherence"] = 0.0
+    (plain_dir / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
+    plain = ExtractiveEngine.load(plain_dir).prepare([PROSE])[0]
+    shipped = ExtractiveEngine.load().prepare([PROSE])[0]
+    own = plain.logits - 4.0 * np.array(
+        [u.is_word and not is_stopword(u.text) for u in plain.units], dtype=np.float64
+    )
+    expected = plain.logits + 0.25 * neighbour_mean(own, 1)
+    assert np.allclose(shipped.logits, expected)

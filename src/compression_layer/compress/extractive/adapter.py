@@ -80,6 +80,13 @@ class AdapterConfig(BaseModel):
         ge=0.0,
         description="logit penalty of a content word already seen earlier in the text",
     )
+    coherence: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="weight of the mean score of a word's neighbours (0 = off): phrases survive "
+        "whole rather than word by word (tuned on the tuning split)",
+    )
+    coherence_window: int = Field(default=1, ge=1, le=16, description="neighbours on each side")
     default_rate: float = Field(default=0.5, gt=0.0, le=1.0)
     query: QueryConfig = Field(default_factory=lambda: QueryConfig())
     weights: str = WEIGHTS_FILE
