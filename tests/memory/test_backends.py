@@ -54,13 +54,16 @@ async def store(location: str | Path) -> AsyncIterator[MemoryStore]:
 
 
 def test_postgres_store_has_every_public_method_of_memory_store() -> None:
-    """Not a subclass (see memory/postgres/store.py), so the API is compared here."""
+    """One facade: PostgresMemoryStore is MemoryStore over the Postgres backend, adding parts of
+    that backend but overriding no method of the API."""
+    assert issubclass(PostgresMemoryStore, MemoryStore)
     for name, member in inspect.getmembers(MemoryStore):
         if name.startswith("_") or not callable(member) or name == "open":
             continue
         assert hasattr(PostgresMemoryStore, name), f"PostgresMemoryStore lacks {name}"
         mine = getattr(PostgresMemoryStore, name)
         assert inspect.signature(mine) == inspect.signature(member), name
+        assert name not in vars(PostgresMemoryStore), f"PostgresMemoryStore overrides {name}"
 
 
 async def test_opened_by_url(store: MemoryStore, backend: str) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +21,7 @@ from compression_layer.compress import facts, operators
 from compression_layer.memory.types import SearchHit
 
 FloatMatrix = npt.NDArray[np.float32]
+R = TypeVar("R")
 
 # Words that carry no retrieval signal in questions; dropping them keeps the OR-query of BM25
 # from matching nearly every row on "the", "did", "what". Kept short and generic on purpose.
@@ -487,3 +489,117 @@ def corrections_first(
     for slot, hit in zip(have, moved, strict=True):
         out[slot] = hit
     return out
+
+
+# -- the steps after the candidate lists, as both backends' searches take them -------------------
+
+Ranked = list[tuple[int, float]]
+"""(pk, score), best first."""
+VERSION_WINDOW = 10
+"""Fused hits past the k-th that are still checked for being a newer version of a top-k hit:
+two versions of one statement are near in both lists, so a few places cover them."""
+
+
+def fuse(
+    mode: str, dense: Ranked, lexical: Ranked, following: Mapping[int, int], settings: Any
+) -> Ranked:
+    """The mode's lists fused (``fused_relevance``) with the weights of ``settings`` (the memory
+    settings); in hybrid mode the BM25 list lends to ``following`` when it is given."""
+    lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
+    weights = {
+        "dense": [1.0],
+        "bm25": [1.0],
+        "hybrid": [settings.dense_weight, settings.bm25_weight],
+    }[mode]
+    lends = mode == "hybrid" and bool(following)
+    lending = [0.0, settings.neighbour_weight] if lends else [0.0] * len(lists)
+    return fused_relevance(lists, weights, settings.rrf_k, following if lends else {}, lending)
+
+
+def wants_coverage(model: str, mode: str, lexical: Ranked) -> bool:
+    """Whether scoring needs the contents of the best BM25 hits (their first ``COVERAGE_OF``)."""
+    calibration = CALIBRATIONS[mode]
+    return model == CALIBRATED_MODEL and bool(lexical) and bool(calibration.gate_lexical)
+
+
+def calibrated(
+    fused: Ranked,
+    model: str,
+    mode: str,
+    dense: Ranked,
+    covered: float | None,
+    min_score: float | None,
+    default_min: float,
+) -> tuple[Ranked, float]:
+    """The fused scores as probabilities of relevance (for ``CALIBRATED_MODEL``; another model
+    keeps the fused scores) and the floor under which hits are dropped: ``min_score``, else
+    ``default_min`` when calibrated, else 0."""
+    if model != CALIBRATED_MODEL:
+        return fused, 0.0 if min_score is None else min_score
+    calibration = CALIBRATIONS[mode]
+    gate = calibration.answerable(dense[0][1] if dense else None, covered)
+    scored = [(pk, calibration.relevance(gate, f)) for pk, f in fused]
+    return scored, default_min if min_score is None else min_score
+
+
+def decayed(scored: Ranked, born: Mapping[int, str], half_life_days: float) -> Ranked:
+    """Scores decayed by age (``born``: when each memory last changed; others drop), re-sorted."""
+    now = datetime.now(UTC)
+    out = [
+        (pk, decay(score, age_days(born[pk], now), half_life_days))
+        for pk, score in scored
+        if pk in born
+    ]
+    out.sort(key=lambda kv: -kv[1])
+    return out
+
+
+def shortlist(scored: Ranked, floor: float, k: int, max_tokens: int | None) -> Ranked:
+    """Hits at or above ``floor``; without a budget only the top k, a few more in which a newer
+    version of one of them may rank lower, and every hit tied with the last (recency breaks
+    ties)."""
+    scored = [(pk, score) for pk, score in scored if score >= floor]
+    if max_tokens is None and len(scored) > k + VERSION_WINDOW:
+        end = k + VERSION_WINDOW
+        while end < len(scored) and scored[end][1] == scored[end - 1][1]:
+            end += 1
+        scored = scored[:end]
+    return scored
+
+
+def final_hits(
+    scored: Ranked,
+    rows: Mapping[int, R],
+    parts: Callable[[R], tuple[str, FloatMatrix | None]],
+    to_hit: Callable[[R, float, int | None, int | None], SearchHit],
+    dense: Ranked,
+    lexical: Ranked,
+    k: int,
+    max_tokens: int | None,
+) -> list[SearchHit]:
+    """The hits of the shortlisted memories found in ``rows`` (a memory deleted meanwhile drops
+    out): equal scores newest first, newer versions above what they correct, then the top k or
+    what fits ``max_tokens``. ``parts``: a row's time (``when``) and its vector of this
+    model (None: embedded by another)."""
+    dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
+    bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
+    ranked = [(pk, score) for pk, score in scored if pk in rows]
+    found = {pk: parts(rows[pk]) for pk, _ in ranked}
+    ranked = [
+        ranked[i]
+        for i in by_score_newest_first([s for _, s in ranked], [found[pk][0] for pk, _ in ranked])
+    ]
+    hits = corrections_first(
+        [to_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
+        [found[pk][0] for pk, _ in ranked],
+        [found[pk][1] for pk, _ in ranked],
+    )
+    if max_tokens is None:
+        return hits[:k]
+    return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+
+
+def when(row: Any) -> str:
+    """When a memory (a row with ``created_at`` and ``updated_at``) last said what it says: an
+    update makes it newer."""
+    return str(row["updated_at"] or row["created_at"])

@@ -23,6 +23,7 @@ from compression_layer.memory.filters import (
 )
 from compression_layer.memory.history import Change, diff, record
 from compression_layer.memory.pending import Key, Pending, merge_labels, now
+from compression_layer.memory.sql import RowLike
 from compression_layer.memory.types import HistoryAction, Memory, StoreStatus
 
 Vectors = Mapping[str, npt.NDArray[np.float32]]
@@ -55,8 +56,14 @@ SAME_SCOPE_SQL = (
 _CHUNK = 500  # values per json_each() list
 
 
-def row_to_memory(row: Row, status: StoreStatus | None = None) -> Memory:
-    """A ``SELECT COLUMNS`` row as a Memory."""
+def decoded(value: Any) -> Any:
+    """A JSON column's value: text from SQLite (decoded here), already decoded from Postgres'
+    jsonb."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def row_to_memory(row: RowLike, status: StoreStatus | None = None) -> Memory:
+    """A ``SELECT COLUMNS`` row (either backend's) as a Memory."""
     return Memory(
         id=row["id"],
         namespace=row["namespace"],
@@ -71,8 +78,8 @@ def row_to_memory(row: Row, status: StoreStatus | None = None) -> Memory:
         tokens_original=row["tokens_original"],
         tokens_compressed=row["tokens_compressed"],
         content_hash=row["content_hash"],
-        tags=json.loads(row["tags"]),
-        metadata=json.loads(row["metadata"]),
+        tags=list(decoded(row["tags"])),
+        metadata=dict(decoded(row["metadata"])),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         deleted_at=row["deleted_at"],

@@ -7,7 +7,6 @@ import json
 import math
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -18,19 +17,19 @@ from compression_layer.memory.errors import MemoryInputError
 from compression_layer.memory.filters import MemoryFilter
 from compression_layer.memory.gate import Gate, search_gate
 from compression_layer.memory.ranking import (
-    CALIBRATED_MODEL,
-    CALIBRATIONS,
     COVERAGE_OF,
-    age_days,
-    by_score_newest_first,
-    corrections_first,
+    calibrated,
     coverage,
-    decay,
+    decayed,
+    final_hits,
     fts_query,
-    fused_relevance,
-    pack,
+    fuse,
+    shortlist,
+    wants_coverage,
+    when,
 )
-from compression_layer.memory.rows import COLUMNS, tagged
+from compression_layer.memory.rows import COLUMNS, decoded, tagged
+from compression_layer.memory.sql import RowLike
 from compression_layer.memory.types import SearchHit
 from compression_layer.memory.validate import check_k, check_namespace, check_query, check_tags
 from compression_layer.memory.vectors import VectorIndex, Vectors
@@ -38,9 +37,6 @@ from compression_layer.settings import MemorySettings
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[str, ...] = get_args(SearchMode)
-# Fused hits past the k-th that are still checked for being a newer version of a top-k hit: two
-# versions of one statement are near in both lists, so a few places cover them.
-_VERSION_WINDOW = 10
 
 
 @dataclass(frozen=True)
@@ -133,14 +129,7 @@ async def run_search(
             if lexical_or_none is None:
                 lexical_or_none = await _bm25(reader, query, namespace, depth, allowed)
         dense, lexical = dense_or_none or [], lexical_or_none or []
-        lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
-        weights = {
-            "dense": [1.0],
-            "bm25": [1.0],
-            "hybrid": [settings.dense_weight, settings.bm25_weight],
-        }[mode]
         following: dict[int, int] = {}
-        lending = [0.0] * len(lists)
         # Hybrid only (BM25 lends; see fused_relevance): on LoCoMo dev it lifts hybrid
         # recall@10, and dense-only recall does not gain.
         if mode == "hybrid" and index is not None and settings.neighbour_weight > 0:
@@ -149,61 +138,26 @@ async def run_search(
                 if post is None
                 else await _following_gated(reader, index, [pk for pk, _ in lexical], post)
             )
-            lending = [0.0, settings.neighbour_weight]
-        fused = fused_relevance(lists, weights, settings.rrf_k, following, lending)
-        floor = 0.0 if min_score is None else min_score
-        if vectors.model == CALIBRATED_MODEL:
-            calibration = CALIBRATIONS[mode]
-            covered = None
-            if lexical and calibration.gate_lexical:
-                best = await _contents(reader, [pk for pk, _ in lexical[:COVERAGE_OF]])
-                covered = coverage(query, best)
-            gate = calibration.answerable(dense[0][1] if dense else None, covered)
-            scored = [(pk, calibration.relevance(gate, f)) for pk, f in fused]
-            floor = settings.min_score if min_score is None else min_score
-        else:
-            scored = fused
+        fused = fuse(mode, dense, lexical, following, settings)
+        covered = None
+        if wants_coverage(vectors.model, mode, lexical):
+            best = await _contents(reader, [pk for pk, _ in lexical[:COVERAGE_OF]])
+            covered = coverage(query, best)
+        scored, floor = calibrated(
+            fused, vectors.model, mode, dense, covered, min_score, settings.min_score
+        )
         if settings.recency_half_life_days is not None and scored:
             born = await _created(reader, [pk for pk, _ in scored])
-            now = datetime.now(UTC)
-            half_life = settings.recency_half_life_days
-            scored = [
-                (pk, decay(score, age_days(born[pk], now), half_life))
-                for pk, score in scored
-                if pk in born
-            ]
-            scored.sort(key=lambda kv: -kv[1])
-        scored = [(pk, score) for pk, score in scored if score >= floor]
-        # Without a budget only the top k are needed, a few more in which a newer version of
-        # one of them may rank lower, and every hit tied with the last (recency breaks ties).
-        if max_tokens is None and len(scored) > k + _VERSION_WINDOW:
-            end = k + _VERSION_WINDOW
-            while end < len(scored) and scored[end][1] == scored[end - 1][1]:
-                end += 1
-            scored = scored[:end]
+            scored = decayed(scored, born, settings.recency_half_life_days)
+        scored = shortlist(scored, floor, k, max_tokens)
         # A memory deleted since it was ranked is not found here and drops out.
         rows = await _rows(reader, vectors.model, [pk for pk, _ in scored])
-    dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
-    bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
-    ranked = [(pk, score) for pk, score in scored if pk in rows]
-    times = [_when(rows[pk]) for pk, _ in ranked]
-    ranked = [ranked[i] for i in by_score_newest_first([s for _, s in ranked], times)]
-    hits = corrections_first(
-        [_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
-        [_when(rows[pk]) for pk, _ in ranked],
-        [
-            None if rows[pk]["vector"] is None else np.frombuffer(rows[pk]["vector"], np.float32)
-            for pk, _ in ranked
-        ],
-    )
-    if max_tokens is None:
-        return hits[:k]
-    return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+    return final_hits(scored, rows, _parts, to_hit, dense, lexical, k, max_tokens)
 
 
-def _when(row: Row) -> str:
-    """When a memory last said what it says: an update makes it newer."""
-    return str(row["updated_at"] or row["created_at"])
+def _parts(row: Row) -> tuple[str, npt.NDArray[np.float32] | None]:
+    vector = None if row["vector"] is None else np.frombuffer(row["vector"], np.float32)
+    return when(row), vector
 
 
 async def _contents(db: Queries, pks: list[int]) -> list[str]:
@@ -220,7 +174,7 @@ async def _created(db: Queries, pks: list[int]) -> dict[int, str]:
         "WHERE pk IN (SELECT value FROM json_each(?))",
         (json.dumps(pks),),
     )
-    return {int(r["pk"]): _when(r) for r in rows}
+    return {int(r["pk"]): when(r) for r in rows}
 
 
 def check_min_score(min_score: object) -> None:
@@ -450,7 +404,8 @@ async def _rows(db: Queries, model: str, pks: list[int]) -> dict[int, Row]:
     return {int(r["pk"]): r for r in rows}
 
 
-def _hit(row: Row, score: float, dense_rank: int | None, bm25_rank: int | None) -> SearchHit:
+def to_hit(row: RowLike, score: float, dense_rank: int | None, bm25_rank: int | None) -> SearchHit:
+    """A hit from a row of either backend."""
     return SearchHit(
         id=row["id"],
         namespace=row["namespace"],
@@ -460,8 +415,8 @@ def _hit(row: Row, score: float, dense_rank: int | None, bm25_rank: int | None) 
         score=score,
         compressed=row["compressed"],
         content=row["content"],
-        metadata=json.loads(row["metadata"]),
-        tags=json.loads(row["tags"]),
+        metadata=dict(decoded(row["metadata"])),
+        tags=list(decoded(row["tags"])),
         tokens_original=row["tokens_original"],
         tokens_compressed=row["tokens_compressed"],
         dense_rank=dense_rank,

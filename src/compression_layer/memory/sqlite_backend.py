@@ -16,6 +16,7 @@ from typing import Any
 
 from compression_layer.memory import edits
 from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.batch import WriterBackend
 from compression_layer.memory.db import Database
 from compression_layer.memory.filters import MemoryFilter, sqlite_where
 from compression_layer.memory.history import entries
@@ -30,10 +31,12 @@ from compression_layer.memory.writes import Writer
 from compression_layer.settings import MemorySettings
 
 
-class SqliteBackend:
+class SqliteBackend(WriterBackend):
     """``backend.Backend`` over a SQLite file; open with ``SqliteBackend.open``."""
 
     schema_version = SCHEMA_VERSION
+    db: Database
+    writer: Writer
 
     def __init__(
         self,
@@ -64,24 +67,10 @@ class SqliteBackend:
     def path(self) -> Path:
         return self.db.path
 
-    @property
-    def settings(self) -> MemorySettings:
-        return self.writer.settings
-
-    @settings.setter
-    def settings(self, value: MemorySettings) -> None:
-        self.writer.settings = value
-
-    def check_open(self) -> None:
-        self.db.check_open()
-
     async def close(self) -> None:
         await self.db.close()
 
     # -- writes
-
-    async def store(self, pending: list[Pending], compress: bool) -> list[Memory]:
-        return await self.writer.store(pending, compress)
 
     async def update(self, memory_id: str, edit: Edit, compress: bool, actor: str | None) -> Memory:
         return await edits.update(self.writer, memory_id, edit, compress, actor)

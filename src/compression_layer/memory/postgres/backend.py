@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.batch import WriterBackend
 from compression_layer.memory.filters import MemoryFilter
 from compression_layer.memory.history import entries
 from compression_layer.memory.pending import Compressor, Pending
@@ -21,23 +22,25 @@ from compression_layer.memory.postgres.filters import PH, pg_where
 from compression_layer.memory.postgres.rows import (
     COLUMNS,
     row_by_id,
-    row_to_memory,
     wait_for_writers,
 )
 from compression_layer.memory.postgres.schema import SCHEMA_VERSION
 from compression_layer.memory.postgres.search import run_search
 from compression_layer.memory.postgres.vectors import PgVectors
 from compression_layer.memory.postgres.writes import PgWriter
+from compression_layer.memory.rows import row_to_memory
 from compression_layer.memory.search import SearchRequest
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
 from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings
 
 
-class PgBackend:
+class PgBackend(WriterBackend):
     """``backend.Backend`` over a Postgres database; open with ``PgBackend.open``."""
 
     schema_version = SCHEMA_VERSION
+    db: PgDatabase
+    writer: PgWriter
 
     def __init__(
         self,
@@ -70,17 +73,6 @@ class PgBackend:
     def path(self) -> str:
         return self.db.shown
 
-    @property
-    def settings(self) -> MemorySettings:
-        return self.writer.settings
-
-    @settings.setter
-    def settings(self, value: MemorySettings) -> None:
-        self.writer.settings = value
-
-    def check_open(self) -> None:
-        self.db.check_open()
-
     async def close(self) -> None:
         try:
             await self.vectors.close()
@@ -96,9 +88,6 @@ class PgBackend:
             await self.vectors.build_hnsw(self.db, int(row["embed_dim"]))
 
     # -- writes
-
-    async def store(self, pending: list[Pending], compress: bool) -> list[Memory]:
-        return await self.writer.store(pending, compress)
 
     async def update(self, memory_id: str, edit: Edit, compress: bool, actor: str | None) -> Memory:
         return await edits.update(self.writer, memory_id, edit, compress, actor)

@@ -32,11 +32,11 @@ from compression_layer.memory.postgres.rows import (
     row_by_id,
     row_key,
     row_scope,
-    row_to_memory,
     scope_params,
     write_rows,
 )
 from compression_layer.memory.postgres.writes import PgWriter
+from compression_layer.memory.rows import row_to_memory
 from compression_layer.memory.types import Memory
 
 PREFIXED = ", ".join(f"m.{c}" for c in COLUMNS.split(", "))

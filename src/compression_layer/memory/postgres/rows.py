@@ -13,7 +13,6 @@ from compression_layer.memory.filters import SCOPE_FIELDS, Scope, meta_entries
 from compression_layer.memory.history import diff
 from compression_layer.memory.pending import Pending
 from compression_layer.memory.postgres.db import Conn, fetchall
-from compression_layer.memory.types import Memory, StoreStatus
 
 Key = tuple[str, Scope, str]
 """(namespace, scope, content_hash), as ``Pending.key``."""
@@ -59,31 +58,6 @@ def as_vector(value: Sequence[float]) -> Vector:
 def json_text(value: Any) -> str:
     """A jsonb column's value (already decoded by the driver) as the JSON text ``Pending`` holds."""
     return json.dumps(value, ensure_ascii=False)
-
-
-def row_to_memory(row: Mapping[str, Any], status: StoreStatus | None = None) -> Memory:
-    """A ``SELECT COLUMNS`` row as a Memory (jsonb columns come back decoded)."""
-    return Memory(
-        id=row["id"],
-        namespace=row["namespace"],
-        user_id=row["user_id"],
-        agent_id=row["agent_id"],
-        run_id=row["run_id"],
-        content=row["content"],
-        compressed=row["compressed"],
-        engine=row["engine"],
-        adapter=row["adapter"],
-        domain=row["domain"],
-        tokens_original=row["tokens_original"],
-        tokens_compressed=row["tokens_compressed"],
-        content_hash=row["content_hash"],
-        tags=list(row["tags"]),
-        metadata=dict(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        deleted_at=row["deleted_at"],
-        status=status,
-    )
 
 
 def row_scope(row: Mapping[str, Any]) -> Scope:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,24 +16,20 @@ from compression_layer.memory.postgres.filters import pg_scope, pg_where
 from compression_layer.memory.postgres.rows import COLUMNS, Vector, as_vector
 from compression_layer.memory.postgres.vectors import PgVectors
 from compression_layer.memory.ranking import (
-    CALIBRATED_MODEL,
-    CALIBRATIONS,
     COVERAGE_OF,
-    age_days,
-    by_score_newest_first,
-    corrections_first,
+    calibrated,
     coverage,
-    decay,
+    decayed,
+    final_hits,
     fts_query,
-    fused_relevance,
-    pack,
+    fuse,
+    shortlist,
+    wants_coverage,
+    when,
 )
-from compression_layer.memory.search import SearchRequest
+from compression_layer.memory.search import SearchRequest, to_hit
 from compression_layer.memory.types import SearchHit
 from compression_layer.settings import MemorySettings
-
-VERSION_WINDOW = 10
-"""Fused hits past the k-th still checked for being a newer version of a top-k hit (as SQLite)."""
 
 
 def query_words(query: str) -> list[str]:
@@ -86,61 +81,26 @@ async def run_search(
     (dense, dense_rows), (lexical, following, lexical_rows) = await asyncio.gather(
         dense_job(), bm25_job()
     )
-    lists = {"dense": [dense], "bm25": [lexical], "hybrid": [dense, lexical]}[mode]
-    weights = {
-        "dense": [1.0],
-        "bm25": [1.0],
-        "hybrid": [settings.dense_weight, settings.bm25_weight],
-    }[mode]
-    lending = [0.0] * len(lists)
     # Hybrid only, BM25 lends (as SQLite's search; see ranking.fused_relevance).
-    if lends and dense and lexical:
-        lending = [0.0, settings.neighbour_weight]
-    else:
-        following = {}
-    fused = fused_relevance(lists, weights, settings.rrf_k, following, lending)
+    fused = fuse(mode, dense, lexical, following if lends and dense and lexical else {}, settings)
     rows = {**dense_rows, **lexical_rows}
-    floor = 0.0 if min_score is None else min_score
-    if vectors.model == CALIBRATED_MODEL:
-        calibration = CALIBRATIONS[mode]
-        covered = None
-        if lexical and calibration.gate_lexical:
-            best = [rows[pk]["content"] for pk in _lexical_top(lexical) if pk in rows]
-            covered = coverage(query, best)
-        gate = calibration.answerable(dense[0][1] if dense else None, covered)
-        scored = [(pk, calibration.relevance(gate, f)) for pk, f in fused]
-        floor = settings.min_score if min_score is None else min_score
-    else:
-        scored = fused
+    covered = None
+    if wants_coverage(vectors.model, mode, lexical):
+        best = [rows[pk]["content"] for pk, _ in lexical[:COVERAGE_OF] if pk in rows]
+        covered = coverage(query, best)
+    scored, floor = calibrated(
+        fused, vectors.model, mode, dense, covered, min_score, settings.min_score
+    )
     scored = [(pk, score) for pk, score in scored if pk in rows]
     if settings.recency_half_life_days is not None and scored:
-        now = datetime.now(UTC)
-        half_life = settings.recency_half_life_days
-        scored = [
-            (pk, decay(score, age_days(when(rows[pk]), now), half_life)) for pk, score in scored
-        ]
-        scored.sort(key=lambda kv: -kv[1])
-    scored = [(pk, score) for pk, score in scored if score >= floor]
-    if max_tokens is None and len(scored) > k + VERSION_WINDOW:
-        end = k + VERSION_WINDOW
-        while end < len(scored) and scored[end][1] == scored[end - 1][1]:
-            end += 1
-        scored = scored[:end]
-    dense_rank = {pk: i for i, (pk, _) in enumerate(dense, start=1)}
-    bm25_rank = {pk: i for i, (pk, _) in enumerate(lexical, start=1)}
-    times = [when(rows[pk]) for pk, _ in scored]
-    ranked = [scored[i] for i in by_score_newest_first([s for _, s in scored], times)]
-    hits = corrections_first(
-        [to_hit(rows[pk], score, dense_rank.get(pk), bm25_rank.get(pk)) for pk, score in ranked],
-        [when(rows[pk]) for pk, _ in ranked],
-        [
-            as_vector(rows[pk]["v"]) if rows[pk]["embed_model"] == vectors.model else None
-            for pk, _ in ranked
-        ],
-    )
-    if max_tokens is None:
-        return hits[:k]
-    return [hits[i] for i in pack([h.tokens_compressed for h in hits], max_tokens, k)]
+        born = {pk: when(rows[pk]) for pk, _ in scored}
+        scored = decayed(scored, born, settings.recency_half_life_days)
+    scored = shortlist(scored, floor, k, max_tokens)
+
+    def parts(row: dict[str, Any]) -> tuple[str, Vector | None]:
+        return when(row), as_vector(row["v"]) if row["embed_model"] == vectors.model else None
+
+    return final_hits(scored, rows, parts, to_hit, dense, lexical, k, max_tokens)
 
 
 async def followers(
@@ -168,15 +128,6 @@ async def followers(
     async with db.connection() as conn:
         rows = await fetchall(conn, sql, [*params, pks, *params], binary=True)
     return {int(r["pk"]): int(r["next"]) for r in rows if r["next"] is not None}
-
-
-def _lexical_top(lexical: list[tuple[int, float]]) -> list[int]:
-    return [pk for pk, _ in lexical[:COVERAGE_OF]]
-
-
-def when(row: dict[str, Any]) -> str:
-    """When a memory last said what it says: an update makes it newer (as SQLite)."""
-    return str(row["updated_at"] or row["created_at"])
 
 
 BM25_K1 = 1.2
@@ -339,24 +290,3 @@ async def rows_with_vectors(db: PgDatabase, pks: list[int]) -> dict[int, dict[st
     for r in rows:
         r["v"] = np.frombuffer(r["v"], dtype=">f4", offset=4).astype(np.float32)
     return {int(r["pk"]): r for r in rows}
-
-
-def to_hit(
-    row: dict[str, Any], score: float, dense_rank: int | None, bm25_rank: int | None
-) -> SearchHit:
-    return SearchHit(
-        id=row["id"],
-        namespace=row["namespace"],
-        user_id=row["user_id"],
-        agent_id=row["agent_id"],
-        run_id=row["run_id"],
-        score=score,
-        compressed=row["compressed"],
-        content=row["content"],
-        metadata=dict(row["metadata"]),
-        tags=list(row["tags"]),
-        tokens_original=row["tokens_original"],
-        tokens_compressed=row["tokens_compressed"],
-        dense_rank=dense_rank,
-        bm25_rank=bm25_rank,
-    )

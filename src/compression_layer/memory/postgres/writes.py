@@ -1,52 +1,48 @@
 """The batched store path on Postgres: de-duplicate, compress, embed, write in one transaction.
 
-The same steps and answers as SQLite's ``memory/writes.py`` (statuses, notes, label merges,
-``near_duplicate_policy`` through ``dedup.decide``); what differs is how writers are kept apart:
-the transaction takes an advisory lock per namespace it writes, so two processes storing into one
-namespace run their duplicate checks one after the other and never both insert one content.
+The steps around the transaction are ``batch.BatchWriter``'s, as SQLite's (statuses, notes,
+label merges; ``near_duplicate_policy`` through ``dedup.decide``); what differs is how writers
+are kept apart: the transaction takes an advisory lock per namespace it writes, so two
+processes storing into one namespace run their duplicate checks one after the other and never
+both insert one content.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from compression_layer.memory.backend import VectorMap
+from compression_layer.memory.batch import BatchWriter, metadata_text
 from compression_layer.memory.dedup import NEAR_CANDIDATES, Outcome, decide
 from compression_layer.memory.filters import MemoryFilter, Scope
 from compression_layer.memory.history import diff
 from compression_layer.memory.pending import (
     Compressor,
     Pending,
-    absorb_labels,
-    apply_compression,
     embed_text,
     merge_labels,
     now,
-    set_embed_hash,
 )
 from compression_layer.memory.postgres.db import Conn, PgDatabase
 from compression_layer.memory.postgres.rows import (
     Key,
-    Vector,
     existing_rows,
     json_text,
     lock_namespaces,
     record,
     row_state,
-    row_to_memory,
     rows_by_pk,
     set_labels,
     write_rows,
 )
 from compression_layer.memory.postgres.vectors import PgVectors
+from compression_layer.memory.rows import row_to_memory
 from compression_layer.memory.types import Memory
 from compression_layer.settings import MemorySettings
-
-VectorMap = dict[str, Vector]
 
 
 def sqlite_shaped(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,27 +50,15 @@ def sqlite_shaped(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "tags": json_text(row["tags"]), "metadata": json_text(row["metadata"])}
 
 
-class PgWriter:
+class PgWriter(BatchWriter):
     """What a write needs: the database, the vectors, the settings and the compressor."""
 
     def __init__(
         self, db: PgDatabase, vectors: PgVectors, settings: MemorySettings, compressor: Compressor
     ) -> None:
+        super().__init__(settings, compressor)
         self.db = db
         self.vectors = vectors
-        self.settings = settings
-        self.compressor = compressor
-
-    async def prepare(self, items: Sequence[Pending], compress: bool) -> None:
-        compressor = self.compressor if compress else None
-        source = self.settings.embed_source
-
-        def work() -> None:
-            for item in items:
-                apply_compression(item, compressor)
-                set_embed_hash(item, source)
-
-        await asyncio.to_thread(work)
 
     async def embed(self, items: Sequence[Pending]) -> VectorMap:
         source = self.settings.embed_source
@@ -82,37 +66,11 @@ class PgWriter:
             self.db, {p.embed_hash: embed_text(p, source) for p in items}
         )
 
-    async def store(self, pending: list[Pending], compress: bool) -> list[Memory]:
-        """See ``MemoryStore.store_many``."""
-        if not pending:
-            return []
-        firsts: dict[Key, Pending] = {}
-        repeat_notes: dict[int, list[str]] = {}
-        for p in pending:
-            first = firsts.setdefault(p.key, p)
-            if first is not p:
-                repeat_notes[id(p)] = absorb_labels(first, p)
+    async def stored(self, keys: Iterable[Key]) -> dict[Key, dict[str, Any]]:
         async with self.db.connection() as conn:
-            before = await existing_rows(conn, firsts)
-        todo = [p for k, p in firsts.items() if k not in before]
-        relabels = [firsts[k] for k, row in before.items() if _adds_labels(row, firsts[k])]
-        vectors: VectorMap = {}
-        if todo:
-            await self.prepare(todo, compress)
-            vectors = await self.embed(todo)
-        final = {k: row_to_memory(r, "existing") for k, r in before.items()}
-        if todo or relabels:
-            final.update(await self._write_batch(todo, relabels, vectors))
-        results: list[Memory] = []
-        for p in pending:
-            memory = final[p.key]
-            if p is not firsts[p.key] and memory.status == "created":
-                notes = repeat_notes.get(id(p), [])
-                memory = memory.model_copy(update={"status": "existing", "notes": notes})
-            results.append(memory)
-        return results
+            return await existing_rows(conn, keys)
 
-    async def _write_batch(
+    async def write_batch(
         self, todo: list[Pending], relabels: list[Pending], vectors: VectorMap
     ) -> dict[Key, Memory]:
         out: dict[Key, Memory] = {}
@@ -178,7 +136,7 @@ async def relabel(
     """Merge tags and metadata into a stored memory (``row``, either shape); the Memory after,
     with notes saying what was added, and a 'merge' history entry when anything changed."""
     old_tags = row["tags"] if isinstance(row["tags"], list) else json.loads(row["tags"])
-    old_meta = row["metadata"] if isinstance(row["metadata"], str) else json_text(row["metadata"])
+    old_meta = metadata_text(row["metadata"])
     merged_tags, merged_meta, notes = merge_labels(old_tags, old_meta, tags, metadata_json)
     plain = {**row, "tags": old_tags, "metadata": json.loads(old_meta)}
     memory = row_to_memory(plain, status)
@@ -191,9 +149,3 @@ async def relabel(
             update={"tags": merged_tags, "metadata": json.loads(merged_meta), "updated_at": stamp}
         )
     return memory.model_copy(update={"notes": notes})
-
-
-def _adds_labels(row: dict[str, Any], p: Pending) -> bool:
-    return bool(
-        merge_labels(list(row["tags"]), json_text(row["metadata"]), p.tags, p.metadata_json)[2]
-    )
