@@ -247,6 +247,19 @@ async def test_scopes_filters_and_listing(store: MemoryStore) -> None:
     assert stats.memories == 2
 
 
+async def test_a_range_on_a_list_value_needs_one_element_within_all_bounds(
+    store: MemoryStore,
+) -> None:
+    """Both backends group the bounds of a range on one key (filters.condition_groups): 1 and
+    20 each pass one bound of [5, 10), neither passes both."""
+    await store.store("Scores far apart", metadata={"scores": [1, 20]})
+    inside = await store.store("A score inside the range", metadata={"scores": [1, 7]})
+    page = await store.list("default", filters={"scores": {"gte": 5, "lt": 10}})
+    assert [m.id for m in page.items] == [inside.id]
+    hits = await store.search("score", filters={"scores": {"gte": 5, "lt": 10}}, min_score=0)
+    assert [h.id for h in hits] == [inside.id]
+
+
 async def test_update_history_restore_and_purge(store: MemoryStore) -> None:
     memory = await store.store("The deploy window is Tuesday", tags=["ops"])
     await store.update(memory.id, metadata={"owner": "sam"}, actor="sam")
