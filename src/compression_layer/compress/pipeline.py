@@ -26,7 +26,7 @@ from compression_layer.compress.guard import guard
 from compression_layer.compress.inputs import check_query, check_text
 from compression_layer.compress.lossy import PROSE_SLACK, reduce
 from compression_layer.compress.reversible import OriginalSink, accepts, budget_for
-from compression_layer.compress.structural.data import shared_parse
+from compression_layer.compress.structural.data import settle_json, shared_parse
 from compression_layer.compress.structural.engine import StructuralEngine
 from compression_layer.compress.types import (
     CompressionResult,
@@ -234,6 +234,11 @@ def _compress(
                 guarded = True
                 if n_comp > budget:
                     out.notes.append(f"{n_comp} tokens: the least this pass keeps, over {budget}")
+    if handle is None:  # the lossless output stands: the JSON round trip it left to now
+        out.text, failed = settle_json(out.text)
+        if failed:
+            out.notes.append(failed)
+            exact = False
     if not exact:  # the lossless output stands after all: its exact count
         n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
     if not guarded:
