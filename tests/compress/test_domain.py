@@ -809,3 +809,15 @@ def test_empty_fences_are_not_an_error(text: str) -> None:
     assert 0.0 <= found.confidence <= 1.0
     result = compress(text)  # no IndexError, no "invalid JSON" for an empty json fence
     assert result.compressed.strip() == text.strip()  # nothing to drop: it comes back as it was
+
+
+def test_a_prose_paragraph_ending_in_a_parenthesis_is_not_java() -> None:
+    # One long line of prose with Java's keywords (public, private, interfaces, package) and a
+    # closing parenthesis at the end: the line ending alone must not make it a code line.
+    text = (
+        "The operator ran a public network for dial-up users and a private network that let "
+        "banks build their own private lines; the public side grew fastest, and the private "
+        "side was sold to agencies that wanted their own gateways to the public one. Users "
+        "connected through many interfaces. (The name, oddly, did not come from its founder.)  "
+    )
+    assert detect(text).kind == "prose"

@@ -205,6 +205,21 @@ def test_dropping_words_inside_a_comparison_is_not_a_lost_operator() -> None:
     assert "more than" in operators.missing("It grew more than 5%.", "It grew than 5%.")
 
 
+def test_operators_brought_together_by_a_cut_are_not_lost() -> None:
+    # "should only be started up if" -> "should only if": both operators are still there; the
+    # phrase "only if" they now form must not read as one "only" and one "if" lost.
+    original = "Companies should only be started up if they had 200,000 krone."
+    assert operators.missing(original, "Companies should only if 200,000 krone.") == []
+    assert operators.kept(original, "Companies should only if 200,000 krone.") == (3, 3)
+    assert operators.missing("It was not ready, yet.", "not yet") == []
+    # A phrase lost whole is still reported, and so is a part lost from it.
+    assert operators.missing("Apply only if you are 18.", "Apply if you are 18.") == [
+        "only if",
+        "only",
+    ]
+    assert "only" in operators.missing("Only staff, if asked.", "staff, if asked.")
+
+
 def test_a_quantity_operator_keeps_its_number_word() -> None:
     text = "Downton Abbey aired over six series and nearly half of the cast stayed."
     r = compress(text, engine="extractive", rate=0.3)

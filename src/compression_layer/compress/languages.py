@@ -236,13 +236,24 @@ def code_or_prose(
     return Domain(kind="prose", confidence=round(1.0 - evidence / 2, 3))
 
 
+def _sentence_like(line: str) -> bool:
+    """A long line that reads as sentences: a paragraph ending in ")" is not a code line."""
+    words = line.lower().split()
+    if len(line) < 160 or len(words) < 20:
+        return False
+    return sum(1 for w in words if w in _STOPWORDS) / len(words) >= 0.2
+
+
 def _code_shape(sample: str) -> float:
     """0..1: how much the layout looks like code (line endings, indentation, few stopwords)."""
     lines = [line for line in sample.splitlines() if line.strip()]
     if not lines:
         return 0.0
     codeish = sum(
-        1 for line in lines if line.rstrip()[-1] in ";{}()[]:,\\" or line[:1] in " \t#/@}$<"
+        1
+        for line in lines
+        if (line.rstrip()[-1] in ";{}()[]:,\\" or line[:1] in " \t#/@}$<")
+        and not _sentence_like(line)
     )
     words = sample.lower().split()
     stop_share = sum(1 for w in words if w in _STOPWORDS) / max(1, len(words))

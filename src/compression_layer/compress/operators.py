@@ -22,6 +22,7 @@ keeps four has lost one, and a presence check would call it clean.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections import Counter
@@ -133,14 +134,23 @@ def protected_spans(text: str) -> list[tuple[int, int]]:
 def counts(text: str) -> Counter[str]:
     """How often each operator key occurs in ``text``.
 
-    A ``<comparative> than`` phrase also counts as a ``than``: dropping the words between
-    "less water flow than" leaves "less than", which keeps the comparison, not adds one.
+    A phrase also counts as each operator it is made of: dropping the words between "less water
+    flow than" leaves "less than", and dropping those of "should only be started up if" leaves
+    "only if"; both keep the operators they came from rather than lose one and add another.
     """
     found = Counter(op.key for op in extract(text))
     for key, n in list(found.items()):
-        if key.endswith(" than") and key != "than":
-            found["than"] += n
+        for part in _parts(key):
+            found[part] += n
     return found
+
+
+@functools.lru_cache(maxsize=256)
+def _parts(key: str) -> tuple[str, ...]:
+    """The operator keys among the words of a phrase key ("only if" -> "only", "if")."""
+    if " " not in key:
+        return ()
+    return tuple(op.key for word in key.split() for op in extract(word) if op.key != key)
 
 
 def missing(original: str, compressed: str) -> list[str]:
