@@ -8,8 +8,11 @@ token counts.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,19 @@ import pytest
 import log_samples
 from compression_layer import tokens
 from compression_layer.compress.pipeline import compress
-from compression_layer.compress.structural import data
-from compression_layer.compress.types import CompressionResult
+from compression_layer.compress.structural import data, json_lossy
+from compression_layer.compress.structural.json_lossy import (
+    _CODE_KEYS,
+    _ERROR_KEYS,
+    _FAILURE,
+    _STATUS_KEYS,
+)
+from compression_layer.compress.structural.json_table import Num, Obj, exact_loads
+from compression_layer.compress.types import CompressionResult, Domain
 from compression_layer.originals.store import OriginalStore
 
+JSON = Domain(kind="json")
+HANDLE = "o_3fa9c2d1e0b4"
 _STATUS = ["ok", "ok", "ok", "ok", "error", "timeout"]
 _WORDS = [
     "redis",
@@ -170,3 +182,108 @@ def test_count_cache_keeps_only_the_latest(monkeypatch: pytest.MonkeyPatch) -> N
     assert tokens.remembered_count(texts[0]) is None
     assert [tokens.remembered_count(t) for t in texts[1:]] == counts[1:]
     tokens.clear_count_cache()
+
+
+# --- reduce_json's row scoring against its plain form ----------------------------------------
+
+
+def _reference_looks_failed(item: Any) -> bool:
+    """``json_lossy._looks_failed`` as first written: every key lower-cased in every row."""
+    if type(item) is not Obj:
+        return isinstance(item, str) and type(item) is not Num and bool(_FAILURE.search(item))
+    for key, v in item:
+        low = key.lower()
+        if low in _ERROR_KEYS and v not in (None, False, "") and v != [] and v != Obj():
+            return True
+        if low in _STATUS_KEYS and isinstance(v, str) and _FAILURE.search(v):
+            return True
+        code = type(v) is Num and v.isdigit() and len(v) == 3
+        if low in _CODE_KEYS and code and not 200 <= int(v) < 400:
+            return True
+        if low in ("ok", "success", "passed") and v is False:
+            return True
+    return False
+
+
+def _reference_outliers(items: list[Any]) -> list[int]:
+    """``json_lossy._outliers_and_changes`` as first written (columns in first-seen order)."""
+    rows = [dict(item) if type(item) is Obj else {} for item in items]
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    found: dict[int, float] = {}
+    for key in keys:
+        column = [(i, r[key]) for i, r in enumerate(rows) if key in r]
+        nums = []
+        for i, v in column:
+            if type(v) is Num:
+                try:
+                    x = float(v)
+                except ValueError:
+                    continue
+                if math.isfinite(x):
+                    nums.append((i, x))
+        if len(nums) >= 8:
+            values = [x for _, x in nums]
+            med = statistics.median(values)
+            mad = statistics.median(abs(x - med) for x in values)
+            if mad > 0:
+                for i, x in nums:
+                    score = abs(x - med) / mad
+                    if score > 6:
+                        found[i] = max(found.get(i, 0.0), score)
+        cats = [(i, v) for i, v in column if isinstance(v, str) and type(v) is not Num]
+        if len(cats) >= 8 and len({v for _, v in cats}) <= max(2, len(cats) // 10):
+            changes = [i for (_, a), (i, b) in itertools.pairwise(cats) if a != b]
+            if len(changes) <= max(3, len(cats) // 10):
+                for i in changes:
+                    found[i] = max(found.get(i, 0.0), 6.0)
+    return sorted(found, key=lambda i: -found[i])
+
+
+def _rows(rng: random.Random, n: int) -> str:
+    """Rows with every kind of value the scoring reads: outliers, category changes, status
+    codes, error keys, failures in a status, a duplicated key, odd numbers, bare strings."""
+    out: list[str] = []
+    for i in range(n):
+        if rng.random() < 0.03:
+            out.append(json.dumps(rng.choice(["timeout on host", "fine", "panic: nil map"])))
+            continue
+        fields = [
+            f'"id": {i}',
+            f'"latency": {rng.choice([rng.randint(10, 30), rng.randint(10, 30), 9000, 1e308])}',
+            '"region": "eu"' if i < n // 2 else '"region": "us"',
+            '"Status": ' + json.dumps(rng.choice(["ok", "ok", "ok", "ok", "FAILED", "warning"])),
+            '"code": ' + rng.choice(["200", "200", "204", "301", "404", "503", '"200"']),
+        ]
+        if rng.random() < 0.1:
+            error = rng.choice(["null", "false", "[]", "{}", '"disk"'])
+            fields.append(f'"Error": {error}')
+        if rng.random() < 0.1:
+            fields.append('"ok": ' + rng.choice(["true", "false"]))
+        if rng.random() < 0.05:
+            fields.append('"id": "again"')  # a duplicated key
+        if rng.random() < 0.05:
+            fields.append(f'"ratio": {rng.choice(["1e400", "-0.0", "NaN", "2.5"])}')
+        rng.shuffle(fields)
+        out.append("{" + ", ".join(fields) + "}")
+    return "[" + ",\n".join(out) + "]"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_row_scoring_matches_its_plain_form(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    text = _rows(rng, rng.choice([6, 40, 300]))
+    items = exact_loads(text)
+    assert json_lossy._outliers_and_changes(items) == _reference_outliers(items)
+    assert [json_lossy._looks_failed(x) for x in items] == [
+        _reference_looks_failed(x) for x in items
+    ]
+    query = rng.choice([None, "disk failed", "eu latency"])
+    budget = max(20, tokens.count_tokens(text) // rng.choice([3, 10]))
+    fast = json_lossy.reduce_json(text, JSON, budget=budget, query=query, handle=HANDLE)
+    monkeypatch.setattr(json_lossy, "_outliers_and_changes", _reference_outliers)
+    monkeypatch.setattr(json_lossy, "_looks_failed", _reference_looks_failed)
+    slow = json_lossy.reduce_json(text, JSON, budget=budget, query=query, handle=HANDLE)
+    assert (fast and fast.text, fast and fast.omitted) == (
+        slow and slow.text,
+        slow and slow.omitted,
+    )

@@ -280,41 +280,85 @@ def _move_long_strings(arrays: list[_Array], handle: str, terms: list[str]) -> i
     return moved
 
 
+_ERROR, _STATUS, _CODE, _OK = 1, 2, 4, 8
+_ROLES: dict[str, int] = {}  # key as written -> the roles its lower-cased form plays
+_ROLES_MAX = 4096
+
+
+def _roles(key: str) -> int:
+    roles = _ROLES.get(key)
+    if roles is None:
+        low = key.lower()
+        roles = (
+            (_ERROR if low in _ERROR_KEYS else 0)
+            | (_STATUS if low in _STATUS_KEYS else 0)
+            | (_CODE if low in _CODE_KEYS else 0)
+            | (_OK if low in ("ok", "success", "passed") else 0)
+        )
+        if len(_ROLES) >= _ROLES_MAX:
+            _ROLES.clear()
+        _ROLES[key] = roles
+    return roles
+
+
 def _looks_failed(item: Any) -> bool:
     if type(item) is not Obj:
         return isinstance(item, str) and type(item) is not Num and bool(_FAILURE.search(item))
     for key, v in item:
-        low = key.lower()
-        if low in _ERROR_KEYS and v not in (None, False, "") and v != [] and v != Obj():
+        roles = _ROLES.get(key)
+        if roles is None:
+            roles = _roles(key)
+        if not roles:
+            continue
+        if roles & _ERROR and v not in (None, False, "") and v != [] and v != Obj():
             return True
-        if low in _STATUS_KEYS and isinstance(v, str) and _FAILURE.search(v):
+        if roles & _STATUS and isinstance(v, str) and _FAILURE.search(v):
             return True
-        code = type(v) is Num and v.isdigit() and len(v) == 3
-        if low in _CODE_KEYS and code and not 200 <= int(v) < 400:
+        code = roles & _CODE and type(v) is Num and v.isdigit() and len(v) == 3
+        if code and not 200 <= int(v) < 400:
             return True
-        if low in ("ok", "success", "passed") and v is False:
+        if roles & _OK and v is False:
             return True
     return False
 
 
 def _outliers_and_changes(items: list[Any]) -> list[int]:
-    """Rows whose numbers are far from their column's median, or where a category changes."""
-    rows = [dict(item) if type(item) is Obj else {} for item in items]
-    keys = {k for r in rows for k in r}
+    """Rows whose numbers are far from their column's median, or where a category changes.
+
+    Columns are visited in the order their keys first appear (ties in strength keep it)."""
+    columns: dict[str, list[tuple[int, Any]]] = {}
+    for i, item in enumerate(items):
+        if type(item) is Obj:
+            for key, v in dict(item).items():  # a duplicated key: its last value
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = []
+                column.append((i, v))
     found: dict[int, float] = {}
-    for key in keys:
-        column = [(i, r[key]) for i, r in enumerate(rows) if key in r]
-        nums = [(i, x) for i, v in column if type(v) is Num and math.isfinite(x := _float(v))]
+    isfinite = math.isfinite
+    for column in columns.values():
+        nums: list[tuple[int, float]] = []
+        cats: list[tuple[int, str]] = []
+        for i, v in column:
+            kind = type(v)
+            if kind is Num:
+                x = _float(v)
+                if isfinite(x):
+                    nums.append((i, x))
+            elif kind is str or isinstance(v, str):
+                cats.append((i, v))
         if len(nums) >= 8:
             values = [x for _, x in nums]
             med = statistics.median(values)
-            mad = statistics.median(abs(x - med) for x in values)
+            mad = statistics.median([abs(x - med) for x in values])
             if mad > 0:
+                near = 5.99 * mad  # a cheap bound first; the score decides
+                near = near if isfinite(near) else -1.0
                 for i, x in nums:
-                    score = abs(x - med) / mad
-                    if score > 6:
-                        found[i] = max(found.get(i, 0.0), score)
-        cats = [(i, v) for i, v in column if isinstance(v, str) and type(v) is not Num]
+                    if abs(x - med) > near:
+                        score = abs(x - med) / mad
+                        if score > 6:
+                            found[i] = max(found.get(i, 0.0), score)
         if len(cats) >= 8 and len({v for _, v in cats}) <= max(2, len(cats) // 10):
             changes = [i for (_, a), (i, b) in itertools.pairwise(cats) if a != b]
             if len(changes) <= max(3, len(cats) // 10):
