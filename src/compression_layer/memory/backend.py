@@ -25,12 +25,13 @@ from compression_layer.memory.errors import (
     MemoryInputError,
     MemoryNotFoundError,
 )
-from compression_layer.memory.filters import SCOPE_FIELDS, MemoryFilter, Scope, scope_of
-from compression_layer.memory.pending import Pending, now
+from compression_layer.memory.filters import SCOPE_FIELDS, MemoryFilter, Scope, scope_of, where_sql
+from compression_layer.memory.pending import Compressor, Pending, now
 from compression_layer.memory.search import SearchRequest
 from compression_layer.memory.sql import Fetcher, RowLike
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
 from compression_layer.memory.validate import sha256
+from compression_layer.memory.vectors import Embedder
 from compression_layer.settings import MemorySettings
 
 VectorMap = dict[str, npt.NDArray[np.float32]]
@@ -62,11 +63,25 @@ class Totals:
     deleted: int
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a backend is opened with besides its location."""
+
+    settings: MemorySettings
+    compressor: Compressor
+    embedder: Embedder
+    embed_model: str
+
+
 class Backend(Protocol):
     """One database behind ``MemoryStore``: open until ``close``, every call on checked input."""
 
     settings: MemorySettings
-    embed_model: str
+
+    @property
+    def embed_model(self) -> str:
+        """The name of the embedder's vector space."""
+        ...
 
     @property
     def path(self) -> Path | str:
@@ -267,3 +282,52 @@ async def check_keys(db: Fetcher, namespace: str | None, flt: MemoryFilter, ph: 
     raise MemoryInputError(
         f"no memory in {where} has the metadata key {names}; keys there: {known}"
     )
+
+
+NAMESPACES_SQL = (
+    "SELECT namespace, COUNT(*) AS n FROM memories WHERE deleted_at IS NULL "
+    "GROUP BY namespace ORDER BY namespace"
+)
+"""``Backend.namespaces`` in either dialect."""
+
+
+async def read_totals(
+    db: Fetcher, namespace: str | None, flt: MemoryFilter, ph: str, embeddings_sql: str
+) -> Totals:
+    """``Backend.totals`` on ``db`` (one connection: one snapshot where the driver gives one);
+    ``embeddings_sql`` counts the stored vectors as ``n``, which each backend keeps its way."""
+    where, params = where_sql(flt, "m", None, ph)
+    if namespace is not None:
+        where += f" AND m.namespace = {ph}"
+        params.append(namespace)
+    rows = await db.fetchall(
+        "SELECT m.namespace, COUNT(*) AS n, COALESCE(SUM(m.tokens_original), 0) AS orig, "
+        f"COALESCE(SUM(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
+        "GROUP BY m.namespace",
+        params,
+    )
+    emb = await db.fetchone(embeddings_sql, [])
+    gone = await db.fetchone(
+        "SELECT COUNT(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
+        + (f" AND m.namespace = {ph}" if namespace is not None else ""),
+        [namespace] if namespace is not None else [],
+    )
+    return Totals(
+        namespaces={str(r["namespace"]): (r["n"], r["orig"], r["comp"]) for r in rows},
+        embeddings=int(emb["n"]) if emb else 0,
+        deleted=int(gone["n"]) if gone else 0,
+    )
+
+
+def export_query(
+    columns: str, after: int, namespace: str | None, include_deleted: bool, ph: str
+) -> tuple[str, list[Any]]:
+    """``Backend.export_page``'s statement (``columns`` of ``memories``) and parameters."""
+    sql = f"SELECT {columns} FROM memories WHERE pk > {ph}"
+    params: list[Any] = [after]
+    if namespace is not None:
+        sql += f" AND namespace = {ph}"
+        params.append(namespace)
+    if not include_deleted:
+        sql += " AND deleted_at IS NULL"
+    return sql + f" ORDER BY pk LIMIT {PAGE}", params

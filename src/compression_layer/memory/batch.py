@@ -119,12 +119,27 @@ class Openable(Protocol):
     def check_open(self) -> None: ...
 
 
+class Modelled(Protocol):
+    @property
+    def model(self) -> str: ...
+
+
 class WriterBackend:
-    """The part of a backend (``backend.Backend``) that is its writer's: the settings in force
-    and the batched store; and the open check of its database."""
+    """What both backends (``backend.Backend``) hold alike: a database, its vectors and a
+    writer, whose settings are those in force and whose ``store`` is the batched store."""
 
     db: Openable
+    vectors: Modelled
     writer: BatchWriter
+
+    def __init__(self, db: Openable, vectors: Modelled, writer: BatchWriter) -> None:
+        self.db = db
+        self.vectors = vectors
+        self.writer = writer
+
+    @property
+    def embed_model(self) -> str:
+        return self.vectors.model
 
     @property
     def settings(self) -> MemorySettings:

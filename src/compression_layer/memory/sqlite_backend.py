@@ -15,20 +15,27 @@ from pathlib import Path
 from typing import Any
 
 from compression_layer.memory import edits
-from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.backend import (
+    NAMESPACES_SQL,
+    Edit,
+    Opening,
+    Totals,
+    check_keys,
+    export_query,
+    read_totals,
+)
 from compression_layer.memory.batch import WriterBackend
 from compression_layer.memory.db import Database
 from compression_layer.memory.filters import MemoryFilter, sqlite_where
 from compression_layer.memory.history import entries
 from compression_layer.memory.migrations import SCHEMA_VERSION
-from compression_layer.memory.pending import Compressor, Pending
+from compression_layer.memory.pending import Pending
 from compression_layer.memory.rows import COLUMNS, PREFIXED, row_by_id, row_to_memory
 from compression_layer.memory.search import SearchRequest, run_search
 from compression_layer.memory.transfer import import_items
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
-from compression_layer.memory.vectors import Embedder, Vectors
+from compression_layer.memory.vectors import Vectors
 from compression_layer.memory.writes import Writer
-from compression_layer.settings import MemorySettings
 
 
 class SqliteBackend(WriterBackend):
@@ -38,30 +45,14 @@ class SqliteBackend(WriterBackend):
     db: Database
     writer: Writer
 
-    def __init__(
-        self,
-        db: Database,
-        settings: MemorySettings,
-        compressor: Compressor,
-        embedder: Embedder,
-        embed_model: str,
-    ) -> None:
-        self.db = db
-        self.embed_model = embed_model
-        self.vectors = Vectors(embedder, embed_model)
-        self.writer = Writer(db, self.vectors, settings, compressor)
+    vectors: Vectors
 
     @classmethod
-    async def open(
-        cls,
-        path: Path,
-        settings: MemorySettings,
-        compressor: Compressor,
-        embedder: Embedder,
-        embed_model: str,
-    ) -> SqliteBackend:
+    async def open(cls, path: Path, opening: Opening) -> SqliteBackend:
         """Open (creating and migrating if needed) the database at ``path``."""
-        return cls(await Database.open(path, settings), settings, compressor, embedder, embed_model)
+        db = await Database.open(path, opening.settings)
+        vectors = Vectors(opening.embedder, opening.embed_model)
+        return cls(db, vectors, Writer(db, vectors, opening.settings, opening.compressor))
 
     @property
     def path(self) -> Path:
@@ -120,23 +111,14 @@ class SqliteBackend(WriterBackend):
     async def export_page(
         self, namespace: str | None, include_deleted: bool, after: int
     ) -> list[tuple[int, Memory]]:
-        sql = f"SELECT {COLUMNS} FROM memories WHERE pk > ?"
-        params: list[Any] = [after]
-        if namespace is not None:
-            sql += " AND namespace = ?"
-            params.append(namespace)
-        if not include_deleted:
-            sql += " AND deleted_at IS NULL"
+        sql, params = export_query(COLUMNS, after, namespace, include_deleted, "?")
         async with self.db.reading() as reader:
-            rows = await reader.fetchall(sql + f" ORDER BY pk LIMIT {PAGE}", params)
+            rows = await reader.fetchall(sql, params)
         return [(int(r["pk"]), row_to_memory(r)) for r in rows]
 
     async def namespaces(self) -> Sequence[Mapping[str, Any]]:
         async with self.db.reading() as reader:
-            rows = await reader.fetchall(
-                "SELECT namespace, COUNT(*) AS n FROM memories WHERE deleted_at IS NULL "
-                "GROUP BY namespace ORDER BY namespace"
-            )
+            rows = await reader.fetchall(NAMESPACES_SQL)
         return [dict(r) for r in rows]
 
     async def scopes(self, namespace: str) -> Sequence[Mapping[str, Any]]:
@@ -150,28 +132,10 @@ class SqliteBackend(WriterBackend):
         return [dict(r) for r in rows]
 
     async def totals(self, namespace: str | None, flt: MemoryFilter) -> Totals:
-        where, params = sqlite_where(flt, "m")
-        if namespace is not None:
-            where += " AND m.namespace = ?"
-            params.append(namespace)
         async with self.db.reading() as reader:
-            rows = await reader.fetchall(
-                "SELECT m.namespace, COUNT(*) AS n, COALESCE(SUM(m.tokens_original), 0) AS orig, "
-                f"COALESCE(SUM(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
-                "GROUP BY m.namespace",
-                params,
+            return await read_totals(
+                reader, namespace, flt, "?", "SELECT COUNT(*) AS n FROM embeddings"
             )
-            emb = await reader.fetchone("SELECT COUNT(*) AS n FROM embeddings")
-            gone = await reader.fetchone(
-                "SELECT COUNT(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
-                + (" AND m.namespace = ?" if namespace is not None else ""),
-                [namespace] if namespace is not None else [],
-            )
-        return Totals(
-            namespaces={str(r["namespace"]): (r["n"], r["orig"], r["comp"]) for r in rows},
-            embeddings=int(emb["n"]) if emb else 0,
-            deleted=int(gone["n"]) if gone else 0,
-        )
 
     async def search(self, req: SearchRequest) -> list[SearchHit]:
         return await run_search(self.db, self.vectors, self.settings, req)

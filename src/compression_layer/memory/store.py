@@ -20,6 +20,7 @@ from compression_layer.memory.backend import (
     PAGE,
     Backend,
     Edit,
+    Opening,
     deleted_error,
     import_plan,
     purge_cutoff,
@@ -156,16 +157,18 @@ class MemoryStore:
             model = embed_model or DEFAULT_EMBED_MODEL
         else:
             model = embed_model or str(getattr(embedder, "model_name", "") or "custom")
-        parts = (settings, compressor or _default_compressor, embedder or _default_embedder, model)
+        parts = Opening(
+            settings, compressor or _default_compressor, embedder or _default_embedder, model
+        )
         store: MemoryStore
         if url:  # Postgres + pgvector (memory.db_url), see memory/postgres
             from compression_layer.memory.postgres.backend import PgBackend
 
-            store = PostgresMemoryStore(await PgBackend.open(url, *parts))
+            store = PostgresMemoryStore(await PgBackend.open(url, parts))
         else:
             file = Path(path).expanduser() if path else default_db_path(settings)
             file.parent.mkdir(parents=True, exist_ok=True)
-            store = cls(await SqliteBackend.open(file, *parts))
+            store = cls(await SqliteBackend.open(file, parts))
         try:
             await store.backend.purge(purge_cutoff(settings.soft_delete_days), only_if_due=True)
             yield store

@@ -11,11 +11,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from compression_layer.memory.backend import PAGE, Edit, Totals, check_keys
+from compression_layer.memory.backend import (
+    NAMESPACES_SQL,
+    Edit,
+    Opening,
+    Totals,
+    check_keys,
+    export_query,
+    read_totals,
+)
 from compression_layer.memory.batch import WriterBackend
 from compression_layer.memory.filters import MemoryFilter
 from compression_layer.memory.history import entries
-from compression_layer.memory.pending import Compressor, Pending
+from compression_layer.memory.pending import Pending
 from compression_layer.memory.postgres import edits
 from compression_layer.memory.postgres.db import PgDatabase, fetchall
 from compression_layer.memory.postgres.filters import PH, pg_where
@@ -31,8 +39,6 @@ from compression_layer.memory.postgres.writes import PgWriter
 from compression_layer.memory.rows import row_to_memory
 from compression_layer.memory.search import SearchRequest
 from compression_layer.memory.types import HistoryEntry, Memory, SearchHit
-from compression_layer.memory.vectors import Embedder
-from compression_layer.settings import MemorySettings
 
 
 class PgBackend(WriterBackend):
@@ -42,32 +48,15 @@ class PgBackend(WriterBackend):
     db: PgDatabase
     writer: PgWriter
 
-    def __init__(
-        self,
-        db: PgDatabase,
-        settings: MemorySettings,
-        compressor: Compressor,
-        embedder: Embedder,
-        embed_model: str,
-    ) -> None:
-        self.db = db
-        self.embed_model = embed_model
-        self.vectors = PgVectors(embedder, embed_model)
-        self.writer = PgWriter(db, self.vectors, settings, compressor)
+    vectors: PgVectors
 
     @classmethod
-    async def open(
-        cls,
-        url: str,
-        settings: MemorySettings,
-        compressor: Compressor,
-        embedder: Embedder,
-        embed_model: str,
-    ) -> PgBackend:
+    async def open(cls, url: str, opening: Opening) -> PgBackend:
         """Connect (migrating if needed); MemoryUnavailableError names the URL, password
         masked, when the server cannot be reached."""
-        db = await PgDatabase.open(url, settings.busy_timeout_ms / 1000)
-        return cls(db, settings, compressor, embedder, embed_model)
+        db = await PgDatabase.open(url, opening.settings.busy_timeout_ms / 1000)
+        vectors = PgVectors(opening.embedder, opening.embed_model)
+        return cls(db, vectors, PgWriter(db, vectors, opening.settings, opening.compressor))
 
     @property
     def path(self) -> str:
@@ -137,24 +126,15 @@ class PgBackend(WriterBackend):
     async def export_page(
         self, namespace: str | None, include_deleted: bool, after: int
     ) -> list[tuple[int, Memory]]:
-        sql = f"SELECT {COLUMNS} FROM memories WHERE pk > %s"
-        params: list[Any] = [after]
-        if namespace is not None:
-            sql += " AND namespace = %s"
-            params.append(namespace)
-        if not include_deleted:
-            sql += " AND deleted_at IS NULL"
+        sql, params = export_query(COLUMNS, after, namespace, include_deleted, PH)
         async with self.db.transaction() as conn:
             if namespace is None:  # as page: no page past a pk still to commit
                 await wait_for_writers(conn)
-            rows = await fetchall(conn, sql + f" ORDER BY pk LIMIT {PAGE}", params)
+            rows = await fetchall(conn, sql, params)
         return [(int(r["pk"]), row_to_memory(r)) for r in rows]
 
     async def namespaces(self) -> Sequence[Mapping[str, Any]]:
-        return await self.db.fetchall(
-            "SELECT namespace, count(*) AS n FROM memories WHERE deleted_at IS NULL "
-            "GROUP BY namespace ORDER BY namespace"
-        )
+        return await self.db.fetchall(NAMESPACES_SQL)
 
     async def scopes(self, namespace: str) -> Sequence[Mapping[str, Any]]:
         return await self.db.fetchall(
@@ -165,29 +145,11 @@ class PgBackend(WriterBackend):
         )
 
     async def totals(self, namespace: str | None, flt: MemoryFilter) -> Totals:
-        where, params = pg_where(flt, "m")
-        if namespace is not None:
-            where += " AND m.namespace = %s"
-            params.append(namespace)
-        rows = await self.db.fetchall(
-            "SELECT m.namespace, count(*) AS n, COALESCE(sum(m.tokens_original), 0) AS orig, "
-            f"COALESCE(sum(m.tokens_compressed), 0) AS comp FROM memories m WHERE {where} "
-            "GROUP BY m.namespace",
-            params,
+        # Vectors are columns of the rows here: one per distinct (text hash, model).
+        vectors = (
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT embed_hash, embed_model FROM memories) e"
         )
-        emb = await self.db.fetchone(
-            "SELECT count(*) AS n FROM (SELECT DISTINCT embed_hash, embed_model FROM memories) e"
-        )
-        gone = await self.db.fetchone(
-            "SELECT count(*) AS n FROM memories m WHERE m.deleted_at IS NOT NULL"
-            + (" AND m.namespace = %s" if namespace is not None else ""),
-            [namespace] if namespace is not None else [],
-        )
-        return Totals(
-            namespaces={str(r["namespace"]): (r["n"], r["orig"], r["comp"]) for r in rows},
-            embeddings=int(emb["n"]) if emb else 0,
-            deleted=int(gone["n"]) if gone else 0,
-        )
+        return await read_totals(self.db, namespace, flt, PH, vectors)
 
     async def search(self, req: SearchRequest) -> list[SearchHit]:
         return await run_search(self.db, self.vectors, self.settings, req)
