@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -325,46 +326,90 @@ def _looks_failed(item: Any) -> bool:
 def _outliers_and_changes(items: list[Any]) -> list[int]:
     """Rows whose numbers are far from their column's median, or where a category changes.
 
-    Columns are visited in the order their keys first appear (ties in strength keep it)."""
-    columns: dict[str, list[tuple[int, Any]]] = {}
-    for i, item in enumerate(items):
-        if type(item) is Obj:
-            for key, v in dict(item).items():  # a duplicated key: its last value
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = []
-                column.append((i, v))
+    Columns are visited in the order their keys first appear (ties in strength keep it). The
+    work is column by column, in C where a column holds one kind of value."""
+    at = [i for i, item in enumerate(items) if type(item) is Obj]
+    rows = [dict(items[i]) for i in at]  # a duplicated key: its last value
+    keys: dict[str, Any] = {}
+    for row in rows:
+        keys.update(row)
     found: dict[int, float] = {}
-    isfinite = math.isfinite
-    for column in columns.values():
-        nums: list[tuple[int, float]] = []
-        cats: list[tuple[int, str]] = []
-        for i, v in column:
-            kind = type(v)
-            if kind is Num:
-                x = _float(v)
-                if isfinite(x):
-                    nums.append((i, x))
-            elif kind is str or isinstance(v, str):
-                cats.append((i, v))
-        if len(nums) >= 8:
-            values = [x for _, x in nums]
-            med = statistics.median(values)
-            mad = statistics.median([abs(x - med) for x in values])
-            if mad > 0:
-                near = 5.99 * mad  # a cheap bound first; the score decides
-                near = near if isfinite(near) else -1.0
-                for i, x in nums:
-                    if abs(x - med) > near:
-                        score = abs(x - med) / mad
-                        if score > 6:
-                            found[i] = max(found.get(i, 0.0), score)
-        if len(cats) >= 8 and len({v for _, v in cats}) <= max(2, len(cats) // 10):
-            changes = [i for (_, a), (i, b) in itertools.pairwise(cats) if a != b]
-            if len(changes) <= max(3, len(cats) // 10):
-                for i in changes:
-                    found[i] = max(found.get(i, 0.0), 6.0)
+    for key in keys:
+        got = list(map(dict.get, rows, itertools.repeat(key), itertools.repeat(_ABSENT)))
+        if any(map(operator.is_, got, itertools.repeat(_ABSENT))):
+            pairs = [(i, v) for i, v in zip(at, got, strict=True) if v is not _ABSENT]
+            index, values = [i for i, _ in pairs], [v for _, v in pairs]
+        else:
+            index, values = at, got
+        kinds = set(map(type, values))
+        _score_numbers(index, values, kinds, found)
+        _score_changes(index, values, kinds, found)
     return sorted(found, key=lambda i: -found[i])
+
+
+_ABSENT = object()
+
+
+def _score_numbers(
+    index: list[int], values: list[Any], kinds: set[type], found: dict[int, float]
+) -> None:
+    """Numbers more than six median absolute deviations from their column's median."""
+    if Num not in kinds:
+        return
+    if len(kinds) == 1:
+        try:
+            xs = list(map(float, values))
+        except ValueError:
+            xs = list(map(_float, values))
+        if all(map(math.isfinite, xs)):
+            nums = list(zip(index, xs, strict=True))
+        else:
+            nums = [(i, x) for i, x in zip(index, xs, strict=True) if math.isfinite(x)]
+    else:
+        nums = [
+            (i, x)
+            for i, v in zip(index, values, strict=True)
+            if type(v) is Num and math.isfinite(x := _float(v))
+        ]
+    if len(nums) < 8:
+        return
+    xs = [x for _, x in nums]
+    med = statistics.median(xs)
+    mad = statistics.median([abs(x - med) for x in xs])
+    if mad <= 0:
+        return
+    near = 5.99 * mad  # a cheap bound first; the score decides
+    near = near if math.isfinite(near) else -1.0
+    for i, x in nums:
+        if abs(x - med) > near:
+            score = abs(x - med) / mad
+            if score > 6:
+                found[i] = max(found.get(i, 0.0), score)
+
+
+def _score_changes(
+    index: list[int], values: list[Any], kinds: set[type], found: dict[int, float]
+) -> None:
+    """Where a low-cardinality column of strings takes a new value (a few times at most)."""
+    if kinds == {str}:
+        cats = values
+        where = index
+    elif any(issubclass(k, str) and k is not Num for k in kinds):
+        pairs = [
+            (i, v)
+            for i, v in zip(index, values, strict=True)
+            if isinstance(v, str) and type(v) is not Num
+        ]
+        where, cats = [i for i, _ in pairs], [v for _, v in pairs]
+    else:
+        return
+    limit = max(2, len(cats) // 10)
+    if len(cats) < 8 or len(set(cats[: limit + 1])) > limit or len(set(cats)) > limit:
+        return
+    changes = [where[k] for k in range(1, len(cats)) if cats[k] != cats[k - 1]]
+    if len(changes) <= max(3, len(cats) // 10):
+        for i in changes:
+            found[i] = max(found.get(i, 0.0), 6.0)
 
 
 def _float(v: str) -> float:
