@@ -19,6 +19,7 @@ from compression_layer.memory.pending import (
     Key,
     Pending,
     absorb_labels,
+    apply_compression,
     compress_items,
     merge_labels,
     set_embed_hash,
@@ -32,18 +33,26 @@ from compression_layer.settings import MemorySettings
 class BatchWriter:
     """The steps of a batched store that do not depend on the database (see module)."""
 
+    scores_batches = True
+    """Whether ``prepare`` hands a batch to the compressor at once (``compress_items``: its
+    prose scored in one encoder pass) or compresses one memory at a time."""
+
     def __init__(self, settings: MemorySettings, compressor: Compressor) -> None:
         self.settings = settings
         self.compressor = compressor
 
     async def prepare(self, items: Sequence[Pending], compress: bool) -> None:
-        """Compress (worker thread; a batch scored at once, ``pending.compress_items``) and
-        hash the embedded text of each item."""
+        """Compress (worker thread; see ``scores_batches``) and hash the embedded text of each
+        item."""
         compressor = self.compressor if compress else None
         source = self.settings.embed_source
 
         def work() -> None:
-            compress_items(items, compressor)
+            if self.scores_batches:
+                compress_items(items, compressor)
+            else:
+                for item in items:
+                    apply_compression(item, compressor)
             for item in items:
                 set_embed_hash(item, source)
 
