@@ -2,7 +2,7 @@
 take the same way.
 
 ``MemoryStore`` (``store.py``) checks what callers give, builds filters and shapes results; a
-backend (``sqlite.SqliteBackend``, ``postgres.backend.PgBackend``) runs the statements. A
+backend (``sqlite_backend.SqliteBackend``, ``postgres.backend.PgBackend``) runs the statements. A
 backend receives checked values only: ids, namespaces, tags, metadata and filters have been
 validated by the facade, and an update's content, tags and metadata come as an ``Edit``.
 """
