@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from json.encoder import encode_basestring, encode_basestring_ascii
+from operator import is_, itemgetter
 from typing import Any, cast
 
 from compression_layer.compress.reversible import MARKER_RE
@@ -169,6 +172,7 @@ def dump(value: Any, tables: bool = True, layout: Layout | None = None) -> str:
 # --- schema: which columns a list of objects has -------------------------------------------
 
 _MISSING = object()
+_first = itemgetter(0)
 
 
 class _Column:
@@ -210,17 +214,26 @@ def _prefix(present: list[Any]) -> tuple[str, int]:
 def _share(column: _Column, present: list[Any]) -> None:
     """Name the long values ``column`` repeats once in the header, when writing ``@i`` for them
     is shorter (the ten that save most)."""
-    seen: dict[Any, list[Any]] = {}
-    for v in present:
-        kind = type(v)
-        if kind is str:
-            if len(v) >= SHARED_MIN_CHARS - 2:
+    kinds = set(map(type, present))
+    pairs: Iterable[tuple[Any, int]]
+    if kinds == {str}:  # counted in C; first appearances keep their order
+        pairs = Counter(present).items()
+    elif not kinds & {str, Obj, list}:
+        pairs = ()
+    else:
+        seen: dict[Any, list[Any]] = {}
+        for v in present:
+            kind = type(v)
+            if kind is str:
                 seen.setdefault(v, [v, 0])[1] += 1
-        elif kind is Obj or kind is list:
-            seen.setdefault((dump(v, False),), [v, 0])[1] += 1  # never equal to a str key
+            elif kind is Obj or kind is list:
+                seen.setdefault((dump(v, False),), [v, 0])[1] += 1  # never equal to a str key
+        pairs = ((v, n) for v, n in seen.values())
     counts: dict[str, list[Any]] = {}
-    for v, n in seen.values():
-        if n > 1 and len(cell := _cell(v)) >= SHARED_MIN_CHARS:
+    for v, n in pairs:
+        if n < 2 or (type(v) is str and len(v) < SHARED_MIN_CHARS - 2):
+            continue
+        if len(cell := _cell(v)) >= SHARED_MIN_CHARS:
             counts[cell] = [v, n]
     # Characters first, then tokens (``@i`` is two) for the few that might save any.
     rough = {cell: n * (len(cell) - 2) - len(cell) - 1 for cell, (_, n) in counts.items()}
@@ -239,11 +252,12 @@ def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Colum
     """Columns of ``rows`` (all Obj, no duplicate keys, key orders that agree), or None."""
     keys: list[str] = []
     pos: dict[str, int] = {}
-    for row in rows:
-        if type(row) is not Obj:
-            return None
+    if any(type(row) is not Obj for row in rows):
+        return None
+    # Rows with the same keys in the same order place them alike: each sequence once.
+    for names in dict.fromkeys(tuple(map(_first, row)) for row in rows):
         prev = -1
-        for key, _ in row:
+        for key in names:
             at = pos.get(key)
             if at is None:  # a new key goes right after the row's previous one
                 at = prev + 1
@@ -260,8 +274,11 @@ def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Colum
     columns = [_Column(k) for k in keys]
     maps = [dict(row) for row in rows]
     for column in columns:
-        values = [m.get(column.key, _MISSING) for m in maps]
-        present = [v for v in values if v is not _MISSING]
+        values = list(map(dict.get, maps, repeat(column.key), repeat(_MISSING)))
+        if any(map(is_, values, repeat(_MISSING))):
+            present = [v for v in values if v is not _MISSING]
+        else:
+            present = values
         first = present[0]
         if len(present) == len(values) and consts and type(first) is not Obj:
             short = not (isinstance(first, list) and first) or len(dump(first, False)) < 40
@@ -297,10 +314,27 @@ def _header(columns: list[_Column]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+_UNSAFE_CHAR = re.compile(r'[,"\x00-\x1f\x7f\ud800-\udfff]')
+
+
+def unsafe_cell(value: str) -> bool:
+    """Whether :data:`_UNSAFE_CELL` finds anything in ``value`` (a cell that must be quoted),
+    with its anchored alternatives read off the ends instead of tried at every position (``\\s``
+    is ``str.isspace``; ``\\s$`` before a final newline needs that newline, a control
+    character)."""
+    return (
+        not value
+        or value[0].isspace()
+        or value[0] in "[{"
+        or value[-1].isspace()
+        or _UNSAFE_CHAR.search(value) is not None
+    )
+
+
 def _cell(value: Any, head: bool = False) -> str:
     if isinstance(value, str) and type(value) is not Num:
         if (
-            _UNSAFE_CELL.search(value)
+            unsafe_cell(value)
             or _LITERAL.fullmatch(value)
             or (head and ("{" in value or "}" in value or "=" in value))
         ):
@@ -309,32 +343,57 @@ def _cell(value: Any, head: bool = False) -> str:
     return dump(value, False)
 
 
-def _cells(row: Obj, columns: list[_Column], out: list[str], seen: dict[str, str]) -> None:
-    values = dict(row)
+_PLAIN, _NESTED, _PREFIX, _SHARED = range(4)
+_Plan = list[tuple[int, str, Any]]
+
+
+def _plan(columns: list[_Column]) -> _Plan:
+    """What :func:`_cells` does per column, decided once per table (constants write no cell)."""
+    plan: _Plan = []
     for column in columns:
         if column.const is not _MISSING:
             continue
-        value = values.get(column.key, _MISSING)
         if column.nested is not None:
-            _cells(Obj() if value is _MISSING else value, column.nested, out, seen)
+            plan.append((_NESTED, column.key, _plan(column.nested)))
+        elif column.prefix is not None:
+            plan.append((_PREFIX, column.key, len(column.prefix)))
+        elif column.shared is not None:
+            plan.append((_SHARED, column.key, column.refs))
+        else:
+            plan.append((_PLAIN, column.key, None))
+    return plan
+
+
+def _cells(row: Obj, plan: _Plan, out: list[str], seen: dict[str, str]) -> None:
+    values = dict(row)
+    for kind, key, extra in plan:
+        value = values.get(key, _MISSING)
+        if kind == _PLAIN:
+            kind_of = type(value)
+            if kind_of is str:  # plain strings repeat down a column: written once each
+                known = seen.get(value)
+                if known is None:
+                    known = seen[value] = _cell(value)
+                out.append(known)
+            elif kind_of is Num:
+                out.append(str.__str__(value))
+            elif value is _MISSING:
+                out.append("")
+            else:
+                out.append(_cell(value))
+        elif kind == _NESTED:
+            _cells(Obj() if value is _MISSING else value, extra, out, seen)
         elif value is _MISSING:
             out.append("")
-        elif column.prefix is not None:
-            out.append(_cell(value[len(column.prefix) :]))
-        elif column.shared is not None:
+        elif kind == _PREFIX:
+            out.append(_cell(value[extra:]))
+        else:
             cell = _cell(value)
-            ref = column.refs.get(cell)
+            ref = extra.get(cell)
             if ref is not None:
                 out.append(ref)
             else:  # a bare '@...' would read as a reference here
                 out.append(dump_str(value) if cell[:1] == "@" else cell)
-        elif type(value) is str:  # plain strings repeat down a column: written once each
-            known = seen.get(value)
-            if known is None:
-                known = seen[value] = _cell(value)
-            out.append(known)
-        else:
-            out.append(_cell(value))
 
 
 def dump_table(rows: list[Any]) -> str | None:
@@ -347,12 +406,13 @@ def dump_table(rows: list[Any]) -> str | None:
         return None
     lines = [f"[{len(rows)}]{_header(columns)}"]
     seen: dict[str, str] = {}
+    plan = _plan(columns)
     for row in rows:
         if type(row) is Marker:
             lines.append(str.__str__(row))
             continue
         out: list[str] = []
-        _cells(row, columns, out, seen)
+        _cells(row, plan, out, seen)
         lines.append(",".join(out))
     return "\n".join(lines) + "\n"
 
