@@ -148,8 +148,25 @@ def dump(value: Any, tables: bool = True, layout: Layout | None = None) -> str:
         return str.__str__(value)
     if isinstance(value, str):
         return dump_str(value)
-    if type(value) is Obj:
-        return "{" + ",".join([f"{_key(k)}:{dump(v, tables, layout)}" for k, v in value]) + "}"
+    if type(value) is Obj:  # numbers and strings written here: a call less for most values
+        known = _KEYS.get
+        return (
+            "{"
+            + ",".join(
+                [
+                    f"{known(k) or _key(k)}:"
+                    + (
+                        str.__str__(v)
+                        if type(v) is Num
+                        else dump_str(v)
+                        if type(v) is str
+                        else dump(v, tables, layout)
+                    )
+                    for k, v in value
+                ]
+            )
+            + "}"
+        )
     if isinstance(value, list):
         parts = [dump(v, tables, layout) for v in value]
         plain = "[" + ",".join(parts) + "]"
@@ -252,10 +269,10 @@ def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Colum
     """Columns of ``rows`` (all Obj, no duplicate keys, key orders that agree), or None."""
     keys: list[str] = []
     pos: dict[str, int] = {}
-    if any(type(row) is not Obj for row in rows):
+    if not rows or set(map(type, rows)) != {Obj}:
         return None
     # Rows with the same keys in the same order place them alike: each sequence once.
-    for names in dict.fromkeys(tuple(map(_first, row)) for row in rows):
+    for names in dict.fromkeys(map(tuple, map(map, repeat(_first), rows))):
         prev = -1
         for key in names:
             at = pos.get(key)
@@ -272,7 +289,7 @@ def _schema(rows: list[Any], depth: int = 0, consts: bool = True) -> list[_Colum
     if not keys:
         return None
     columns = [_Column(k) for k in keys]
-    maps = [dict(row) for row in rows]
+    maps = list(map(dict, rows))
     for column in columns:
         values = list(map(dict.get, maps, repeat(column.key), repeat(_MISSING)))
         if any(map(is_, values, repeat(_MISSING))):
