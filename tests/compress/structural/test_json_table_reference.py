@@ -23,6 +23,7 @@ from compression_layer.compress.structural.json_table import (
     Obj,
     _cell,
     _Column,
+    _key,
     _prefix,
     dump,
     dump_str,
@@ -124,15 +125,28 @@ def plain_cells(row: Obj, columns: list[Any], out: list[str], seen: dict[str, st
             out.append(_cell(value))
 
 
+_dump = json_table.dump
+
+
+def plain_value(value: Any, tables: bool = True, layout: Any = None) -> str:
+    """``dump`` writing every value of an object through a call of its own."""
+    if type(value) is Obj:
+        return (
+            "{" + ",".join([f"{_key(k)}:{plain_value(v, tables, layout)}" for k, v in value]) + "}"
+        )
+    return _dump(value, tables, layout)
+
+
 def plain_dump(value: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """``dump`` with the plain forms swapped in (undone before returning)."""
     with monkeypatch.context() as m:
+        m.setattr(json_table, "dump", plain_value)
         m.setattr(json_table, "_schema", plain_schema)
         m.setattr(json_table, "_share", plain_share)
         m.setattr(json_table, "_plan", lambda columns: columns)
         m.setattr(json_table, "_cells", plain_cells)
         m.setattr(json_table, "unsafe_cell", lambda v: _UNSAFE_CELL.search(v) is not None)
-        return dump(value)
+        return plain_value(value)
 
 
 WORDS = ["redis", "cache", "eviction", "lock", "queue", "retry", "token", "vector", "index"]
