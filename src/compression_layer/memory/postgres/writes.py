@@ -53,11 +53,6 @@ def sqlite_shaped(row: dict[str, Any]) -> dict[str, Any]:
 class PgWriter(BatchWriter):
     """What a write needs: the database, the vectors, the settings and the compressor."""
 
-    # One memory at a time, as this backend always has. True would score a batch's prose in one
-    # pass as SQLite does (bench/memory_store.py: less CPU per memory, and about a quarter of
-    # the texts then come out differently compressed): a change of results, so not made here.
-    scores_batches = False
-
     def __init__(
         self, db: PgDatabase, vectors: PgVectors, settings: MemorySettings, compressor: Compressor
     ) -> None:
