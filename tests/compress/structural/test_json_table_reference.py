@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression_layer.compress.structural import json_table
+from compression_layer.compress.structural import data, json_table
 from compression_layer.compress.structural.json_table import (
     _MISSING,
     _UNSAFE_CELL,
+    Num,
     Obj,
     _cell,
     _Column,
@@ -251,3 +252,39 @@ def test_the_plain_forms_are_in_use_while_swapped(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(json_table, "_plan", lambda columns: columns)
     assert dump(value) == "[2]{a,b}\n1,x\n2,y\n"
     assert calls == [1, 1]
+
+
+# --- JSON Lines read value after value, against the line-by-line reader ----------------------
+
+LINE_VALUES = st.sampled_from(
+    ['{"a": 1}', "[1, 2]", '"s"', "3.50", "null", '{"k": [1, {"x": "y"}]}', "{}", "1e400"]
+)
+GAPS = st.sampled_from(["", " ", "\t", "\r", " \r", "  \t "])
+ODD = st.sampled_from(['{"a":\n1}', "1 2", "1,2", "[1,\n2]", "{", "nul", '"\\n"', "\u00a0"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(GAPS, LINE_VALUES | ODD | st.just(""), GAPS),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+)
+def test_json_lines_fast_reader_reads_what_each_line_gives(
+    lines: list[tuple[str, str, str]], final_newline: bool
+) -> None:
+    text = "\n".join(a + v + b for a, v, b in lines) + ("\n" if final_newline else "")
+    fast = data._jsonl_fast(text)
+    if fast is None:
+        return  # the line-by-line reader decides (and words any error)
+    by_line = [exact_loads(line) for line in text.split("\n") if line.strip(" \t\r")]
+    assert fast == by_line
+
+
+def test_json_lines_fast_reader_gives_up_on_what_it_does_not_read() -> None:
+    assert data._jsonl_fast('{"a": 1}\n1 2\n') is None
+    assert data._jsonl_fast('{"a":\n1}\n{"b": 2}') is None
+    assert data._jsonl_fast("1,2\n3") is None
+    assert data._jsonl_fast(' {"a": 1} \r\n\n\t[2]\t\n') == [exact_loads('{"a": 1}'), [Num("2")]]

@@ -32,7 +32,7 @@ from compression_layer.compress.structural.json_table import (
     Layout,
     dump,
     exact_loads,
-    exact_raw_decode,
+    exact_scan,
     loads,
     plain,
 )
@@ -68,6 +68,7 @@ def load_document(text: str) -> tuple[Any, bool]:
 
 
 _LINE_GAP = re.compile(r"[ \t\r]*")
+_GAP_CHARS = frozenset(" \t\r")
 
 
 def _jsonl_fast(text: str) -> list[Any] | None:
@@ -76,27 +77,34 @@ def _jsonl_fast(text: str) -> list[Any] | None:
     (which also words the errors). What it accepts, that reader reads the same: each value lies
     within one line, with only JSON whitespace around it."""
     values: list[Any] = []
-    raw_decode = exact_raw_decode
+    append = values.append
+    scan = exact_scan
     gap = _LINE_GAP.match
+    find = text.find
     size = len(text)
     pos = 0
     while True:
-        pos = gap(text, pos).end()  # type: ignore[union-attr]
+        if pos < size and text[pos] in _GAP_CHARS:
+            pos = gap(text, pos).end()  # type: ignore[union-attr]
         if pos >= size:
             return values
         if text[pos] == "\n":
             pos += 1
             continue
         try:
-            value, end = raw_decode(text, pos)
-        except ValueError:
+            value, end = scan(text, pos)
+        except (StopIteration, ValueError):
             return None
-        if text.find("\n", pos, end) >= 0:
+        if find("\n", pos, end) >= 0:
             return None
-        values.append(value)
-        pos = gap(text, end).end()  # type: ignore[union-attr]
-        if pos < size and text[pos] != "\n":
-            return None
+        append(value)
+        pos = end
+        if pos < size and text[pos] in _GAP_CHARS:
+            pos = gap(text, pos).end()  # type: ignore[union-attr]
+        if pos < size:
+            if text[pos] != "\n":
+                return None
+            pos += 1
 
 
 def compress_json(text: str, *, defer_check: bool = False) -> StructuralOutput:

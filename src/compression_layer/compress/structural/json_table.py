@@ -109,6 +109,11 @@ def exact_loads(text: str) -> Any:
     return _EXACT.decode(text)
 
 
+exact_scan: Callable[[str, int], tuple[Any, int]] = _EXACT.scan_once  # type: ignore[attr-defined]
+"""The scanner under :func:`exact_raw_decode`, without its frame: raises ``StopIteration`` where
+no value starts, ``JSONDecodeError`` inside a broken one."""
+
+
 def exact_raw_decode(text: str, pos: int) -> tuple[Any, int]:
     """The exact value starting at ``pos`` and where it ends (raises JSONDecodeError)."""
     return _EXACT.raw_decode(text, pos)  # type: ignore[no-any-return]
