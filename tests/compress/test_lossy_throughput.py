@@ -239,6 +239,39 @@ def _reference_outliers(items: list[Any]) -> list[int]:
     return sorted(found, key=lambda i: -found[i])
 
 
+def _reference_choose(
+    array: Any, room: float, ratio: float, terms: list[str]
+) -> tuple[set[int], bool]:
+    """``json_lossy._choose`` as first written (a call per row for the run count, dicts)."""
+    items, texts = array.items, array.texts
+    n = len(items)
+    lowered = [t.lower() for t in texts] if terms else []
+    hits = [json_lossy.matches(t, terms) for t in lowered] if terms else [0] * n
+    need = json_lossy.needed(terms)
+    must = {0, n - 1}
+    must.update(i for i in range(n) if terms and hits[i] >= need)
+    must.update(i for i in range(n) if json_lossy._looks_failed(items[i]))
+    scale = array.chars / max(1, sum(len(t) + 1 for t in texts)) / ratio
+    cost = {i: len(texts[i]) * scale for i in range(n)}
+    kept: set[int] = set(must)
+    spent = sum(cost[i] for i in kept) + 22 * json_lossy._runs(kept, n)
+    second = [i for i in json_lossy._outliers_and_changes(items) if i not in kept]
+    for i in second[:3]:
+        spent += cost[i] + 22 * json_lossy._run_delta(kept, i, n)
+        kept.add(i)
+    over = spent > room
+    rest = sorted(
+        (i for i in range(n) if i not in kept and i not in second), key=lambda i: -hits[i]
+    )
+    for i in [*second, *rest]:
+        extra = cost[i] + 22 * json_lossy._run_delta(kept, i, n)
+        if spent + extra > room:
+            continue
+        kept.add(i)
+        spent += extra
+    return kept, over
+
+
 def _rows(rng: random.Random, n: int) -> str:
     """Rows with every kind of value the scoring reads: outliers, category changes, status
     codes, error keys, failures in a status, a duplicated key, odd numbers, bare strings."""
@@ -282,6 +315,7 @@ def test_row_scoring_matches_its_plain_form(seed: int, monkeypatch: pytest.Monke
     fast = json_lossy.reduce_json(text, JSON, budget=budget, query=query, handle=HANDLE)
     monkeypatch.setattr(json_lossy, "_outliers_and_changes", _reference_outliers)
     monkeypatch.setattr(json_lossy, "_looks_failed", _reference_looks_failed)
+    monkeypatch.setattr(json_lossy, "_choose", _reference_choose)
     slow = json_lossy.reduce_json(text, JSON, budget=budget, query=query, handle=HANDLE)
     assert (fast and fast.text, fast and fast.omitted) == (
         slow and slow.text,

@@ -194,14 +194,14 @@ def _step(key: str) -> str | None:
 def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple[set[int], bool]:
     items, texts = array.items, array.texts
     n = len(items)
-    lowered = [t.lower() for t in texts] if terms else []
-    hits = [matches(t, terms) for t in lowered] if terms else [0] * n
+    hits = [matches(t.lower(), terms) for t in texts] if terms else [0] * n
     need = needed(terms)
     must = {0, n - 1}
-    must.update(i for i in range(n) if terms and hits[i] >= need)
-    must.update(i for i in range(n) if _looks_failed(items[i]))
-    scale = array.chars / max(1, sum(len(t) + 1 for t in texts)) / ratio
-    cost = {i: len(texts[i]) * scale for i in range(n)}
+    if terms:
+        must.update(i for i in range(n) if hits[i] >= need)
+    must.update(itertools.compress(range(n), map(_looks_failed, items)))
+    scale = array.chars / max(1, sum(map(len, texts)) + n) / ratio
+    cost = [len(t) * scale for t in texts]
     kept: set[int] = set(must)
     spent = sum(cost[i] for i in kept) + _MARKER_TOKENS * _runs(kept, n)
     second = [i for i in _outliers_and_changes(items) if i not in kept]
@@ -211,11 +211,16 @@ def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple
     over = spent > room
     # Then by relevance, earlier rows first (ranked results put the best first, and neighbours
     # of kept rows need no marker of their own).
-    rest = sorted(
-        (i for i in range(n) if i not in kept and i not in second), key=lambda i: -hits[i]
-    )
+    skip = kept.union(second)
+    rest = [i for i in range(n) if i not in skip]
+    if terms:
+        rest.sort(key=lambda i: -hits[i])
     for i in [*second, *rest]:
-        extra = cost[i] + _MARKER_TOKENS * _run_delta(kept, i, n)
+        # _run_delta, inline: one call less per row
+        before = i > 0 and i - 1 not in kept
+        after = i + 1 < n and i + 1 not in kept
+        delta = 1 if before and after else -1 if not before and not after else 0
+        extra = cost[i] + _MARKER_TOKENS * delta
         if spent + extra > room:
             continue
         kept.add(i)
