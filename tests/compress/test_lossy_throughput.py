@@ -272,12 +272,12 @@ def _reference_choose(
     return kept, over
 
 
-def _rows(rng: random.Random, n: int) -> str:
+def _rows(rng: random.Random, n: int, uniform: bool = False) -> str:
     """Rows with every kind of value the scoring reads: outliers, category changes, status
     codes, error keys, failures in a status, a duplicated key, odd numbers, bare strings."""
     out: list[str] = []
     for i in range(n):
-        if rng.random() < 0.03:
+        if rng.random() < 0.03 and not uniform:
             out.append(json.dumps(rng.choice(["timeout on host", "fine", "panic: nil map"])))
             continue
         fields = [
@@ -287,16 +287,17 @@ def _rows(rng: random.Random, n: int) -> str:
             '"Status": ' + json.dumps(rng.choice(["ok", "ok", "ok", "ok", "FAILED", "warning"])),
             '"code": ' + rng.choice(["200", "200", "204", "301", "404", "503", '"200"']),
         ]
-        if rng.random() < 0.1:
-            error = rng.choice(["null", "false", "[]", "{}", '"disk"'])
+        if uniform or rng.random() < 0.1:
+            error = rng.choice(["null", "false", "[]", "{}", '"disk"', "null", "null"])
             fields.append(f'"Error": {error}')
-        if rng.random() < 0.1:
-            fields.append('"ok": ' + rng.choice(["true", "false"]))
-        if rng.random() < 0.05:
+        if uniform or rng.random() < 0.1:
+            fields.append('"ok": ' + rng.choice(["true", "false", "true", "true", "1"]))
+        if rng.random() < 0.05 and not uniform:
             fields.append('"id": "again"')  # a duplicated key
-        if rng.random() < 0.05:
-            fields.append(f'"ratio": {rng.choice(["1e400", "-0.0", "NaN", "2.5"])}')
-        rng.shuffle(fields)
+        if uniform or rng.random() < 0.05:
+            fields.append(f'"ratio": {rng.choice(["1e400", "-0.0", "NaN", "2.5", "2.5", "3"])}')
+        if not uniform:
+            rng.shuffle(fields)
         out.append("{" + ", ".join(fields) + "}")
     return "[" + ",\n".join(out) + "]"
 
@@ -304,12 +305,16 @@ def _rows(rng: random.Random, n: int) -> str:
 @pytest.mark.parametrize("seed", range(12))
 def test_row_scoring_matches_its_plain_form(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed)
-    text = _rows(rng, rng.choice([6, 40, 300]))
+    uniform = seed % 2 == 1  # rows with one key order: read column by column
+    text = _rows(rng, rng.choice([6, 40, 300]), uniform)
     items = exact_loads(text)
+    columns = json_lossy._uniform_columns(items)
+    assert (columns is not None) == uniform
     assert json_lossy._outliers_and_changes(items) == _reference_outliers(items)
-    assert [json_lossy._looks_failed(x) for x in items] == [
-        _reference_looks_failed(x) for x in items
-    ]
+    assert json_lossy._outliers_and_changes(items, columns) == _reference_outliers(items)
+    failed = [_reference_looks_failed(x) for x in items]
+    assert [json_lossy._looks_failed(x) for x in items] == failed
+    assert json_lossy._failed_rows(items, columns) == failed
     query = rng.choice([None, "disk failed", "eu latency"])
     budget = max(20, tokens.count_tokens(text) // rng.choice([3, 10]))
     fast = json_lossy.reduce_json(text, JSON, budget=budget, query=query, handle=HANDLE)

@@ -199,12 +199,13 @@ def _choose(array: _Array, room: float, ratio: float, terms: list[str]) -> tuple
     must = {0, n - 1}
     if terms:
         must.update(i for i in range(n) if hits[i] >= need)
-    must.update(itertools.compress(range(n), map(_looks_failed, items)))
+    columns = _uniform_columns(items)
+    must.update(itertools.compress(range(n), _failed_rows(items, columns)))
     scale = array.chars / max(1, sum(map(len, texts)) + n) / ratio
     cost = [len(t) * scale for t in texts]
     kept: set[int] = set(must)
     spent = sum(cost[i] for i in kept) + _MARKER_TOKENS * _runs(kept, n)
-    second = [i for i in _outliers_and_changes(items) if i not in kept]
+    second = [i for i in _outliers_and_changes(items, columns) if i not in kept]
     for i in second[:_MUST_OUTLIERS]:  # the strongest few stay whatever the budget
         spent += cost[i] + _MARKER_TOKENS * _run_delta(kept, i, n)
         kept.add(i)
@@ -314,31 +315,84 @@ def _looks_failed(item: Any) -> bool:
         roles = _ROLES.get(key)
         if roles is None:
             roles = _roles(key)
-        if not roles:
-            continue
-        if roles & _ERROR and v not in (None, False, "") and v != [] and v != Obj():
-            return True
-        if roles & _STATUS and isinstance(v, str) and _FAILURE.search(v):
-            return True
-        code = roles & _CODE and type(v) is Num and v.isdigit() and len(v) == 3
-        if code and not 200 <= int(v) < 400:
-            return True
-        if roles & _OK and v is False:
+        if roles and _failed_value(v, roles):
             return True
     return False
 
 
-def _outliers_and_changes(items: list[Any]) -> list[int]:
+def _failed_value(v: Any, roles: int) -> bool:
+    """Whether a value under a key of these roles says the row failed."""
+    if roles & _ERROR and v not in (None, False, "") and v != [] and v != Obj():
+        return True
+    if roles & _STATUS and isinstance(v, str) and _FAILURE.search(v):
+        return True
+    code = roles & _CODE and type(v) is Num and v.isdigit() and len(v) == 3
+    if code and not 200 <= int(v) < 400:
+        return True
+    return bool(roles & _OK and v is False)
+
+
+_HASHABLE = frozenset({str, Num, bool, type(None)})
+
+
+def _failed_rows(items: list[Any], columns: _Columns | None) -> list[bool]:
+    """:func:`_looks_failed` of every item; for :func:`_uniform_columns` column by column, each
+    distinct value of a column with a role judged once."""
+    if columns is None:
+        return list(map(_looks_failed, items))
+    flags = [False] * len(items)
+    for key, values in columns:
+        roles = _roles(key)
+        if not roles:
+            continue
+        if set(map(type, values)) <= _HASHABLE:
+            verdict = {v: _failed_value(v, roles) for v in dict.fromkeys(values)}
+            hit = list(map(verdict.__getitem__, values))
+        else:
+            hit = [_failed_value(v, roles) for v in values]
+        flags = list(map(operator.or_, flags, hit))
+    return flags
+
+
+_Columns = list[tuple[str, list[Any]]]
+_key_of = operator.itemgetter(0)
+_value_of = operator.itemgetter(1)
+
+
+def _uniform_columns(items: list[Any]) -> _Columns | None:
+    """``(key, values)`` of each column when every item is an object with the same keys in the
+    same order, no key twice (transposed in C); None for any other items."""
+    if not items or set(map(type, items)) != {Obj} or len(set(map(len, items))) != 1:
+        return None
+    columns: _Columns = []
+    for column in zip(*items, strict=True):
+        if len(set(map(_key_of, column))) != 1:
+            return None
+        columns.append((column[0][0], list(map(_value_of, column))))
+    if len({key for key, _ in columns}) != len(columns):
+        return None
+    return columns
+
+
+def _outliers_and_changes(items: list[Any], columns: _Columns | None = None) -> list[int]:
     """Rows whose numbers are far from their column's median, or where a category changes.
 
     Columns are visited in the order their keys first appear (ties in strength keep it). The
-    work is column by column, in C where a column holds one kind of value."""
+    work is column by column, in C where a column holds one kind of value; ``columns`` are the
+    items' :func:`_uniform_columns` when they have them."""
+    found: dict[int, float] = {}
+    if columns is not None:
+        every = list(range(len(items)))
+        for _, values in columns:
+            kinds = set(map(type, values))
+            _score_numbers(every, values, kinds, found)
+            _score_changes(every, values, kinds, found)
+        return sorted(found, key=lambda i: -found[i])
     at = [i for i, item in enumerate(items) if type(item) is Obj]
     rows = [dict(items[i]) for i in at]  # a duplicated key: its last value
     keys: dict[str, Any] = {}
     for row in rows:
         keys.update(row)
-    found: dict[int, float] = {}
     for key in keys:
         got = list(map(dict.get, rows, itertools.repeat(key), itertools.repeat(_ABSENT)))
         if any(map(operator.is_, got, itertools.repeat(_ABSENT))):
