@@ -20,6 +20,7 @@ from compression_layer.compress.structural import data, json_table
 from compression_layer.compress.structural.json_table import (
     _MISSING,
     _UNSAFE_CELL,
+    Marker,
     Num,
     Obj,
     _cell,
@@ -142,6 +143,7 @@ def plain_dump(value: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """``dump`` with the plain forms swapped in (undone before returning)."""
     with monkeypatch.context() as m:
         m.setattr(json_table, "dump", plain_value)
+        m.setattr(json_table, "COLUMNWISE", False)
         m.setattr(json_table, "_schema", plain_schema)
         m.setattr(json_table, "_share", plain_share)
         m.setattr(json_table, "_plan", lambda columns: columns)
@@ -182,8 +184,10 @@ def bench_like(rng: random.Random, n: int) -> list[str]:
         {"k": rng.choice(["@0", "null", "12", " lead", "trail ", "[x", "a,b", "é ü", "\u2028x"])}
         for _ in range(n)
     ]
+    flat = [{k: v for k, v in hit.items() if k != "meta"} for hit in hits]  # one key order
     return [
         json.dumps({"query": "q", "results": hits}),
+        json.dumps(flat),
         "[" + ",".join(json.dumps(e) for e in events) + "]",
         json.dumps(odd),
     ]
@@ -202,7 +206,8 @@ def test_bench_like_rows_are_written_as_the_plain_form_writes_them(
         assert written[-1] == plain_dump(value, monkeypatch)
     if n >= 30:  # shared values, prefixes and quoted cells all occur
         assert "@0" in written[0] and 'url"https://docs.example.com/"' in written[0]
-        assert '" lead"' in written[2] and '"trail "' in written[2]
+        assert "@0" in written[1] and 'url"https://docs.example.com/"' in written[1]
+        assert '" lead"' in written[3] and '"trail "' in written[3]
 
 
 KEYS = st.sampled_from(["id", "name", "a b", "é", "", "k"]) | st.text(max_size=4)
@@ -249,7 +254,10 @@ def test_the_plain_forms_are_in_use_while_swapped(monkeypatch: pytest.MonkeyPatc
 
     value = exact_loads(json.dumps([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]))
     monkeypatch.setattr(json_table, "_cells", counting)
+    assert dump(value) == "[2]{a,b}\n1,x\n2,y\n"
+    assert calls == []  # one key order: written column by column
     monkeypatch.setattr(json_table, "_plan", lambda columns: columns)
+    monkeypatch.setattr(json_table, "COLUMNWISE", False)
     assert dump(value) == "[2]{a,b}\n1,x\n2,y\n"
     assert calls == [1, 1]
 
@@ -288,3 +296,21 @@ def test_json_lines_fast_reader_gives_up_on_what_it_does_not_read() -> None:
     assert data._jsonl_fast('{"a":\n1}\n{"b": 2}') is None
     assert data._jsonl_fast("1,2\n3") is None
     assert data._jsonl_fast(' {"a": 1} \r\n\n\t[2]\t\n') == [exact_loads('{"a": 1}'), [Num("2")]]
+
+
+def test_marker_rows_keep_their_places_in_a_table_written_by_column(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = exact_loads(json.dumps([{"id": i, "name": f"n{i % 3}", "ok": True} for i in range(9)]))
+    mixed = [
+        *rows[:1],
+        Marker("[2 rows omitted: retrieve o_3fa9c2d1e0 rows=1-2]"),
+        *rows[3:5],
+        Marker("[1 row omitted: retrieve o_3fa9c2d1e0 rows=5]"),
+        *rows[6:],
+    ]
+    written = dump(mixed)
+    assert written == plain_dump(mixed, monkeypatch)
+    lines = written.splitlines()
+    assert lines[0] == "[8]{id,name,ok=true}" and lines[2].startswith("[2 rows omitted")
+    assert lines[5].startswith("[1 row omitted") and lines[-1] == "8,n2"
