@@ -314,3 +314,15 @@ def test_marker_rows_keep_their_places_in_a_table_written_by_column(
     lines = written.splitlines()
     assert lines[0] == "[8]{id,name,ok=true}" and lines[2].startswith("[2 rows omitted")
     assert lines[5].startswith("[1 row omitted") and lines[-1] == "8,n2"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from(' \t\n,"[{a1-.eE@\u3000\ud800nultrfIN'), max_size=6)
+        | st.sampled_from(["null", "-1.5e3", "NaN", "-Infinity", "12a", "true ", "x"]),
+        max_size=6,
+    )
+)
+def test_a_column_is_bare_exactly_when_each_cell_is(values: list[str]) -> None:
+    assert json_table.bare_strings(values) == all(_cell(v) == v for v in values)

@@ -361,6 +361,25 @@ def unsafe_cell(value: str) -> bool:
     )
 
 
+_LITERAL_LINE = re.compile(rf"^(?:{_LITERAL.pattern})$", re.MULTILINE)
+_last = itemgetter(-1)
+
+
+def bare_strings(values: list[str]) -> bool:
+    """Whether every string of ``values`` is its own cell (:func:`_cell` writes it bare), found
+    for the whole column at once: no empty one, no space or bracket at an end, no unsafe
+    character anywhere (one search of the column joined by a safe letter) and, those ruled out,
+    no line of the column joined by newlines reads as a literal."""
+    if not all(values):
+        return False
+    firsts, lasts = set(map(_first, values)), set(map(_last, values))
+    if any(c.isspace() or c in "[{" for c in firsts) or any(c.isspace() for c in lasts):
+        return False
+    if _UNSAFE_CHAR.search("a".join(values)) is not None:
+        return False
+    return _LITERAL_LINE.search("\n".join(values)) is None
+
+
 def _cell(value: Any, head: bool = False) -> str:
     if isinstance(value, str) and type(value) is not Num:
         if (
@@ -477,7 +496,8 @@ def _column_rows(rows: list[Any], columns: list[_Column], plan: _Plan) -> list[s
         kinds = set(map(type, values))
         if column.prefix is not None:
             cut = len(column.prefix)
-            cells.append([_cell(v[cut:]) for v in values])
+            rest = [v[cut:] for v in values]
+            cells.append(rest if bare_strings(rest) else list(map(_cell, rest)))
         elif column.shared is not None:
             refs = column.refs
             out = []
@@ -487,6 +507,9 @@ def _column_rows(rows: list[Any], columns: list[_Column], plan: _Plan) -> list[s
                 out.append(ref if ref is not None else dump_str(v) if cell[:1] == "@" else cell)
             cells.append(out)
         elif kinds == {str}:
+            if bare_strings(values):
+                cells.append(values)
+                continue
             memo = {v: _cell(v) for v in dict.fromkeys(values)}
             cells.append(list(map(memo.__getitem__, values)))
         elif kinds == {Num}:
