@@ -266,9 +266,10 @@ def _apply(array: _Array, kept: set[int], handle: str) -> int:
             new.append(items[i])
             if type(items[i]) is Obj:
                 for at, (key, v) in enumerate(items[i]):
-                    step = _step(key)
-                    if isinstance(v, str) and type(v) is not Num and len(v) > LONG_STRING and step:
-                        array.strings.append((items[i], at, f"{array.path}[{i}]{step}"))
+                    if isinstance(v, str) and type(v) is not Num and len(v) > LONG_STRING:
+                        step = _step(key)  # only for the long strings it may move
+                        if step:
+                            array.strings.append((items[i], at, f"{array.path}[{i}]{step}"))
     items[:] = new
     return omitted
 
