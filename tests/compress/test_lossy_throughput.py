@@ -21,6 +21,7 @@ import pytest
 
 import log_samples
 from compression_layer import tokens
+from compression_layer.compress import lossy
 from compression_layer.compress.pipeline import compress
 from compression_layer.compress.structural import data, json_lossy
 from compression_layer.compress.structural.json_lossy import (
@@ -31,6 +32,7 @@ from compression_layer.compress.structural.json_lossy import (
 )
 from compression_layer.compress.structural.json_table import Num, Obj, exact_loads
 from compression_layer.compress.types import CompressionResult, Domain
+from compression_layer.errors import InputError
 from compression_layer.originals.store import OriginalStore
 
 JSON = Domain(kind="json")
@@ -326,3 +328,49 @@ def test_row_scoring_matches_its_plain_form(seed: int, monkeypatch: pytest.Monke
         slow and slow.text,
         slow and slow.omitted,
     )
+
+
+# --- the collector held off while large JSON is parsed, written and reduced -----------------
+
+
+def test_the_collector_is_held_off_during_a_json_compression_and_back_after(
+    store: OriginalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    monkeypatch.setattr(data, "PAUSE_CHARS", 1_000)
+    seen: list[bool] = []
+    real = json_lossy.reduce_json
+
+    def watching(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(lossy.PASSES, "json", watching)
+    text, _, _ = inputs()["events"]
+    assert gc.isenabled()
+    result = compress(text, rate=0.2, domain="json", originals=store)
+    assert result.handle is not None and seen == [False]
+    assert gc.isenabled()
+    seen.clear()
+    compress('[{"a": 1}, {"a": 2}]', domain="json")  # short: left alone
+    assert gc.isenabled()
+
+
+def test_the_collector_stays_as_the_caller_left_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    monkeypatch.setattr(data, "PAUSE_CHARS", 1_000)
+    text, _, _ = inputs()["search"]
+    gc.disable()
+    try:
+        compress(text, domain="json")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(InputError):
+        compress(text[:-3], domain="json")  # broken JSON past the size: an error, collector on
+    assert gc.isenabled()
+    with data.collector_paused(5_000), data.collector_paused(5_000):
+        assert not gc.isenabled()
+    assert gc.isenabled()

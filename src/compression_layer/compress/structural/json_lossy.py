@@ -33,7 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compression_layer.compress.reversible import LossyOutput, marker
-from compression_layer.compress.structural.data import load_document, take_parse
+from compression_layer.compress.structural.data import (
+    collector_paused,
+    load_document,
+    take_parse,
+)
 from compression_layer.compress.structural.json_table import Layout, Marker, Num, Obj, dump
 from compression_layer.compress.types import Domain
 from compression_layer.errors import InputError
@@ -69,6 +73,11 @@ def reduce_json(
 ) -> LossyOutput | None:
     """Keep the rows that matter within ``budget`` tokens; markers name the rest (module doc)."""
     del domain
+    with collector_paused(len(text)):
+        return _reduce(text, budget, query, handle)
+
+
+def _reduce(text: str, budget: int, query: str | None, handle: str) -> LossyOutput | None:
     shared = take_parse(text)
     layout: Layout = {}
     if shared is not None:  # the lossless pass's parse and layout of this text
