@@ -197,8 +197,10 @@ class PendingCount:
         return total
 
 
+COUNT_CACHE_CHARS = 256 * 1024
+"""Texts longer than this have their counts remembered (see :data:`COUNT_CACHE_SIZE`)."""
 COUNT_CACHE_SIZE = 16
-"""How many counts of long texts (over :data:`PARALLEL_CHARS`) are remembered, by content.
+"""How many counts of long texts (over :data:`COUNT_CACHE_CHARS`) are remembered, by content.
 
 Counting 5 MB takes 0.3-0.6 s of CPU; the same long input often comes back (a retry, the same
 tool output compressed at another rate, the same file read again). A count is looked up by a
@@ -234,7 +236,7 @@ def _remember(key: Fingerprint, total: int) -> None:
 
 def remembered_count(text: str, encoding_name: str = DEFAULT_ENCODING) -> int | None:
     """The count the cache holds for ``text``, or None (short texts are never remembered)."""
-    if len(text) <= PARALLEL_CHARS:
+    if len(text) <= COUNT_CACHE_CHARS:
         return None
     return _recall(fingerprint(text, encoding_name))
 
@@ -252,8 +254,15 @@ def count_tokens(text: str, encoding_name: str = DEFAULT_ENCODING) -> int:
     """
     if not text:
         return 0
-    if len(text) <= PARALLEL_CHARS:
+    if len(text) <= COUNT_CACHE_CHARS:
         return len(encoding(encoding_name).encode_ordinary(text))
+    if len(text) <= PARALLEL_CHARS:  # one piece, remembered (a lossy output is counted twice)
+        key = fingerprint(text, encoding_name)
+        known = _recall(key)
+        if known is None:
+            known = len(encoding(encoding_name).encode_ordinary(text))
+            _remember(key, known)
+        return known
     return count_tokens_later(text, encoding_name).result()
 
 
@@ -262,7 +271,7 @@ def count_tokens_later(text: str, encoding_name: str = DEFAULT_ENCODING) -> Pend
     enc = encoding(encoding_name)  # built and verified here: errors surface in the caller
     if len(text) <= PARALLEL_CHARS:
         done: Future[int] = Future()
-        done.set_result(len(enc.encode_ordinary(text)) if text else 0)
+        done.set_result(count_tokens(text, encoding_name))  # remembered over 256 KB
         return PendingCount([done])
     key = fingerprint(text, encoding_name)
     known = _recall(key)

@@ -160,6 +160,7 @@ def test_json_fenced_in_markdown_is_checked_at_once(monkeypatch: pytest.MonkeyPa
 
 def test_a_long_inputs_count_is_remembered_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "PARALLEL_CHARS", 2_000)
+    monkeypatch.setattr(tokens, "COUNT_CACHE_CHARS", 1_000)
     tokens.clear_count_cache()
     text = log_samples.app_log(300).text
     other = text.replace("INFO", "WARN", 1)  # same length, other content
@@ -171,12 +172,18 @@ def test_a_long_inputs_count_is_remembered_exactly(monkeypatch: pytest.MonkeyPat
     assert tokens.count_tokens(other) == len(tokens.encoding().encode_ordinary(other))
     assert tokens.count_tokens_later(text).result() == exact
     assert tokens.remembered_count("short") is None
+    mid = text[:1_500]  # counted in one piece, remembered all the same
+    assert tokens.count_tokens(mid) == len(tokens.encoding().encode_ordinary(mid))
+    assert tokens.remembered_count(mid) == tokens.count_tokens(mid)
+    assert tokens.count_tokens_later(text[:1_200]).result() == tokens.remembered_count(text[:1_200])
+    assert tokens.remembered_count(text[:900]) is None
     tokens.clear_count_cache()
     assert tokens.remembered_count(text) is None
 
 
 def test_count_cache_keeps_only_the_latest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "PARALLEL_CHARS", 100)
+    monkeypatch.setattr(tokens, "COUNT_CACHE_CHARS", 100)
     monkeypatch.setattr(tokens, "COUNT_CACHE_SIZE", 2)
     tokens.clear_count_cache()
     texts = [f"line {i} " * 40 for i in range(3)]
