@@ -284,3 +284,19 @@ async def test_update_history_restore_and_purge(store: MemoryStore) -> None:
         await store.get(memory.id, include_deleted=True)
     with pytest.raises(MemoryNotFoundError):
         await store.history(memory.id)
+
+
+async def test_importing_a_backup_brings_back_a_deleted_memory_on_both(store: MemoryStore) -> None:
+    memory = await store.store(TEXT, tags=["billing"], compress=False)
+    backup = [r async for r in store.export()]
+    await store.delete(memory.id)
+    assert await store.import_records(backup) == {"created": 1, "existing": 0}
+    assert (await store.get(memory.id)).tags == ["billing"]
+    restore = (await store.history(memory.id))[-1]
+    assert (restore.action, restore.actor) == ("restore", "import")
+    assert await store.import_records(backup) == {"created": 0, "existing": 1}
+    # Deleted, then the same content stored anew: the backup's copy stays deleted.
+    await store.delete(memory.id)
+    again = await store.store(TEXT, compress=False)
+    assert await store.import_records(backup) == {"created": 0, "existing": 1}
+    assert [m.id for m in (await store.list()).items] == [again.id]

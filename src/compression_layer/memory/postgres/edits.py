@@ -164,10 +164,45 @@ async def import_items(writer: PgWriter, unique: list[Pending]) -> int:
         todo = await not_stored(conn, unique)
     vectors = await writer.embed(todo)
     async with db.transaction() as conn:
-        await lock_namespaces(conn, [p.namespace for p in todo])
+        # Every namespace of the import, taken once in order: revive writes some of them too.
+        await lock_namespaces(conn, [p.namespace for p in unique])
         todo = await not_stored(conn, todo)
         await write_rows(conn, writer.vectors.model, todo, vectors, action="import")
-    return len(todo)
+        revived = await revive(conn, unique)
+    return len(todo) + len(revived)
+
+
+async def revive(conn: Conn, items: list[Pending]) -> list[Pending]:
+    """Live records whose memory is here but deleted (a backup restored after a delete): the
+    memory comes back as it is stored, unless its content is live again in its scope. Inside
+    the import's transaction (as SQLite's ``transfer.import_items``)."""
+    live = [p for p in items if p.deleted_at is None]
+    if not live:
+        return []
+    rows = await fetchall(
+        conn,
+        "SELECT id, pk, namespace, deleted_at FROM memories "
+        "WHERE deleted_at IS NOT NULL AND id = ANY(%s)",
+        ([p.id for p in live],),
+    )
+    deleted = {str(r["id"]): r for r in rows}
+    candidates = [p for p in live if p.id in deleted]
+    back = await existing_rows(conn, [p.key for p in candidates])
+    revived = [p for p in candidates if p.key not in back]
+    stamp = now()
+    for p in revived:
+        await conn.execute(
+            "UPDATE memories SET deleted_at = NULL WHERE pk = %s", (deleted[p.id]["pk"],)
+        )
+    await record(
+        conn,
+        [
+            (p.id, "restore", {"deleted_at": {"old": deleted[p.id]["deleted_at"], "new": None}},
+             "import", stamp)
+            for p in revived
+        ],
+    )  # fmt: skip
+    return revived
 
 
 async def purge(db: PgDatabase, cutoff: str, only_if_due: bool = False) -> int:
