@@ -165,6 +165,7 @@ def bench_like(rng: random.Random, n: int) -> list[str]:
             "score": round(rng.random(), 4),
             "rank": i + 1,
             "closed_at": rng.choice(["2024-10-01T00:00:00Z", None, "2024-11-02T08:00:00Z"]),
+            "category": rng.choice(["performance-tuning", "memory-management", "@replication"]),
             "labels": rng.choice([["bug", "needs-triage"], ["feature-request"], None, "none"]),
             **({"meta": {"lang": "en", "tags": ["a", "b"]}} if i % 3 else {}),
         }
@@ -207,6 +208,7 @@ def test_bench_like_rows_are_written_as_the_plain_form_writes_them(
     if n >= 30:  # shared values, prefixes and quoted cells all occur
         assert "@0" in written[0] and 'url"https://docs.example.com/"' in written[0]
         assert "@0" in written[1] and 'url"https://docs.example.com/"' in written[1]
+        assert 'category["' in written[1]  # a column of strings only, with shared values
         assert '" lead"' in written[3] and '"trail "' in written[3]
 
 

@@ -475,6 +475,13 @@ COLUMNWISE = True
 (tests turn it off to compare with the row-by-row writer)."""
 
 
+def _shared_cell(value: Any, refs: dict[str, str]) -> str:
+    """A cell of a column with shared values: ``@i`` for one of them, else the value's cell."""
+    cell = _cell(value)
+    ref = refs.get(cell)
+    return ref if ref is not None else dump_str(value) if cell[:1] == "@" else cell
+
+
 def _column_rows(rows: list[Any], columns: list[_Column], plan: _Plan) -> list[str] | None:
     """The row lines of a table whose rows all have the header's keys in its order (no nested
     columns), written column by column: each distinct string's cell once, numbers in C. None
@@ -500,12 +507,11 @@ def _column_rows(rows: list[Any], columns: list[_Column], plan: _Plan) -> list[s
             cells.append(rest if bare_strings(rest) else list(map(_cell, rest)))
         elif column.shared is not None:
             refs = column.refs
-            out = []
-            for v in values:
-                cell = _cell(v)
-                ref = refs.get(cell)
-                out.append(ref if ref is not None else dump_str(v) if cell[:1] == "@" else cell)
-            cells.append(out)
+            if kinds == {str}:  # each distinct string once
+                memo = {v: _shared_cell(v, refs) for v in dict.fromkeys(values)}
+                cells.append(list(map(memo.__getitem__, values)))
+            else:
+                cells.append(list(map(_shared_cell, values, repeat(refs))))
         elif kinds == {str}:
             if bare_strings(values):
                 cells.append(values)
