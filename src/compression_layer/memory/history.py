@@ -30,6 +30,16 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, dict[str, 
     }
 
 
+def import_restores(
+    revived_ids: Sequence[str], deleted_at: Mapping[str, Any], at: str
+) -> list[Change]:
+    """History entries of the memories an import brought back (actor ``import``), both backends."""
+    return [
+        (mid, "restore", {"deleted_at": {"old": deleted_at[mid], "new": None}}, "import", at)
+        for mid in revived_ids
+    ]
+
+
 def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 

@@ -14,7 +14,7 @@ from typing import Any
 from compression_layer.memory.db import Database
 from compression_layer.memory.errors import MemoryConflictError, MemoryInputError
 from compression_layer.memory.filters import scope_of
-from compression_layer.memory.history import record
+from compression_layer.memory.history import import_restores, record
 from compression_layer.memory.pending import Pending, now, set_embed_hash
 from compression_layer.memory.rows import existing_rows, taken_ids, write_rows
 from compression_layer.memory.validate import (
@@ -137,14 +137,8 @@ async def _revive(db: Database, items: list[Pending]) -> list[Pending]:
             "INSERT OR IGNORE INTO memory_tags (namespace, tag, memory_pk) VALUES (?, ?, ?)",
             [(row["namespace"], t, row["pk"]) for t in json.loads(row["tags"])],
         )
-    await record(
-        db,
-        [
-            (p.id, "restore", {"deleted_at": {"old": deleted[p.id]["deleted_at"], "new": None}},
-             "import", stamp)
-            for p in revived
-        ],
-    )  # fmt: skip
+    deleted_at = {mid: r["deleted_at"] for mid, r in deleted.items()}
+    await record(db, import_restores([p.id for p in revived], deleted_at, stamp))
     return revived
 
 

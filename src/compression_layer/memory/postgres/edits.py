@@ -18,6 +18,7 @@ from compression_layer.memory.errors import (
     MemoryNotFoundError,
 )
 from compression_layer.memory.filters import Scope
+from compression_layer.memory.history import import_restores
 from compression_layer.memory.pending import Pending, now
 from compression_layer.memory.postgres.db import Conn, PgDatabase, fetchall, fetchone
 from compression_layer.memory.postgres.rows import (
@@ -194,14 +195,8 @@ async def revive(conn: Conn, items: list[Pending]) -> list[Pending]:
         await conn.execute(
             "UPDATE memories SET deleted_at = NULL WHERE pk = %s", (deleted[p.id]["pk"],)
         )
-    await record(
-        conn,
-        [
-            (p.id, "restore", {"deleted_at": {"old": deleted[p.id]["deleted_at"], "new": None}},
-             "import", stamp)
-            for p in revived
-        ],
-    )  # fmt: skip
+    deleted_at = {mid: r["deleted_at"] for mid, r in deleted.items()}
+    await record(conn, import_restores([p.id for p in revived], deleted_at, stamp))
     return revived
 
 
