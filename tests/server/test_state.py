@@ -64,7 +64,7 @@ async def test_a_configured_adapter_serves_and_says_so(root: Path, tmp_path: Pat
             "configured",
             True,
         )
-        assert info["metrics"]["valid"]["auc"] == 0.92 and info["last_error"] is None
+        assert info["metrics"]["valid"]["auc"] == 0.9201 and info["last_error"] is None
         assert info["last_swap"] is None and structured(result)["generation"] == 0
         first_line = result.content[0].text.splitlines()[0]  # type: ignore[union-attr]
         assert first_line.startswith("extractive: configured-one (configured, loaded); valid.")
