@@ -191,7 +191,7 @@ def _compress(
         # A structural output's text does not depend on the guard: it can wait until we know
         # the lossless result is the one returned (the guard reads the whole input).
         guarded = not (lossy_domain and chosen.name == "structural")
-        lost, ops = guard(text, out, cfg) if guarded else ([], [])
+        lost, ops = guard(text, out, cfg, found.kind) if guarded else ([], [])
     out.notes[:0] = notes
     n_orig = counting.result()
     budget = budget_for(n_orig, rate, target_tokens) if budgeted else None
@@ -242,7 +242,7 @@ def _compress(
     if not exact:  # the lossless output stands after all: its exact count
         n_comp = _never_longer(text, out, n_orig, tokens.count_tokens(out.text))
     if not guarded:
-        lost, ops = guard(text, out, cfg)
+        lost, ops = guard(text, out, cfg, found.kind)
     if out.text == text:
         lost, ops = [], []
     latency = (time.perf_counter() - started) * 1000

@@ -134,11 +134,10 @@ FIGURES_BUDGET = 40
 
 
 def figures_line(result: CompressContextResult, shown: int) -> str:
-    """``[compressed 412→198 tokens (o200k), extractive; facts missing: …]``: lists only what
+    """``[compressed 412→198 tokens, extractive; facts missing: …]`` (o200k counts): lists only what
     is present, at most ``shown`` items each."""
     parts = [
-        f"compressed {result.tokens_original}→{result.tokens_compressed} tokens (o200k), "
-        f"{result.engine}"
+        f"compressed {result.tokens_original}→{result.tokens_compressed} tokens, {result.engine}"
     ]
     operators = list(getattr(result, "operators_missing", None) or [])
     handle = getattr(result, "handle", None)
