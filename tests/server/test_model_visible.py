@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 
 from compression_layer.server.models import CompressContextResult
-from compression_layer.server.tools import FIGURES_BUDGET, compression_text
+from compression_layer.server.tools import FIGURES_BUDGET, compression_text, figures_line
 from compression_layer.tokens import count_tokens
 from srv_helpers import (
     PROSE,
@@ -131,3 +131,17 @@ def test_not_shorter_means_the_original_without_a_line() -> None:
     assert compression_text(result, original) == original
     assert result.text_form == "original"
     assert result.tokens_visible == count_tokens(original)
+
+
+def test_notes_that_do_not_fit_are_left_out_not_counted() -> None:
+    # At shown=0 a count of facts still says something ("facts missing: 12"); "notes: 4" does not.
+    original = PROSE * 3
+    result = result_of(
+        original,
+        " ".join(original.split()[::2]),
+        facts_missing=[f"fact {i}" for i in range(12)],
+        notes=["a long note that explains a fallback in many words " * 3] * 4,
+    )
+    line = figures_line(result, 0)
+    assert "facts missing: 12" in line and "notes" not in line
+    assert "notes: " in figures_line(result, 1)

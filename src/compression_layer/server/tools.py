@@ -155,7 +155,7 @@ def figures_line(result: CompressContextResult, shown: int) -> str:
         (ops_label, operators, shown_lost),
         ("notes", notes, shown),
     ):
-        if items:
+        if items and (count or label != "notes"):  # "notes: 2" alone tells the model nothing
             parts.append(listing(label, items, count, 40 if label != "notes" else 60))
     return "[" + "; ".join(parts) + "]"
 
