@@ -55,6 +55,17 @@ def test_a_batch_of_prose_is_compressed_with_its_facts() -> None:
                 assert fact in result.compressed or fact in result.facts_missing
 
 
+def test_a_batch_gives_each_text_what_compress_gives_it_alone() -> None:
+    # The encoder runs window by window, so the company of other texts changes nothing: the
+    # same memory is compressed the same way by store() and by store_many().
+    # Texts of several lengths: batched by 16, the shortest windows were padded beside the
+    # longest and one of these came out different.
+    texts = [p[:k] for p in PROSE for k in (70, 100, 130, len(p))]
+    texts += [f"{PROSE[0]} {PROSE[2]}", f"{PROSE[1]} {PROSE[0]} {PROSE[2]}"]
+    results = DefaultCompressor().compress_many(texts)
+    assert [r.compressed for r in results] == [compress(t).compressed for t in texts]
+
+
 def test_one_bad_text_does_not_fail_the_batch() -> None:
     results = DefaultCompressor().compress_many([PROSE[0], "bad \x00 text", PROSE[2]])
     assert isinstance(results[1], CompressionLayerError)

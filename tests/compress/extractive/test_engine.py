@@ -117,17 +117,12 @@ def test_long_input_is_processed_in_windows_without_truncation(engine: Extractiv
 
 
 def test_batch_matches_single_calls_and_threads_agree(engine: ExtractiveEngine) -> None:
-    from difflib import SequenceMatcher
-
     texts = [PROSE, PROSE[:200], "Short line with 42 apples."]
     batch = [o.text for o in engine.compress_batch(texts, rate=0.5)]
     single = [engine.compress(t, rate=0.5).text for t in texts]
-    # int8 activation scales are computed per batch tensor, so a word on the keep/drop border
-    # may flip when other texts share the batch; the choice is otherwise the same.
-    for b, s in zip(batch, single, strict=True):
-        assert SequenceMatcher(None, b.split(), s.split()).ratio() >= 0.9
-        assert facts.missing(s, b) == [] or facts.missing(b, s) == []
-    assert batch[2] == single[2]
+    # Every window is encoded alone (int8 activation scales are per input tensor), so a text's
+    # output does not depend on the texts it is batched with.
+    assert batch == single
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda t: engine.compress(t, rate=0.5).text, texts * 3))
     assert threaded == single * 3
