@@ -110,8 +110,8 @@ def neighbour_mean(scores: npt.NDArray[np.float64], window: int) -> npt.NDArray[
     Added to a unit's own score with a small weight, it keeps phrases together: a word between
     kept words is worth more than the same word among dropped ones, so a multi-word answer
     ("granted the Huguenots substantial autonomy") is kept whole or not at all more often than
-    word by word. Tuned on the tuning split only (+0.3 points of answers on SQuAD, NQ and the
-    multi-paragraph contexts, +3 on answers of three or more content words).
+    word by word. Chosen on the tuning split only: answers of three or more content words +2 to
+    +3 points there, the rest within noise (``bench/extractive_tries.py``).
     """
     n = len(scores)
     if not n:
