@@ -52,15 +52,15 @@ import torch  # noqa: E402
 from compression_layer.compress.extractive.engine import (  # noqa: E402
     ExtractiveEngine,
     Prepared,
+    content_mask,
     forced_units,
-    neighbour_mean,
     select,
+    word_scores,
 )
 from compression_layer.compress.extractive.head import head_inputs, unit_vectors  # noqa: E402
 from compression_layer.compress.extractive.text import (  # noqa: E402
     Unit,
     drop_orphan_marks,
-    is_stopword,
     join_units,
     sentence_ids,
     units_in_spans,
@@ -82,20 +82,6 @@ class Doc:
     inputs: torch.Tensor
     questions: list[list[str]]
     answers: torch.Tensor  # 1.0 for units inside a gold answer span
-
-
-def content(units: list[Unit]) -> np.ndarray[Any, Any]:
-    return np.array([u.is_word and not is_stopword(u.text) for u in units], dtype=np.float64)
-
-
-def repeats(units: list[Unit]) -> np.ndarray[Any, Any]:
-    seen: set[str] = set()
-    out = np.zeros(len(units))
-    for i, u in enumerate(units):
-        if u.is_word and not is_stopword(u.text):
-            out[i] = u.text.lower() in seen
-            seen.add(u.text.lower())
-    return out
 
 
 def answer_mask(text: str, units: list[Unit], answers: list[str]) -> torch.Tensor:
@@ -161,19 +147,17 @@ Scores = Callable[[Doc, np.ndarray[Any, Any]], np.ndarray[Any, Any]]
 
 
 def generic(doc: Doc, raw: np.ndarray[Any, Any], coherence: float = 0.0) -> Any:
-    units = doc.prepared.units
-    own = raw - REPEAT * repeats(units)
-    if coherence:
-        own = own + coherence * neighbour_mean(own, 1)
-    return own + BIAS * content(units)
+    return word_scores(
+        raw, doc.prepared.units, content_bias=BIAS, repeat_penalty=REPEAT, coherence=coherence
+    )
 
 
 def sentence_coherence(doc: Doc, raw: np.ndarray[Any, Any]) -> Any:
     units = doc.prepared.units
-    own = raw - REPEAT * repeats(units)
+    own = word_scores(raw, units, content_bias=0.0, repeat_penalty=REPEAT)
     sids = np.asarray(sentence_ids(units))
     means = np.bincount(sids, weights=own) / np.maximum(1, np.bincount(sids))
-    return own + 0.25 * means[sids] + BIAS * content(units)
+    return own + 0.25 * means[sids] + BIAS * content_mask(units)
 
 
 def rarity(doc: Doc, raw: np.ndarray[Any, Any]) -> Any:
@@ -187,7 +171,7 @@ def rarity(doc: Doc, raw: np.ndarray[Any, Any]) -> Any:
             for u in units
         ]
     )
-    return generic(doc, raw, 0.25) + 1.0 * prior * content(units)
+    return generic(doc, raw, 0.25) + 1.0 * prior * content_mask(units)
 
 
 def name_neighbours(doc: Doc, raw: np.ndarray[Any, Any]) -> Any:
@@ -197,7 +181,7 @@ def name_neighbours(doc: Doc, raw: np.ndarray[Any, Any]) -> Any:
     near[1:] += forced_word[:-1]
     near[:-1] += forced_word[1:]
     free = np.array([i not in p.forced for i in range(len(p.units))])
-    return generic(doc, raw, 0.25) + 0.5 * np.minimum(near, 1) * content(p.units) * free
+    return generic(doc, raw, 0.25) + 0.5 * np.minimum(near, 1) * content_mask(p.units) * free
 
 
 def head_raw(head: Any, docs: list[Doc]) -> list[np.ndarray[Any, Any]]:
@@ -227,7 +211,7 @@ def seed_training(
             ys.append(torch.tensor(labels, dtype=torch.float32))
             forced = forced_units(pair.source, units)
             unforced.append(torch.tensor([i not in forced for i in range(len(units))]).float())
-            free_content.append(unforced[-1] * torch.from_numpy(content(units)).float())
+            free_content.append(unforced[-1] * torch.from_numpy(content_mask(units)).float())
     return torch.cat(xs), torch.cat(ys), [torch.cat(unforced), torch.cat(free_content)]
 
 

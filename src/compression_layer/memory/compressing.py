@@ -101,9 +101,5 @@ class Prescored:
         done = self.prepared.get(text)
         if done is None or (query and query.strip()):
             return self.model.compress(text, rate=rate, target_tokens=target_tokens, query=query)
-        # compress() checks these before scoring; finish() takes them as given.
-        if (rate is not None and not 0.0 < rate <= 1.0) or (
-            target_tokens is not None and target_tokens <= 0
-        ):
-            return self.model.compress(text, rate=rate, target_tokens=target_tokens)
+        # finish() checks rate and target_tokens as compress() does (the same InputError).
         return self.model.finish(done, rate=rate, target_tokens=target_tokens)

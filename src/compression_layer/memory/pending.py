@@ -180,6 +180,18 @@ def apply_compression(item: Pending, compressor: Compressor | None) -> None:
     asked for and did not happen for a reason the compressor gave (an error, or its notes, e.g.
     an engine that could not be loaded), ``item.notes`` says so.
     """
+    tokens = hold_original(item)
+    if compressor is None:
+        return
+    try:
+        result = compressor(item.content)
+    except CompressionLayerError as exc:
+        result = exc
+    apply_result(item, result, tokens)
+
+
+def hold_original(item: Pending) -> int:
+    """Make the original ``item``'s compressed form (engine ``none``); its o200k tokens."""
     tokens = count_tokens(item.content)
     item.tokens_original = tokens
     item.compressed, item.engine, item.adapter, item.tokens_compressed = (
@@ -188,13 +200,7 @@ def apply_compression(item: Pending, compressor: Compressor | None) -> None:
         None,
         tokens,
     )
-    if compressor is None:
-        return
-    try:
-        result = compressor(item.content)
-    except CompressionLayerError as exc:
-        result = exc
-    apply_result(item, result, tokens)
+    return tokens
 
 
 def compress_items(items: Sequence[Pending], compressor: Compressor | None) -> None:
@@ -207,15 +213,7 @@ def compress_items(items: Sequence[Pending], compressor: Compressor | None) -> N
         return
     results = many([item.content for item in items])
     for item, result in zip(items, results, strict=True):
-        tokens = count_tokens(item.content)
-        item.tokens_original = tokens
-        item.compressed, item.engine, item.adapter, item.tokens_compressed = (
-            item.content,
-            "none",
-            None,
-            tokens,
-        )
-        apply_result(item, result, tokens)
+        apply_result(item, result, hold_original(item))
 
 
 def apply_result(item: Pending, result: Any, tokens: int) -> None:

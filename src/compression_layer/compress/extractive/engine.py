@@ -3,10 +3,10 @@
 ``compress(text, rate=...)`` scores every word unit, always keeps protected facts (numbers, dates,
 names, quotes, URLs... from :mod:`facts`) and layout (newlines, list markers, heading marks), then
 adds the best-scored remaining words until the o200k token budget is spent. With ``query`` the
-question is encoded in the same batch as the text, and sentences (and paragraphs) relevant to it
-are raised by rank (:mod:`extractive.query`), so an answer-bearing sentence survives nearly whole
-(the question-aware, coarse-to-fine step of LongLLMLingua, done our way: no second model and no
-per-sentence model call). One engine serves concurrent threads: after ``load`` it only reads.
+question is encoded in the same encoder pass as the text, and sentences (and paragraphs) relevant
+to it are raised by rank (:mod:`extractive.query`), so an answer-bearing sentence survives nearly
+whole (the question-aware, coarse-to-fine step of LongLLMLingua, done our way: no second model and
+no per-sentence model call). One engine serves concurrent threads: after ``load`` it only reads.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _piece_cost(piece: str) -> int:
     return len(encoding().encode_ordinary(piece))
 
 
-def _content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
+def content_mask(units: list[Unit]) -> npt.NDArray[np.float64]:
     """1.0 for content words: the teacher drops some that answers need, so they get a bias."""
     return np.array([u.is_word and not is_stopword(u.text) for u in units], dtype=np.float64)
 
@@ -121,6 +121,31 @@ def neighbour_mean(scores: npt.NDArray[np.float64], window: int) -> npt.NDArray[
     lo = np.clip(pos - window, 0, n)
     hi = np.clip(pos + window + 1, 0, n)
     return np.asarray((total[hi] - total[lo]) / (hi - lo), dtype=np.float64)
+
+
+def word_scores(
+    logits: npt.NDArray[np.float64],
+    units: list[Unit],
+    *,
+    content_bias: float,
+    repeat_penalty: float,
+    coherence: float = 0.0,
+    coherence_window: int = 1,
+) -> npt.NDArray[np.float64]:
+    """Selection scores from the head's keep logits: repeats lowered, each score moved
+    ``coherence`` of the way toward its neighbours' mean, content words raised."""
+    own = logits - repeat_penalty * _repeat_mask(units)
+    if coherence:
+        own = own + coherence * neighbour_mean(own, coherence_window)
+    return np.asarray(own + content_bias * content_mask(units), dtype=np.float64)
+
+
+def check_budget(rate: float | None, target_tokens: int | None) -> None:
+    """InputError unless ``rate`` is in (0, 1] and ``target_tokens`` is positive (when given)."""
+    if rate is not None and not 0.0 < rate <= 1.0:
+        raise InputError(f"rate must be in (0, 1], got {rate}")
+    if target_tokens is not None and target_tokens <= 0:
+        raise InputError(f"target_tokens must be positive, got {target_tokens}")
 
 
 def forced_units(text: str, units: list[Unit]) -> set[int]:
@@ -311,11 +336,8 @@ class ExtractiveEngine:
         target_tokens: int | None = None,
         query: str | None = None,
     ) -> list[ExtractiveOutput]:
-        """Compress several texts with one batched encoder pass over all their windows."""
-        if rate is not None and not 0.0 < rate <= 1.0:
-            raise InputError(f"rate must be in (0, 1], got {rate}")
-        if target_tokens is not None and target_tokens <= 0:
-            raise InputError(f"target_tokens must be positive, got {target_tokens}")
+        """Compress several texts with one encoder pass over all their windows."""
+        check_budget(rate, target_tokens)  # before the encoder runs; finish() checks again
         asked = query if query and query.strip() else None
         prepared = self.prepare(texts, query=asked)
         encoded = self._encoded_query if asked else None
@@ -333,9 +355,9 @@ class ExtractiveEngine:
     def prepare(
         self, texts: list[str], *, query: str | None = None, keep_vectors: bool = False
     ) -> list[Prepared]:
-        """Score every unit of every text (one batched encoder pass); reusable across rates.
+        """Score every unit of every text (one encoder pass); reusable across rates.
 
-        With ``query`` the question rides in the same encoder batch (its vectors are cached for
+        With ``query`` the question rides in the same encoder pass (its vectors are cached for
         :meth:`finish`) and each text keeps its unit vectors; ``keep_vectors`` keeps them
         without a query (several questions will be asked of the same texts).
         """
@@ -349,10 +371,18 @@ class ExtractiveEngine:
         config = self._adapter.config
         out: list[Prepared] = []
         for text, units, scores, vec in zip(texts, docs, logits, vectors, strict=True):
-            own = scores - config.repeat_penalty * _repeat_mask(units)
-            if config.coherence:
-                own = own + config.coherence * neighbour_mean(own, config.coherence_window)
-            p = _prepared(text, units, own + config.content_bias * _content_mask(units))
+            p = _prepared(
+                text,
+                units,
+                word_scores(
+                    scores,
+                    units,
+                    content_bias=config.content_bias,
+                    repeat_penalty=config.repeat_penalty,
+                    coherence=config.coherence,
+                    coherence_window=config.coherence_window,
+                ),
+            )
             if query or keep_vectors:
                 p.vectors = unit_rows(vec.numpy()).astype(np.float16)
             out.append(p)
@@ -401,6 +431,7 @@ class ExtractiveEngine:
         ``encoded`` is the query from :meth:`encode_queries` (encoded here when absent); a text
         prepared without vectors is encoded again, once, when a query is applied to it.
         """
+        check_budget(rate, target_tokens)
         text, units = prepared.text, prepared.units
         original = count_tokens(text)
         if not units or original == 0:
