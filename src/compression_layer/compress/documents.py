@@ -23,7 +23,7 @@ import numpy.typing as npt
 from compression_layer.compress.extractive.engine import ExtractiveEngine
 from compression_layer.compress.extractive.query import EncodedQuery, sentence_relevance
 from compression_layer.compress.extractive.text import Unit
-from compression_layer.errors import InputError
+from compression_layer.compress.inputs import check_budget
 from compression_layer.tokens import count_tokens
 
 # A document allotted fewer tokens than this is dropped whole: a dozen kept words out of a
@@ -107,8 +107,7 @@ def compress_documents(
 
     ``engine`` defaults to the packaged extractive engine (loaded once per process).
     """
-    if target_tokens <= 0:
-        raise InputError(f"target_tokens must be positive, got {target_tokens}")
+    check_budget(None, target_tokens)
     if not documents:
         return DocumentsOutput([], 0, 0)
     if engine is None:

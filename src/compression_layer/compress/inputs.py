@@ -72,6 +72,14 @@ def check_text(
     return text
 
 
+def check_budget(rate: float | None, target_tokens: int | None) -> None:
+    """InputError unless ``rate`` is in (0, 1] and ``target_tokens`` is positive (when given)."""
+    if rate is not None and not 0.0 < rate <= 1.0:
+        raise InputError(f"rate must be in (0, 1], got {rate}")
+    if target_tokens is not None and target_tokens <= 0:
+        raise InputError(f"target_tokens must be positive, got {target_tokens}")
+
+
 def check_query(query: str | None, *, max_chars: int, setting: str = QUERY_SETTING) -> str | None:
     """Refuse a query longer than ``max_chars`` characters; blank means no query (None)."""
     if query is None:

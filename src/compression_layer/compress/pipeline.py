@@ -23,7 +23,7 @@ from compression_layer.compress.codeguard import check_code_output
 from compression_layer.compress.domain import detect
 from compression_layer.compress.engines import DEFAULT_ENGINES, EngineTable
 from compression_layer.compress.guard import guard
-from compression_layer.compress.inputs import check_query, check_text
+from compression_layer.compress.inputs import check_budget, check_query, check_text
 from compression_layer.compress.lossy import PROSE_SLACK, reduce
 from compression_layer.compress.reversible import OriginalSink, accepts, budget_for
 from compression_layer.compress.structural.data import settle_json, shared_parse
@@ -151,10 +151,7 @@ def _compress(
     originals: OriginalSink | None,
 ) -> CompressionResult:
     cfg = settings or load_area(CompressSettings)
-    if rate is not None and not 0.0 < rate <= 1.0:
-        raise InputError(f"rate must be in (0, 1], got {rate}")
-    if target_tokens is not None and target_tokens <= 0:
-        raise InputError(f"target_tokens must be positive, got {target_tokens}")
+    check_budget(rate, target_tokens)
     check_text(text, max_bytes=cfg.max_input_bytes)
     query = check_query(query, max_chars=cfg.max_query_chars)
     started = time.perf_counter()

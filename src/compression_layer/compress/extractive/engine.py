@@ -42,7 +42,7 @@ from compression_layer.compress.extractive.text import (
     structural_units,
     units_in_spans,
 )
-from compression_layer.errors import InputError
+from compression_layer.compress.inputs import check_budget
 from compression_layer.tokens import count_tokens, encoding
 
 DEFAULT_ADAPTER = "extractive-default"
@@ -138,14 +138,6 @@ def word_scores(
     if coherence:
         own = own + coherence * neighbour_mean(own, coherence_window)
     return np.asarray(own + content_bias * content_mask(units), dtype=np.float64)
-
-
-def check_budget(rate: float | None, target_tokens: int | None) -> None:
-    """InputError unless ``rate`` is in (0, 1] and ``target_tokens`` is positive (when given)."""
-    if rate is not None and not 0.0 < rate <= 1.0:
-        raise InputError(f"rate must be in (0, 1], got {rate}")
-    if target_tokens is not None and target_tokens <= 0:
-        raise InputError(f"target_tokens must be positive, got {target_tokens}")
 
 
 def forced_units(text: str, units: list[Unit]) -> set[int]:
